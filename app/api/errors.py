@@ -1,0 +1,89 @@
+"""The one table that maps domain and application errors to HTTP problem responses."""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.api.problems import problem
+from app.core import errors as app_errors
+from app.domain import errors as domain_errors
+
+STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    (app_errors.ValidationFailed, 422),
+    (app_errors.NotFound, 404),
+    (app_errors.AuthenticationFailed, 401),
+    (app_errors.PermissionDenied, 403),
+    (app_errors.Conflict, 409),
+    (app_errors.RateLimited, 429),
+    (app_errors.ServiceUnavailable, 503),
+    (domain_errors.DomainValidationError, 422),
+    (domain_errors.DomainError, 422),
+)
+
+_HTTP_TITLES = {404: "Not found", 405: "Method not allowed", 401: "Not authenticated", 413: "Payload too large"}
+
+
+def status_for(exc: Exception) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def _field_from_loc(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"} and len(parts) > 1:
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def _clean_message(message: str) -> str:
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(app_errors.AppError)
+    async def app_error(request: Request, exc: app_errors.AppError) -> JSONResponse:
+        status = status_for(exc)
+        headers = {}
+        extra: dict[str, Any] = dict(exc.extra)
+        if isinstance(exc, app_errors.ValidationFailed):
+            extra["errors"] = [{"field": e.field, "message": e.message} for e in exc.errors]
+        if isinstance(exc, app_errors.RateLimited):
+            headers["Retry-After"] = str(exc.retry_after_seconds)
+        if isinstance(exc, app_errors.AuthenticationFailed):
+            headers["WWW-Authenticate"] = "Bearer"
+        return problem(status, exc.title, exc.detail, exc.slug, request.url.path, headers or None, **extra)
+
+    @app.exception_handler(domain_errors.DomainError)
+    async def domain_error(request: Request, exc: domain_errors.DomainError) -> JSONResponse:
+        status = status_for(exc)
+        extra: dict[str, Any] = {
+            k: v for k, v in vars(exc).items() if k not in {"message", "field"} and not k.startswith("_")
+        }
+        if isinstance(exc, domain_errors.DomainValidationError):
+            extra["errors"] = [{"field": exc.field, "message": exc.message}]
+        title = getattr(exc, "title", "Request violates a rule")
+        slug = getattr(exc, "slug", "domain-rule")
+        return problem(status, title, exc.message, slug, request.url.path, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field_from_loc(tuple(e.get("loc", ()))), "message": _clean_message(str(e.get("msg")))}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem(422, "Validation failed", detail, "validation-failed", request.url.path, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        title = _HTTP_TITLES.get(exc.status_code, "Request failed")
+        detail = str(exc.detail) if exc.detail else title
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no resource at {request.url.path}"
+        headers = dict(exc.headers) if exc.headers else None
+        return problem(exc.status_code, title, detail, title.lower().replace(" ", "-"), request.url.path, headers)

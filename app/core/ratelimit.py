@@ -1,0 +1,60 @@
+"""Rate limits on top of the `limits` library: in-process memory by default, Redis when REDIS_URL is set so
+that all gunicorn workers share one budget (per-process limits multiply by the worker count)."""
+
+import math
+import time
+
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.strategies import MovingWindowRateLimiter
+
+from app.core.errors import RateLimited
+from app.core.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class RateLimiter:
+    def __init__(self, redis_url: str | None, per_minute: int, login_failures_per_minute: int) -> None:
+        self.storage: Storage = RedisStorage(redis_url) if redis_url else MemoryStorage()
+        self._limiter = MovingWindowRateLimiter(self.storage)
+        self.request_limit: RateLimitItem = RateLimitItemPerMinute(per_minute)
+        self.login_limit: RateLimitItem = RateLimitItemPerMinute(login_failures_per_minute)
+
+    def _retry_after(self, item: RateLimitItem, *keys: str) -> int:
+        try:
+            reset_at = self._limiter.get_window_stats(item, *keys).reset_time
+        except Exception:  # storage trouble must not turn a 429 into a 500
+            return 60
+        return max(1, math.ceil(reset_at - time.time()))
+
+    def hit_request(self, client: str) -> None:
+        """Count one request for `client`; raise RateLimited when its budget is spent."""
+        try:
+            allowed = self._limiter.hit(self.request_limit, "req", client)
+        except Exception as exc:  # Redis down: fail open, but loudly
+            log.warning("rate_limit_storage_unavailable", error=str(exc))
+            return
+        if not allowed:
+            raise RateLimited(
+                f"more than {self.request_limit.amount} requests per minute",
+                self._retry_after(self.request_limit, "req", client),
+            )
+
+    def check_login_allowed(self, username: str, client: str) -> None:
+        try:
+            allowed = self._limiter.test(self.login_limit, "login", username.lower(), client)
+        except Exception as exc:
+            log.warning("rate_limit_storage_unavailable", error=str(exc))
+            return
+        if not allowed:
+            raise RateLimited(
+                "too many failed sign-in attempts; try again later",
+                self._retry_after(self.login_limit, "login", username.lower(), client),
+            )
+
+    def record_login_failure(self, username: str, client: str) -> None:
+        try:
+            self._limiter.hit(self.login_limit, "login", username.lower(), client)
+        except Exception as exc:
+            log.warning("rate_limit_storage_unavailable", error=str(exc))

@@ -1,0 +1,13 @@
+"""The request id of the request being served, in a contextvar (set by the request middleware)."""
+
+from contextvars import ContextVar
+
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def set_request_id(value: str | None) -> None:
+    _request_id.set(value)

@@ -1,0 +1,73 @@
+"""Pydantic building blocks shared by every feature's schemas: money and rate inputs, list envelopes."""
+
+import base64
+import binascii
+import re
+import uuid
+from decimal import Decimal
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, PlainValidator, WithJsonSchema
+
+from app.core.errors import ValidationFailed
+
+DECIMAL_PATTERN = r"^-?\d+(\.\d+)?$"
+_DECIMAL_RE = re.compile(DECIMAL_PATTERN)
+MAX_DECIMAL_DIGITS = 30
+
+
+def parse_decimal_input(value: object) -> Decimal:
+    """Exact decimal input: a plain decimal string or a JSON integer. JSON numbers with a fraction are
+    refused because a float has already lost exactness before we see it."""
+    if isinstance(value, bool):
+        raise ValueError('expected a decimal string such as "1234.50" or an integer, got a boolean')
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        raise ValueError('send amounts as decimal strings such as "1234.50", not JSON numbers with a fraction')
+    if isinstance(value, Decimal) and value.is_finite():
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) <= MAX_DECIMAL_DIGITS + 2 and _DECIMAL_RE.fullmatch(text):
+            return Decimal(text)
+        raise ValueError(f"{value[:40]!r} is not a plain decimal string (digits, optional '.', no exponent)")
+    raise ValueError('expected a decimal string such as "1234.50" or an integer')
+
+
+_DECIMAL_SCHEMA = {"anyOf": [{"type": "string", "pattern": DECIMAL_PATTERN}, {"type": "integer"}]}
+
+MoneyIn = Annotated[Decimal, PlainValidator(parse_decimal_input), WithJsonSchema(_DECIMAL_SCHEMA)]
+"""Money in a request: exact decimal; the currency's minor units are checked by the service."""
+
+RateIn = Annotated[Decimal, PlainValidator(parse_decimal_input), WithJsonSchema(_DECIMAL_SCHEMA)]
+"""A nominal annual rate in percent ("7.5" = 7.5 %)."""
+
+MoneyOut = Annotated[str, WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN})]
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class StrictModel(BaseModel):
+    """Request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+        return str(uuid.UUID(raw))
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ValidationFailed.single("cursor", "not a cursor returned by this API") from exc

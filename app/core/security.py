@@ -1,0 +1,55 @@
+"""Password hashing (Argon2id via pwdlib) and access tokens (JWT, HS256 only)."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from app.core.errors import AuthenticationFailed
+
+_hasher = PasswordHash((Argon2Hasher(),))
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    return _hasher.verify(password, password_hash)
+
+
+@lru_cache
+def _decoy_hash() -> str:
+    return _hasher.hash("decoy password that never matches")
+
+
+def burn_verification_time(password: str) -> None:
+    """Spend the same Argon2 work for an unknown user as for a known one, so timing does not reveal which."""
+    _hasher.verify(password, _decoy_hash())
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+
+
+def issue_access_token(subject: str, secret: str, algorithm: str, lifetime: timedelta) -> IssuedToken:
+    now = datetime.now(UTC)
+    claims = {"sub": subject, "iat": now, "nbf": now, "exp": now + lifetime, "typ": "access"}
+    return IssuedToken(jwt.encode(claims, secret, algorithm=algorithm), int(lifetime.total_seconds()))
+
+
+def decode_access_token(token: str, secret: str, algorithm: str) -> str:
+    """The token's subject; any defect (signature, algorithm, expiry, missing claims) is one 401."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=[algorithm], options={"require": ["exp", "iat", "sub"]}, leeway=5)
+    except jwt.PyJWTError as exc:
+        raise AuthenticationFailed("the access token is invalid or expired") from exc
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or claims.get("typ") != "access":
+        raise AuthenticationFailed("the access token is invalid or expired")
+    return subject

@@ -1,0 +1,129 @@
+"""Engine and sessions; `init_db()` migrates the configured database to the newest schema (Alembic)."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from app.core.config import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _prepare_sqlite_file(url: URL) -> None:
+    if url.database and url.database != ":memory:":
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def build_engine(url_text: str, pool_size: int = 10) -> Engine:
+    url = make_url(url_text)
+    if url.get_backend_name() == "sqlite":
+        _prepare_sqlite_file(url)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below)
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            # Writers take the write lock up front (BEGIN IMMEDIATE) so two writers queue on busy_timeout
+            # instead of deadlocking when a deferred reader tries to upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writer") else "BEGIN")
+
+        return engine
+    # prepare_threshold=None: no server-side prepared statements, so PgBouncer transaction pooling works.
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"prepare_threshold": None},
+    )
+
+
+class Database:
+    """One database: an engine plus session factories for readers and writers."""
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.engine = build_engine(url, pool_size)
+        self.dialect = self.engine.dialect.name
+        self._writer = sessionmaker(self.engine.execution_options(writer=True), expire_on_commit=False)
+        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    def session(self, *, writer: bool = True) -> Session:
+        return (self._writer if writer else self._reader)()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A writer session inside one transaction: committed on success, rolled back on any error."""
+        with self.session(writer=True) as session, session.begin():
+            yield session
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def init_db(url: str | None = None) -> None:
+    """Migrate to head and seed reference data. Safe to run any number of times."""
+    from alembic import command
+
+    url = url or get_settings().database_url
+    if make_url(url).get_backend_name() == "sqlite":
+        _prepare_sqlite_file(make_url(url))
+    command.upgrade(alembic_config(url), "head")
+    db = Database(url, pool_size=1)
+    try:
+        with db.transaction() as session:
+            _seed_business_date(session)
+    finally:
+        db.dispose()
+
+
+def _seed_business_date(session: Session) -> None:
+    # CONTRACT: the business date starts at the UTC date on which init-db first ran.
+    today = datetime.now(UTC).date()
+    exists = session.execute(text("SELECT 1 FROM business_calendar WHERE id = 1")).first()
+    if not exists:
+        session.execute(text("INSERT INTO business_calendar (id, business_date) VALUES (1, :d)"), {"d": today})

@@ -1,0 +1,204 @@
+"""Identity use cases: sign-in, the caller behind a token, users and branches."""
+
+import secrets
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.core.errors import AuthenticationFailed, DuplicateValue, NotFound, ValidationFailed
+from app.core.orm import utcnow
+from app.core.ratelimit import RateLimiter
+from app.core.security import (
+    IssuedToken,
+    burn_verification_time,
+    decode_access_token,
+    hash_password,
+    issue_access_token,
+    verify_password,
+)
+from app.database import Database
+from app.identity import repository as repo
+from app.identity.access import Permission, Principal, Role
+from app.identity.models import Branch, User
+from app.identity.schemas import BranchCreate, UserCreate, UserUpdate
+
+BAD_CREDENTIALS = "incorrect username or password"
+
+
+def _principal(user: User) -> Principal:
+    return Principal(user.id, user.username, Role(user.role), user.branch_id)
+
+
+def sign_in(
+    db: Database, settings: Settings, limiter: RateLimiter, username: str, password: str, client: str
+) -> IssuedToken:
+    username = username.strip().lower()
+    limiter.check_login_allowed(username, client)
+    with db.session(writer=False) as session:
+        user = repo.get_user_by_username(session, username)
+        if user is None:
+            burn_verification_time(password)
+            ok = False
+        else:
+            ok = verify_password(password, user.password_hash) and user.is_active
+    if not ok or user is None:
+        limiter.record_login_failure(username, client)
+        raise AuthenticationFailed(BAD_CREDENTIALS)
+    return issue_access_token(
+        user.id,
+        settings.secret_key.get_secret_value(),
+        settings.algorithm,
+        timedelta(minutes=settings.access_token_expire_minutes),
+    )
+
+
+def principal_for_token(db: Database, settings: Settings, token: str) -> Principal:
+    user_id = decode_access_token(token, settings.secret_key.get_secret_value(), settings.algorithm)
+    with db.session(writer=False) as session:
+        user = repo.get_user(session, user_id)
+        if user is None or not user.is_active:
+            raise AuthenticationFailed("the access token is invalid or expired")
+        return _principal(user)
+
+
+def get_me(db: Database, principal: Principal) -> User:
+    with db.session(writer=False) as session:
+        user = repo.get_user(session, principal.user_id)
+        if user is None:
+            raise NotFound("user not found")
+        return user
+
+
+def _check_branch_assignment(session: Session, role: Role, branch_id: str | None) -> None:
+    if branch_id is not None and repo.get_branch(session, branch_id) is None:
+        raise ValidationFailed.single("branch_id", "no branch with this id")
+    if role == Role.officer and branch_id is None:
+        raise ValidationFailed.single("branch_id", "an officer must belong to a branch")
+
+
+def create_user(db: Database, principal: Principal, data: UserCreate) -> User:
+    principal.require(Permission.users_admin)
+    username = data.username.lower()
+    with db.transaction() as session:
+        _check_branch_assignment(session, data.role, data.branch_id)
+        existing = repo.get_user_by_username(session, username)
+        if existing is not None:
+            raise DuplicateValue("username", existing.id, "user")
+        user = User(
+            username=username,
+            password_hash=hash_password(data.password),
+            role=data.role.value,
+            branch_id=data.branch_id,
+            is_active=True,
+        )
+        session.add(user)
+        try:
+            session.flush()
+        except IntegrityError as exc:
+            raise DuplicateValue("username", "", "user") from exc
+        return user
+
+
+def update_user(db: Database, principal: Principal, user_id: str, data: UserUpdate) -> User:
+    principal.require(Permission.users_admin)
+    with db.transaction() as session:
+        user = repo.get_user(session, user_id)
+        if user is None:
+            raise NotFound("user not found")
+        role = data.role or Role(user.role)
+        branch_id = data.branch_id if "branch_id" in data.model_fields_set else user.branch_id
+        _check_branch_assignment(session, role, branch_id)
+        if user.id == principal.user_id and (data.is_active is False or role != Role.admin):
+            raise ValidationFailed.single("role", "an administrator cannot demote or disable themselves")
+        user.role, user.branch_id = role.value, branch_id
+        if data.is_active is not None:
+            user.is_active = data.is_active
+        if data.password is not None:
+            user.password_hash = hash_password(data.password)
+        user.updated_at = utcnow()
+        return user
+
+
+def list_users(db: Database, principal: Principal, cursor: str | None, limit: int) -> tuple[Sequence[User], str | None]:
+    principal.require(Permission.users_admin)
+    with db.session(writer=False) as session:
+        return repo.list_users(session, cursor, limit)
+
+
+def get_user(db: Database, principal: Principal, user_id: str) -> User:
+    principal.require(Permission.users_admin)
+    with db.session(writer=False) as session:
+        user = repo.get_user(session, user_id)
+        if user is None:
+            raise NotFound("user not found")
+        return user
+
+
+def create_branch(db: Database, principal: Principal, data: BranchCreate) -> Branch:
+    principal.require(Permission.branches_admin)
+    with db.transaction() as session:
+        existing = repo.get_branch_by_code(session, data.code)
+        if existing is not None:
+            raise DuplicateValue("code", existing.id, "branch")
+        branch = Branch(code=data.code, name=data.name)
+        session.add(branch)
+        try:
+            session.flush()
+        except IntegrityError as exc:
+            raise DuplicateValue("code", "", "branch") from exc
+        return branch
+
+
+def list_branches(
+    db: Database, principal: Principal, cursor: str | None, limit: int
+) -> tuple[Sequence[Branch], str | None]:
+    principal.require(Permission.read)
+    with db.session(writer=False) as session:
+        return repo.list_branches(session, principal.branch_scope, cursor, limit)
+
+
+def get_branch(db: Database, principal: Principal, branch_id: str) -> Branch:
+    with db.session(writer=False) as session:
+        branch = repo.get_branch(session, branch_id)
+        if branch is None or not principal.can_see_branch(branch.id):
+            raise NotFound("branch not found")
+        return branch
+
+
+def get_branch_by_code(db: Database, code: str) -> Branch | None:
+    with db.session(writer=False) as session:
+        return repo.get_branch_by_code(session, code)
+
+
+def ensure_user(
+    db: Database, username: str, password: str, role: Role, branch_code: str | None = None
+) -> tuple[User, bool]:
+    """Operator path (CLI, bootstrap): create the user unless it exists. Returns (user, created)."""
+    username = username.strip().lower()
+    with db.transaction() as session:
+        existing = repo.get_user_by_username(session, username)
+        if existing is not None:
+            return existing, False
+        branch_id = None
+        if branch_code is not None:
+            branch = repo.get_branch_by_code(session, branch_code)
+            if branch is None:
+                raise ValidationFailed.single("branch", f"no branch with code {branch_code!r}")
+            branch_id = branch.id
+        _check_branch_assignment(session, role, branch_id)
+        user = User(username=username, password_hash=hash_password(password), role=role.value, branch_id=branch_id)
+        session.add(user)
+        session.flush()
+        return user, True
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def has_users(db: Database) -> bool:
+    with db.session(writer=False) as session:
+        return repo.any_user(session)
