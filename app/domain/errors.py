@@ -1,15 +1,20 @@
-"""Errors of the pure domain: they describe what is wrong, never how to answer over HTTP."""
+"""Domain errors: they carry meaning, never HTTP status codes (the API maps them at the edge)."""
 
 
 class DomainError(Exception):
+    """Base class of every error raised by the pure domain."""
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
 class DomainValidationError(DomainError):
-    """Input that breaks a domain rule; `field` names the request field it concerns."""
+    """Bad input; `field` names the request field it concerns (e.g. "principal")."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
