@@ -294,9 +294,9 @@ def create_prod_database(names: dict[str, str]) -> None:
     psql("", variables={k: v for k, v in names.items()}, file=DEPLOY / "postgres" / "roles.sql")
 
 
-def apply_grants(names: dict[str, str], user: str | None = None) -> None:
+def apply_grants(names: dict[str, str], **variables: str) -> None:
     """deploy/postgres/grants.sql, as the migration role (what docs/DEPLOY.md does after every migration)."""
-    psql("", db=names["db"], user=user or names["owner"], variables={"app": names["app"]},
+    psql("", db=names["db"], user=names["owner"], variables={"app": names["app"], **variables},
          file=DEPLOY / "postgres" / "grants.sql")
 
 
