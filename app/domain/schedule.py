@@ -418,8 +418,8 @@ def reamortize(
     plan = _plan(terms)
     if terms.amortization == Amortization.equal_installments:
         installment = to_minor(_check_amount(installment_amount, cur, "installment_amount"), cur)
-        if installment <= 0:
-            raise _fail("installment_amount", "must be greater than 0")
+        if installment < 0:
+            raise _fail("installment_amount", "must not be negative")
         plan = _Plan(installment, plan.principal_part, plan.flat_per, plan.flat_total)
     flat_remaining = plan.flat_total - plan.flat_per * (from_number - 1)
     return _build(terms, plan, balance, from_number, period_start, max(flat_remaining, 0))
