@@ -47,8 +47,9 @@ graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # Longer than nginx's upstream keepalive_timeout (60 s) so gunicorn never closes a connection nginx is about to
 # reuse (that race shows up as sporadic 502s).
 keepalive = 75
-# Recycle workers now and then so a slow leak never becomes an outage; jitter keeps them from restarting together.
+# Recycle workers now and then so a slow leak never becomes an outage...
 max_requests = _env_int("GUNICORN_MAX_REQUESTS", 2000)
+# ...at staggered moments, so the workers never all restart together.
 max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 200)
 
 # --- proxy --------------------------------------------------------------------------------------------------
@@ -58,11 +59,14 @@ forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1"
 
 # --- logging ------------------------------------------------------------------------------------------------
 # Files (rotated by deploy/logrotate/loan-backend, reopened on USR1); "-" sends them to stdout/stderr instead.
+# Access lines carry the real client IP (see forwarded_allow_ips), uvicorn's format.
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "/home/loanapp/logs/access.log")
+# Start-up, worker lifecycle (boot, timeout, restart) and tracebacks.
 errorlog = os.environ.get("GUNICORN_ERRORLOG", "/home/loanapp/logs/error.log")
-loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
-# Worker output (tracebacks printed by libraries) lands in the error log, not in a lost stdout.
-capture_output = True
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")  # worker boots/exits are worth seeing at info
+# The app's own JSON log (structlog, on stderr) stays on stderr: supervisor files it in logs/app.log and
+# systemd in the journal, apart from gunicorn's error log.
+capture_output = False
 # Name shown by ps/top, and what operators grep for.
 proc_name = "loan-backend"
 # The master's pid, for `kill -HUP` (reload) and `kill -USR1` (logrotate); supervisor/systemd still own the process.
