@@ -8,8 +8,9 @@ t_k = full unit periods and f_k = fraction of a unit period from the advance to 
 i = the unit-period rate; APR = i × unit periods per year (App. J (b)(1)), rounded half-up to 4 decimals.
 
 The root is bracketed and found by safeguarded Newton (bisection whenever a Newton step leaves the bracket),
-with a hard iteration cap. Floats are used only to locate the root; when the float answer sits near a
-rounding boundary of the 4th decimal the side is decided exactly in Decimal.
+with a hard iteration cap; runs of equal payments are summed as geometric series. Floats are used only to
+locate the root; when the float answer sits near a rounding boundary of the 4th decimal the side is decided
+exactly in Decimal.
 """
 
 import math
@@ -78,17 +79,33 @@ def unit_periods(
     return years, (year_start - start).days, 365
 
 
-def _present_value(flows: Sequence[_Flow], i: float) -> tuple[float, float]:
-    """Σ P/((1+f·i)(1+i)^t) and its derivative with respect to i, in floats (root location only)."""
+_Run = tuple[float, float, int, int]  # (amount, fraction f, first t, count): equal payments at t, t+1, …
+
+
+def _runs(flows: Sequence[_Flow]) -> list[_Run]:
+    """Group consecutive equal payments one unit period apart, so a level schedule costs O(1) per evaluation."""
+    runs: list[list[float | int]] = []
+    previous: _Flow | None = None
+    for flow in flows:
+        t, f_num, f_den, amount = flow
+        if previous is not None and (f_num, f_den, amount) == previous[1:] and t == previous[0] + 1:
+            runs[-1][3] += 1
+        else:
+            runs.append([float(amount), f_num / f_den, t, 1])
+        previous = flow
+    return [(float(a), float(f), int(t), int(c)) for a, f, t, c in runs]
+
+
+def _present_value(runs: Sequence[_Run], i: float) -> float:
+    """Σ P/((1+f·i)(1+i)^t) in floats (root location only); a run of c payments sums as a geometric series."""
+    if i == 0.0:
+        return sum(amount * count for amount, _, _, count in runs)
     log_base = math.log1p(i)
-    value = slope = 0.0
-    for t, f_num, f_den, amount in flows:
-        f = f_num / f_den
-        odd = 1.0 + f * i
-        term = float(amount) * math.exp(-t * log_base) / odd
-        value += term
-        slope -= term * (f / odd + t / (1.0 + i))
-    return value, slope
+    total = 0.0
+    for amount, f, t, count in runs:
+        series = 1.0 if count == 1 else -math.expm1(-count * log_base) * (1.0 + i) / i
+        total += amount * math.exp(-t * log_base) * series / (1.0 + f * i)
+    return total
 
 
 def _present_value_exact(flows: Sequence[_Flow], i: Decimal) -> Decimal:
@@ -113,28 +130,30 @@ def _solve(amount_financed: Decimal, flows: Sequence[_Flow], per_year: int) -> D
         return Decimal("0.0000")
     if paid < amount_financed:
         raise DomainValidationError("payments", "the payments total less than the amount financed (negative APR)")
-    target = float(amount_financed)
+    target, runs = float(amount_financed), _runs(flows)
     low, high = 0.0, 1.0
     for _ in range(_MAX_BRACKET_DOUBLINGS):
-        if _present_value(flows, high)[0] < target:
+        if _present_value(runs, high) < target:
             break
         low, high = high, high * 2
     else:
         raise DomainValidationError("payments", "the APR is too large to compute")
     rate = low
     for _ in range(_MAX_ITERATIONS):
-        value, slope = _present_value(flows, rate)
-        if value > target:
+        value = _present_value(runs, rate) - target
+        if value > 0:
             low = rate
         else:
             high = rate
-        candidate = rate - (value - target) / slope if slope < 0 else (low + high) / 2
+        step = 1e-7 * (1.0 + rate)
+        slope = (_present_value(runs, rate + step) - target - value) / step
+        candidate = rate - value / slope if slope < 0 else (low + high) / 2
         if not low < candidate < high:
             candidate = (low + high) / 2
-        if abs(candidate - rate) <= 1e-15 * (1.0 + rate) or high - low <= 1e-15 * (1.0 + high):
-            rate = candidate
-            break
+        converged = abs(candidate - rate) <= 1e-15 * (1.0 + rate) or high - low <= 1e-15 * (1.0 + high)
         rate = candidate
+        if converged:
+            break
     return _round_apr(flows, amount_financed, rate, per_year)
 
 
