@@ -35,7 +35,7 @@ workers = _env_int("GUNICORN_WORKERS", min(multiprocessing.cpu_count() * 2 + 1, 
 # and `kill -HUP` picks up new code.
 preload_app = False
 # Heartbeat file on tmpfs so a slow disk can never make the master think a healthy worker hung.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - tmpfs by design
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 # --- timeouts and restarts ----------------------------------------------------------------------------------
 # A worker silent for this long (event loop blocked) is killed and replaced; above nginx's proxy_read_timeout
@@ -80,14 +80,14 @@ daemon = False
 # With several workers each process keeps its own metrics; prometheus_client merges them from files in
 # PROMETHEUS_MULTIPROC_DIR. It must be set in the process environment (supervisor/systemd), be empty at start
 # (stale files from a previous run would be summed in) and dead workers must be marked.
-def on_starting(server):  # noqa: ARG001 - gunicorn hook signature
+def on_starting(server):
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
         shutil.rmtree(path, ignore_errors=True)
         os.makedirs(path, mode=0o700, exist_ok=True)
 
 
-def child_exit(server, worker):  # noqa: ARG001 - gunicorn hook signature
+def child_exit(server, worker):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         try:
             from prometheus_client import multiprocess

@@ -1,5 +1,5 @@
 """Fixtures for the deployment-kit checks; the helpers (apt_install, psql, Proc, ...) live in kit.py."""
 
-from tests.deploy.kit import procs, prod_roles, throwaway_db  # noqa: F401 - pytest fixtures
+from tests.deploy.kit import procs, prod_roles, throwaway_db
 
 __all__ = ["procs", "prod_roles", "throwaway_db"]

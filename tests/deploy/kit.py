@@ -8,6 +8,7 @@ reason, except under CI=true, where anything missing is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -91,8 +92,9 @@ class Proc:
 
     def __init__(self, cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None):
         self.cmd, self.log = cmd, log
-        self.popen = subprocess.Popen(cmd, cwd=cwd or REPO, env=env, stdout=open(log, "ab"),
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        with open(log, "ab") as out:  # the child keeps its own descriptor
+            self.popen = subprocess.Popen(cmd, cwd=cwd or REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                          start_new_session=True)
 
     @property
     def pid(self) -> int:
@@ -109,10 +111,8 @@ class Proc:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int | None:
         if self.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, sig)
-            except ProcessLookupError:
-                pass
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:

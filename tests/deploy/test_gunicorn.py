@@ -8,7 +8,6 @@ import configparser
 import json
 import os
 import re
-import runpy
 import signal
 import subprocess
 import time
