@@ -1,0 +1,160 @@
+"""Product requests and responses. Pydantic checks types and shapes only; every limit and every impossible
+combination is a rule in app/products/rules.py, so the whole capability check reads as one table."""
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+
+from app.core.schemas import MoneyIn, MoneyOut, RateIn, StrictModel
+from app.domain.calendar import DayCount, Frequency
+from app.domain.money import currency, format_money, from_minor
+from app.domain.schedule import Amortization, InterestMethod
+from app.products.models import Product
+
+RATE_SCALE = 6  # rates are stored as integer micro-percent
+
+
+class AllocationBucket(StrEnum):
+    penalties = "penalties"
+    fees = "fees"
+    interest = "interest"
+    principal = "principal"
+
+
+DEFAULT_ALLOCATION_ORDER = (
+    AllocationBucket.penalties,
+    AllocationBucket.fees,
+    AllocationBucket.interest,
+    AllocationBucket.principal,
+)
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("must not contain control characters or line breaks")
+    return value
+
+
+ProductName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_printable)
+]
+
+
+class LateFeeIn(StrictModel):
+    """At most one of `amount` (a fixed fee per overdue installment) and `percent_of_overdue`; neither means the
+    product charges no late fee. Charged once per installment when its days past due exceed `grace_days`."""
+
+    amount: MoneyIn | None = None
+    percent_of_overdue: RateIn | None = None
+    grace_days: int = 0
+
+
+class ProductCreate(StrictModel):
+    code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+    name: ProductName
+    currency: str = Field(min_length=1, max_length=3, description="ISO 4217 code, e.g. USD, JPY, KWD")
+    min_principal: MoneyIn
+    max_principal: MoneyIn
+    min_term: int = Field(description="Installments, 1-1200")
+    max_term: int = Field(description="Installments, 1-1200")
+    annual_rate_percent: RateIn = Field(description="Default nominal annual rate in percent")
+    min_rate_percent: RateIn | None = Field(default=None, description="Default: annual_rate_percent")
+    max_rate_percent: RateIn | None = Field(default=None, description="Default: annual_rate_percent")
+    frequency: Frequency
+    amortization: Amortization
+    interest_method: InterestMethod
+    day_count: DayCount
+    grace_principal_periods: int = 0
+    late_fee: LateFeeIn = Field(default_factory=LateFeeIn)
+    allocation_order: list[AllocationBucket] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOCATION_ORDER),
+        description="A permutation of penalties, fees, interest, principal",
+    )
+
+    @property
+    def effective_min_rate(self) -> Decimal:
+        return self.annual_rate_percent if self.min_rate_percent is None else self.min_rate_percent
+
+    @property
+    def effective_max_rate(self) -> Decimal:
+        return self.annual_rate_percent if self.max_rate_percent is None else self.max_rate_percent
+
+
+def rate_to_e6(rate: Decimal) -> int:
+    return int(rate.scaleb(RATE_SCALE))
+
+
+def rate_from_e6(value: int) -> Decimal:
+    return Decimal(value).scaleb(-RATE_SCALE)
+
+
+def format_rate(value: int) -> str:
+    """Micro-percent to a normalised decimal string: 12_000_000 -> "12", 7_500_000 -> "7.5"."""
+    return f"{rate_from_e6(value).normalize():f}"
+
+
+class LateFeeOut(BaseModel):
+    amount: MoneyOut | None
+    percent_of_overdue: str | None
+    grace_days: int
+
+
+class ProductOut(BaseModel):
+    id: str
+    code: str
+    name: str
+    currency: str
+    min_principal: MoneyOut
+    max_principal: MoneyOut
+    min_term: int
+    max_term: int
+    annual_rate_percent: str
+    min_rate_percent: str
+    max_rate_percent: str
+    frequency: Frequency
+    amortization: Amortization
+    interest_method: InterestMethod
+    day_count: DayCount
+    grace_principal_periods: int
+    late_fee: LateFeeOut
+    allocation_order: list[AllocationBucket]
+    is_active: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, product: Product) -> "ProductOut":
+        cur = currency(product.currency)
+
+        def money(units: int) -> str:
+            return format_money(from_minor(units, cur), cur)
+
+        fee_amount, fee_percent = product.late_fee_amount_minor, product.late_fee_percent_e6
+        return cls(
+            id=product.id,
+            code=product.code,
+            name=product.name,
+            currency=product.currency,
+            min_principal=money(product.min_principal_minor),
+            max_principal=money(product.max_principal_minor),
+            min_term=product.min_term,
+            max_term=product.max_term,
+            annual_rate_percent=format_rate(product.annual_rate_e6),
+            min_rate_percent=format_rate(product.min_rate_e6),
+            max_rate_percent=format_rate(product.max_rate_e6),
+            frequency=Frequency(product.frequency),
+            amortization=Amortization(product.amortization),
+            interest_method=InterestMethod(product.interest_method),
+            day_count=DayCount(product.day_count),
+            grace_principal_periods=product.grace_principal_periods,
+            late_fee=LateFeeOut(
+                amount=None if fee_amount is None else money(fee_amount),
+                percent_of_overdue=None if fee_percent is None else format_rate(fee_percent),
+                grace_days=product.late_fee_grace_days,
+            ),
+            allocation_order=[AllocationBucket(b) for b in product.allocation_order],
+            is_active=product.is_active,
+            created_at=product.created_at,
+        )
