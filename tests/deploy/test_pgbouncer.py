@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -77,6 +78,11 @@ def bouncer(prod_roles: dict[str, str]) -> Iterator[Bouncer]:
                        env=dict(os.environ, PGHOST="127.0.0.1", PGPORT="5432", PGUSER="postgres"))
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(f'"{names["app"]}" "SCRAM-SHA-256$'), "userlist holds the SCRAM secret only"
+    line = re.compile(r'^"[^"]+" "SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+"$')
+    example = [x for x in (DEPLOY / "pgbouncer" / "userlist.txt.example").read_text().splitlines()
+               if x and not x.startswith(";")]
+    assert example and all(line.match(x) for x in example), "userlist.txt.example shows the real format"
+    assert all(line.match(x) for x in r.stdout.splitlines()), r.stdout
     userlist.write_text(r.stdout)
     missing = subprocess.run([str(DEPLOY / "pgbouncer" / "userlist.sh"), names["owner"]], capture_output=True,
                              text=True, env=dict(os.environ, PGHOST="127.0.0.1", PGPORT="5432", PGUSER="postgres"))
