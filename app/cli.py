@@ -10,7 +10,12 @@ from app.database import Database, init_db
 from app.identity import service as identity
 from app.identity.access import Role
 
-cli = typer.Typer(help="Loan lifecycle backend: operator commands.", no_args_is_help=True, add_completion=False)
+cli = typer.Typer(
+    help="Loan lifecycle backend: operator commands.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
 
 def _db() -> Database:

@@ -1,8 +1,28 @@
 """Imports every feature's tables so Alembic and tests see the whole schema."""
 
+from app.audit.models import AuditRecord
 from app.borrowers.models import Borrower
+from app.core.idempotency_models import IdempotencyKey
 from app.identity.models import Branch, User
+from app.ledger.models import JournalEntry, JournalLine, LedgerAccount
+from app.loans.models import DelinquencyChange, Loan, LoanEvent, LoanInstallment, LoanTransaction
 from app.operations.models import BusinessCalendar
 from app.products.models import Product
 
-__all__ = ["Borrower", "Branch", "BusinessCalendar", "Product", "User"]
+__all__ = [
+    "AuditRecord",
+    "Borrower",
+    "Branch",
+    "BusinessCalendar",
+    "DelinquencyChange",
+    "IdempotencyKey",
+    "JournalEntry",
+    "JournalLine",
+    "LedgerAccount",
+    "Loan",
+    "LoanEvent",
+    "LoanInstallment",
+    "LoanTransaction",
+    "Product",
+    "User",
+]

@@ -19,6 +19,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (app_errors.Conflict, 409),
     (app_errors.RateLimited, 429),
     (app_errors.ServiceUnavailable, 503),
+    (domain_errors.InvalidTransition, 409),
     (domain_errors.DomainValidationError, 422),
     (domain_errors.DomainError, 422),
 )
@@ -56,7 +57,7 @@ def register_error_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.retry_after_seconds)
         if isinstance(exc, app_errors.AuthenticationFailed):
             headers["WWW-Authenticate"] = "Bearer"
-        return problem(status, exc.title, exc.detail, exc.slug, request.url.path, headers or None, **extra)
+        return problem(status, exc.title, exc.detail, exc.slug, request.url.path, headers or None, extra=extra)
 
     @app.exception_handler(domain_errors.DomainError)
     async def domain_error(request: Request, exc: domain_errors.DomainError) -> JSONResponse:
@@ -68,7 +69,7 @@ def register_error_handlers(app: FastAPI) -> None:
             extra["errors"] = [{"field": exc.field, "message": exc.message}]
         title = getattr(exc, "title", "Request violates a rule")
         slug = getattr(exc, "slug", "domain-rule")
-        return problem(status, title, exc.message, slug, request.url.path, **extra)
+        return problem(status, title, exc.message, slug, request.url.path, extra=extra)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -77,7 +78,9 @@ def register_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        return problem(422, "Validation failed", detail, "validation-failed", request.url.path, errors=errors)
+        return problem(
+            422, "Validation failed", detail, "validation-failed", request.url.path, extra={"errors": errors}
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

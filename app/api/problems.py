@@ -17,7 +17,7 @@ def problem(
     slug: str,
     instance: str | None = None,
     headers: dict[str, str] | None = None,
-    **extra: Any,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + slug,
@@ -30,7 +30,7 @@ def problem(
     request_id = current_request_id()
     if request_id:
         body["request_id"] = request_id
-    body.update({k: v for k, v in extra.items() if v is not None})
+    body.update({k: v for k, v in (extra or {}).items() if v is not None and k not in body})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

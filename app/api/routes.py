@@ -5,9 +5,22 @@ from fastapi import FastAPI
 from app.api import service_routes
 from app.borrowers import router as borrowers
 from app.identity import router as identity
+from app.ledger import router as ledger
+from app.loans import router as loans
+from app.operations import router as operations
 from app.products import router as products
+from app.schedules import router as schedules
 
-ROUTERS = (service_routes.router, identity.router, borrowers.router, products.router)
+ROUTERS = (
+    service_routes.router,
+    identity.router,
+    borrowers.router,
+    products.router,
+    schedules.router,
+    loans.router,
+    ledger.router,
+    operations.router,
+)
 
 
 def include_routers(app: FastAPI) -> None:

@@ -71,3 +71,11 @@ def decode_cursor(cursor: str | None) -> str | None:
         return str(uuid.UUID(raw))
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ValidationFailed.single("cursor", "not a cursor returned by this API") from exc
+
+
+def money_out(minor_units: int, currency_code: str) -> str:
+    """Minor units as the decimal string the API speaks ("1234.50" for USD, "1235" for JPY)."""
+    from app.domain.money import currency, format_money, from_minor
+
+    cur = currency(currency_code)
+    return format_money(from_minor(minor_units, cur), cur)

@@ -18,3 +18,16 @@ class DomainValidationError(DomainError):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
+
+
+class InvalidTransition(DomainError):
+    """The action is not allowed in the loan's current status (the lifecycle table says which are)."""
+
+    title = "Invalid state transition"
+    slug = "invalid-transition"
+
+    def __init__(self, status: str, action: str, allowed_actions: list[str]) -> None:
+        super().__init__(f"cannot {action.replace('_', ' ')} a loan that is {status.replace('_', ' ')}")
+        self.current_status = status
+        self.action = action
+        self.allowed_actions = allowed_actions

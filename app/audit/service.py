@@ -1,0 +1,53 @@
+"""The audit trail: one record per successful mutating action, written in the action's transaction."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.audit.models import AuditRecord
+from app.core.request_context import current_request_id
+from app.database import Database
+from app.identity.access import Permission, Principal
+
+
+def record(
+    session: Session,
+    principal: Principal | None,
+    action: str,
+    object_type: str,
+    object_id: str,
+    before_status: str | None = None,
+    after_status: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditRecord(
+            user_id=principal.user_id if principal else None,
+            username=principal.username if principal else "system",
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            request_id=current_request_id(),
+            before_status=before_status,
+            after_status=after_status,
+            detail=detail or {},
+        )
+    )
+
+
+def trail(session: Session, object_type: str, object_id: str, limit: int = 500) -> Sequence[AuditRecord]:
+    stmt = (
+        select(AuditRecord)
+        .where(AuditRecord.object_type == object_type, AuditRecord.object_id == object_id)
+        .order_by(AuditRecord.id)
+        .limit(limit)
+    )
+    return session.scalars(stmt).all()
+
+
+def trail_for(db: Database, principal: Principal, object_type: str, object_id: str) -> Sequence[AuditRecord]:
+    principal.require(Permission.read)
+    with db.session(writer=False) as session:
+        return trail(session, object_type, object_id)

@@ -1,0 +1,58 @@
+"""Ledger tables. Journal entries and lines are append-only: the ledger service is their only writer, and on
+PostgreSQL a trigger rejects UPDATE and DELETE (migration 0003)."""
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.orm import UTCDateTime, created_at_column, id_column
+from app.database import Base
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (a rowid alias); BIGINT elsewhere.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class LedgerAccount(Base):
+    __tablename__ = "ledger_accounts"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(16))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class JournalEntry(Base):
+    __tablename__ = "journal_entries"
+
+    id: Mapped[str] = id_column()
+    entry_type: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    effective_date: Mapped[date] = mapped_column(Date, index=True)
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    loan_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    product_id: Mapped[str | None] = mapped_column(String(36))
+    transaction_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    reversal_of: Mapped[str | None] = mapped_column(ForeignKey("journal_entries.id"))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    created_by: Mapped[str | None] = mapped_column(String(36))
+
+
+class JournalLine(Base):
+    __tablename__ = "journal_lines"
+    __table_args__ = (
+        CheckConstraint("debit >= 0 AND credit >= 0", name="non_negative"),
+        CheckConstraint("(debit = 0) <> (credit = 0)", name="one_side"),
+        Index("ix_journal_lines_loan_account", "loan_id", "account_code"),
+        Index("ix_journal_lines_account_date", "account_code", "effective_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    account_code: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.code"))
+    loan_id: Mapped[str | None] = mapped_column(String(36))
+    currency: Mapped[str] = mapped_column(String(3))
+    effective_date: Mapped[date] = mapped_column(Date)
+    debit: Mapped[int] = mapped_column(BigInteger, default=0)
+    credit: Mapped[int] = mapped_column(BigInteger, default=0)

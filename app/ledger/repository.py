@@ -1,0 +1,97 @@
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.core.pagination import paginate
+from app.ledger.models import JournalEntry, JournalLine, LedgerAccount
+
+
+def accounts(session: Session) -> Sequence[LedgerAccount]:
+    return session.scalars(select(LedgerAccount).order_by(LedgerAccount.code)).all()
+
+
+def existing_account_codes(session: Session) -> set[str]:
+    return set(session.scalars(select(LedgerAccount.code)).all())
+
+
+def unbalanced_entries(session: Session, entry_ids: Sequence[str]) -> list[str]:
+    stmt = (
+        select(JournalLine.entry_id)
+        .where(JournalLine.entry_id.in_(entry_ids))
+        .group_by(JournalLine.entry_id)
+        .having(func.sum(JournalLine.debit) != func.sum(JournalLine.credit))
+    )
+    return list(session.scalars(stmt).all())
+
+
+def loan_balances(session: Session, loan_id: str) -> dict[str, int]:
+    """Signed (debit positive) balance of every account for one loan, from its journal lines."""
+    stmt = (
+        select(JournalLine.account_code, func.sum(JournalLine.debit - JournalLine.credit))
+        .where(JournalLine.loan_id == loan_id)
+        .group_by(JournalLine.account_code)
+    )
+    return {code: int(total) for code, total in session.execute(stmt).all() if total}
+
+
+def trial_balance(session: Session, as_of: date, currency: str) -> list[tuple[LedgerAccount, int, int]]:
+    sums = (
+        select(
+            JournalLine.account_code,
+            func.coalesce(func.sum(JournalLine.debit), 0).label("debit"),
+            func.coalesce(func.sum(JournalLine.credit), 0).label("credit"),
+        )
+        .where(JournalLine.effective_date <= as_of, JournalLine.currency == currency)
+        .group_by(JournalLine.account_code)
+        .subquery()
+    )
+    stmt = (
+        select(LedgerAccount, func.coalesce(sums.c.debit, 0), func.coalesce(sums.c.credit, 0))
+        .outerjoin(sums, sums.c.account_code == LedgerAccount.code)
+        .order_by(LedgerAccount.code)
+    )
+    return [(acct, int(d), int(c)) for acct, d, c in session.execute(stmt).all()]
+
+
+def currencies_in_books(session: Session) -> list[str]:
+    return list(session.scalars(select(JournalLine.currency).distinct().order_by(JournalLine.currency)).all())
+
+
+def list_entries(
+    session: Session,
+    loan_ids: Sequence[str] | None,
+    date_from: date | None,
+    date_to: date | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[Sequence[JournalEntry], str | None]:
+    stmt = select(JournalEntry)
+    if loan_ids is not None:
+        stmt = stmt.where(JournalEntry.loan_id.in_(loan_ids))
+    if date_from is not None:
+        stmt = stmt.where(JournalEntry.effective_date >= date_from)
+    if date_to is not None:
+        stmt = stmt.where(JournalEntry.effective_date <= date_to)
+    return paginate(session, stmt, JournalEntry.id, cursor, limit)
+
+
+def lines_of(session: Session, entry_ids: Sequence[str]) -> dict[str, list[JournalLine]]:
+    result: dict[str, list[JournalLine]] = {eid: [] for eid in entry_ids}
+    if not entry_ids:
+        return result
+    for line in session.scalars(
+        select(JournalLine).where(JournalLine.entry_id.in_(entry_ids)).order_by(JournalLine.id)
+    ):
+        result[line.entry_id].append(line)
+    return result
+
+
+def all_unbalanced_entries(session: Session) -> list[str]:
+    stmt = (
+        select(JournalLine.entry_id)
+        .group_by(JournalLine.entry_id)
+        .having(func.sum(JournalLine.debit) != func.sum(JournalLine.credit))
+    )
+    return list(session.scalars(stmt).all())

@@ -1,0 +1,127 @@
+"""The ledger's use cases. `post()` is the only code that writes journal tables."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from app.core.errors import ValidationFailed
+from app.core.metrics import JOURNAL_ENTRIES_POSTED
+from app.core.orm import utcnow
+from app.database import Database
+from app.identity.access import Permission, Principal
+from app.ledger import repository as repo
+from app.ledger.entries import EntryDraft, UnbalancedEntry, check_balanced
+from app.ledger.models import JournalEntry, JournalLine, LedgerAccount
+
+
+def post(session: Session, draft: EntryDraft) -> JournalEntry:
+    """Write one balanced entry inside the caller's transaction, then re-check the balance in the database."""
+    check_balanced(draft)
+    entry = JournalEntry(
+        entry_type=draft.entry_type,
+        currency=draft.currency,
+        effective_date=draft.effective_date,
+        posted_at=utcnow(),
+        loan_id=draft.loan_id,
+        product_id=draft.product_id,
+        transaction_id=draft.transaction_id,
+        reversal_of=draft.reversal_of,
+        description=draft.description[:500],
+        created_by=draft.created_by,
+    )
+    session.add(entry)
+    session.flush()
+    session.add_all(
+        JournalLine(
+            entry_id=entry.id,
+            account_code=line.account_code,
+            loan_id=line.loan_id if line.loan_id is not None else draft.loan_id,
+            currency=draft.currency,
+            effective_date=draft.effective_date,
+            debit=line.debit,
+            credit=line.credit,
+        )
+        for line in draft.lines
+    )
+    session.flush()
+    if repo.unbalanced_entries(session, [entry.id]):
+        raise UnbalancedEntry(f"journal entry {entry.id} does not balance in the database")
+    JOURNAL_ENTRIES_POSTED.inc()
+    return entry
+
+
+def loan_balances(session: Session, loan_id: str) -> dict[str, int]:
+    return repo.loan_balances(session, loan_id)
+
+
+@dataclass(frozen=True)
+class TrialBalanceRow:
+    account: LedgerAccount
+    debit: int
+    credit: int
+
+
+@dataclass(frozen=True)
+class TrialBalance:
+    as_of: date
+    currency: str
+    rows: list[TrialBalanceRow]
+
+    @property
+    def total_debit(self) -> int:
+        return sum(r.debit for r in self.rows)
+
+    @property
+    def total_credit(self) -> int:
+        return sum(r.credit for r in self.rows)
+
+
+def trial_balance(db: Database, principal: Principal, as_of: date, currency: str | None) -> TrialBalance:
+    principal.require(Permission.ledger_read)
+    with db.session(writer=False) as session:
+        if currency is None:
+            present = repo.currencies_in_books(session)
+            currency = present[0] if len(present) == 1 else "USD"
+        rows = [TrialBalanceRow(a, d, c) for a, d, c in repo.trial_balance(session, as_of, currency)]
+        return TrialBalance(as_of, currency, rows)
+
+
+def accounts(db: Database, principal: Principal) -> Sequence[LedgerAccount]:
+    principal.require(Permission.ledger_read)
+    with db.session(writer=False) as session:
+        return repo.accounts(session)
+
+
+def entries(
+    db: Database,
+    principal: Principal,
+    loan_id: str | None,
+    date_from: date | None,
+    date_to: date | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[tuple[JournalEntry, list[JournalLine]]], str | None]:
+    principal.require(Permission.ledger_read)
+    if date_from and date_to and date_from > date_to:
+        raise ValidationFailed.single("from", "must not be after 'to'")
+    with db.session(writer=False) as session:
+        found, next_cursor = repo.list_entries(
+            session, [loan_id] if loan_id else None, date_from, date_to, cursor, limit
+        )
+        lines = repo.lines_of(session, [e.id for e in found])
+        return [(e, lines[e.id]) for e in found], next_cursor
+
+
+def verify(db: Database) -> list[str]:
+    """Problems found in the books (empty when every entry and every currency balances)."""
+    problems: list[str] = []
+    with db.session(writer=False) as session:
+        for currency in repo.currencies_in_books(session):
+            rows = repo.trial_balance(session, date.max, currency)
+            debit, credit = sum(r[1] for r in rows), sum(r[2] for r in rows)
+            if debit != credit:
+                problems.append(f"{currency}: total debits {debit} != total credits {credit}")
+        problems += [f"entry {e} does not balance" for e in repo.all_unbalanced_entries(session)]
+    return problems

@@ -1,0 +1,216 @@
+"""The write path shared by every loan action: lock, check the lifecycle, append the event, re-project, post
+the difference between the books and the projection, rewrite the snapshot — all in the caller's transaction."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from app.core.errors import NotFound, VersionMismatch
+from app.core.orm import utcnow
+from app.core.request_context import current_request_id
+from app.database import Database
+from app.domain.delinquency import bucket_for
+from app.domain.lifecycle import LoanAction, LoanStatus, transition
+from app.domain.postings import AccountRole, by_account, correcting_lines, role_balances
+from app.domain.servicing import Allocation, Installment, LoanState, project
+from app.identity.access import Permission, Principal
+from app.ledger import service as ledger
+from app.ledger.accounts import DEFAULT_ACCOUNTS
+from app.ledger.entries import EntryDraft, LineDraft
+from app.loans import repository as repo
+from app.loans.models import DelinquencyChange, Loan, LoanEvent, LoanTransaction
+from app.loans.terms import domain_events, loan_terms
+from app.operations import repository as operations
+
+
+@dataclass
+class Outcome:
+    """What an action did (or, in a dry run, would do)."""
+
+    loan: Loan
+    business_date: date
+    state: LoanState | None = None
+    entries: list[EntryDraft] = field(default_factory=list)
+    transaction: LoanTransaction | None = None
+    allocation: Allocation | None = None
+
+
+@contextmanager
+def unit_of_work(db: Database, dry_run: bool) -> Iterator[Session]:
+    """One writer transaction; a dry run does all the work and then rolls it back (objects stay readable)."""
+    with db.session(writer=True) as session:
+        session.begin()
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        if dry_run:
+            session.expunge_all()
+            session.rollback()
+        else:
+            session.commit()
+
+
+def load_for_write(
+    session: Session, principal: Principal, loan_id: str, permission: Permission, expected_version: int | None
+) -> Loan:
+    loan = repo.lock(session, loan_id)
+    if loan is None:
+        raise NotFound("loan not found")
+    principal.require_on(permission, loan.branch_id, "loan")
+    check_version(loan, expected_version)
+    return loan
+
+
+def check_version(loan: Loan, expected_version: int | None) -> None:
+    """Optimistic concurrency for clients that send If-Match / version (CONTRACT Concurrency)."""
+    if expected_version is not None and expected_version != loan.version:
+        raise VersionMismatch(
+            f"the loan is at version {loan.version}, not {expected_version}; reload it and retry",
+            current_version=loan.version,
+        )
+
+
+def check_action(loan: Loan, action: LoanAction) -> LoanStatus:
+    return transition(LoanStatus(loan.status), action)
+
+
+def append_event(
+    session: Session,
+    loan: Loan,
+    principal: Principal,
+    event_type: str,
+    effective_date: date,
+    amount: int | None = None,
+    payload: dict[str, Any] | None = None,
+    transaction_id: str | None = None,
+) -> LoanEvent:
+    loan.event_seq += 1
+    event = LoanEvent(
+        loan_id=loan.id,
+        seq=loan.event_seq,
+        type=event_type,
+        effective_date=effective_date,
+        amount=amount,
+        payload=payload or {},
+        transaction_id=transaction_id,
+        created_by=principal.user_id,
+        request_id=current_request_id(),
+    )
+    session.add(event)
+    return event
+
+
+def accounts_of(loan: Loan) -> dict[AccountRole, str]:
+    mapping = dict(DEFAULT_ACCOUNTS)
+    mapping.update({AccountRole(role): code for role, code in (loan.accounts or {}).items()})
+    return mapping
+
+
+def reproject(
+    session: Session,
+    loan: Loan,
+    business_date: date,
+    principal: Principal,
+    entry_type: str,
+    effective_date: date,
+    transaction_id: str | None = None,
+    reversal_of: str | None = None,
+    description: str = "",
+) -> tuple[LoanState, EntryDraft | None]:
+    """Re-project the loan from its events, post what the books lack, and rewrite the snapshot."""
+    session.flush()
+    state = project(loan_terms(loan), domain_events(repo.events(session, loan.id)), business_date)
+    target = by_account(role_balances(state.totals), accounts_of(loan))
+    lines = correcting_lines(target, ledger.loan_balances(session, loan.id))
+    draft = None
+    if lines:
+        draft = EntryDraft(
+            entry_type=entry_type,
+            currency=loan.currency,
+            effective_date=effective_date,
+            lines=[LineDraft(ln.account_code, ln.debit, ln.credit, loan.id) for ln in lines],
+            loan_id=loan.id,
+            product_id=loan.product_id,
+            transaction_id=transaction_id,
+            reversal_of=reversal_of,
+            description=description,
+            created_by=principal.user_id,
+        )
+        entry = ledger.post(session, draft)
+        if transaction_id is not None:
+            session.execute(
+                update(LoanTransaction).where(LoanTransaction.id == transaction_id).values(journal_entry_id=entry.id)
+            )
+    write_snapshot(session, loan, state, business_date)
+    sync_allocations(session, loan, state)
+    return state, draft
+
+
+def write_snapshot(session: Session, loan: Loan, state: LoanState, business_date: date) -> None:
+    new_bucket = bucket_for(state.days_past_due)
+    if new_bucket != loan.delinquency_bucket:
+        session.add(
+            DelinquencyChange(
+                loan_id=loan.id, on_date=business_date, from_bucket=loan.delinquency_bucket, to_bucket=new_bucket
+            )
+        )
+    loan.status = state.status.value
+    loan.snapshot_date = business_date
+    loan.installment_amount = state.installment_amount
+    loan.principal_outstanding = state.principal_outstanding
+    loan.interest_outstanding = state.interest_outstanding
+    loan.fees_outstanding = state.fees_outstanding
+    loan.penalties_outstanding = state.penalties_outstanding
+    loan.credit_balance = state.credit
+    loan.interest_recognized = state.totals.interest_recognized
+    loan.days_past_due = state.days_past_due
+    loan.delinquency_bucket = new_bucket
+    loan.next_due_date, loan.next_due_amount = state.next_due if state.next_due else (None, None)
+    loan.maturity_date = state.maturity_date
+    loan.past_maturity = state.status == LoanStatus.active and business_date > state.maturity_date
+    loan.closed_on = state.closed_on
+    loan.written_off_on = state.written_off_on
+    loan.version += 1
+    loan.updated_at = utcnow()
+    repo.replace_installments(session, loan.id, state.installments)
+
+
+def sync_allocations(session: Session, loan: Loan, state: LoanState) -> None:
+    """A backdated payment or a reversal can move later payments' allocations: keep the list true."""
+    for tx in repo.transactions(session, loan.id):
+        alloc = state.allocations.get(tx.event_seq)
+        if alloc is None or tx.reversed or tx.type not in {"repayment", "recovery"}:
+            continue
+        values = (alloc.principal, alloc.interest, alloc.fees, alloc.penalties, alloc.overpayment, alloc.recovery)
+        current = (
+            tx.alloc_principal,
+            tx.alloc_interest,
+            tx.alloc_fees,
+            tx.alloc_penalties,
+            tx.alloc_overpayment,
+            tx.alloc_recovery,
+        )
+        if values != current:
+            (
+                tx.alloc_principal,
+                tx.alloc_interest,
+                tx.alloc_fees,
+                tx.alloc_penalties,
+                tx.alloc_overpayment,
+                tx.alloc_recovery,
+            ) = values
+
+
+def business_date(session: Session) -> date:
+    return operations.business_date(session)
+
+
+def installments_of(state: LoanState | None) -> list[Installment]:
+    return list(state.installments) if state else []

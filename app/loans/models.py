@@ -1,0 +1,163 @@
+"""Loans: the terms copied from the product at submission, the materialised snapshot (rewritten from the
+projection on every change), the append-only event log, the user-facing transactions and installments."""
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.orm import UTCDateTime, created_at_column, id_column
+from app.database import Base
+from app.ledger.models import BigId
+
+
+class Loan(Base):
+    __tablename__ = "loans"
+    __table_args__ = (
+        Index("ix_loans_status_id", "status", "id"),
+        Index("ix_loans_branch_status", "branch_id", "status"),
+    )
+
+    id: Mapped[str] = id_column()
+    branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id"))
+    borrower_id: Mapped[str] = mapped_column(ForeignKey("borrowers.id"), index=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    # Terms (copied from the product at submission: a product change never alters a booked loan).
+    requested_principal: Mapped[int] = mapped_column(BigInteger)
+    approved_principal: Mapped[int | None] = mapped_column(BigInteger)
+    disbursed_principal: Mapped[int | None] = mapped_column(BigInteger)
+    annual_rate_e6: Mapped[int] = mapped_column(BigInteger)
+    term: Mapped[int] = mapped_column(Integer)
+    frequency: Mapped[str] = mapped_column(String(16))
+    amortization: Mapped[str] = mapped_column(String(32))
+    interest_method: Mapped[str] = mapped_column(String(32))
+    day_count: Mapped[str] = mapped_column(String(16))
+    grace_principal_periods: Mapped[int] = mapped_column(Integer, default=0)
+    late_fee_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    late_fee_percent_e6: Mapped[int | None] = mapped_column(BigInteger)
+    late_fee_grace_days: Mapped[int] = mapped_column(Integer, default=0)
+    allocation_order: Mapped[list[str]] = mapped_column(JSON)
+    accounts: Mapped[dict[str, str]] = mapped_column(JSON)
+    expected_disbursement_date: Mapped[date | None] = mapped_column(Date)
+    first_payment_date: Mapped[date | None] = mapped_column(Date)
+
+    # Lifecycle dates (business dates).
+    submitted_on: Mapped[date] = mapped_column(Date)
+    approved_on: Mapped[date | None] = mapped_column(Date)
+    disbursement_date: Mapped[date | None] = mapped_column(Date)
+    maturity_date: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    written_off_on: Mapped[date | None] = mapped_column(Date)
+
+    # Snapshot (as of `snapshot_date`), in minor units.
+    snapshot_date: Mapped[date | None] = mapped_column(Date)
+    installment_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    principal_outstanding: Mapped[int] = mapped_column(BigInteger, default=0)
+    interest_outstanding: Mapped[int] = mapped_column(BigInteger, default=0)
+    fees_outstanding: Mapped[int] = mapped_column(BigInteger, default=0)
+    penalties_outstanding: Mapped[int] = mapped_column(BigInteger, default=0)
+    credit_balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    interest_recognized: Mapped[int] = mapped_column(BigInteger, default=0)
+    days_past_due: Mapped[int] = mapped_column(Integer, default=0)
+    delinquency_bucket: Mapped[str] = mapped_column(String(8), default="current")
+    next_due_date: Mapped[date | None] = mapped_column(Date)
+    next_due_amount: Mapped[int | None] = mapped_column(BigInteger)
+    past_maturity: Mapped[bool] = mapped_column(Boolean, default=False)
+    event_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LoanEvent(Base):
+    """Append-only, effective-dated log of everything that happened to a loan."""
+
+    __tablename__ = "loan_events"
+    __table_args__ = (UniqueConstraint("loan_id", "seq", name="uq_loan_events_loan_seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(24))
+    effective_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    transaction_id: Mapped[str | None] = mapped_column(String(36))
+    reversed_by_seq: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class LoanTransaction(Base):
+    __tablename__ = "loan_transactions"
+    __table_args__ = (Index("ix_loan_transactions_loan_id_id", "loan_id", "id"),)
+
+    id: Mapped[str] = id_column()
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"))
+    event_seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(16))
+    date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    alloc_principal: Mapped[int] = mapped_column(BigInteger, default=0)
+    alloc_interest: Mapped[int] = mapped_column(BigInteger, default=0)
+    alloc_fees: Mapped[int] = mapped_column(BigInteger, default=0)
+    alloc_penalties: Mapped[int] = mapped_column(BigInteger, default=0)
+    alloc_overpayment: Mapped[int] = mapped_column(BigInteger, default=0)
+    alloc_recovery: Mapped[int] = mapped_column(BigInteger, default=0)
+    reversed: Mapped[bool] = mapped_column(Boolean, default=False)
+    reversal_of: Mapped[str | None] = mapped_column(String(36))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    note: Mapped[str | None] = mapped_column(String(500))
+    journal_entry_id: Mapped[str | None] = mapped_column(String(36))
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class LoanInstallment(Base):
+    __tablename__ = "loan_installments"
+
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date, index=True)
+    principal: Mapped[int] = mapped_column(BigInteger)
+    interest: Mapped[int] = mapped_column(BigInteger)
+    fees: Mapped[int] = mapped_column(BigInteger, default=0)
+    penalties: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_principal: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_interest: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_fees: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_penalties: Mapped[int] = mapped_column(BigInteger, default=0)
+    late_fee_date: Mapped[date | None] = mapped_column(Date)
+
+
+class DelinquencyChange(Base):
+    """History of a loan's delinquency bucket (written by the projection and by close of business)."""
+
+    __tablename__ = "loan_delinquency_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    on_date: Mapped[date] = mapped_column(Date)
+    from_bucket: Mapped[str] = mapped_column(String(8))
+    to_bucket: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = created_at_column()

@@ -1,0 +1,212 @@
+"""Shape loans, installments, transactions and dry-run results for the API (money as decimal strings)."""
+
+from collections.abc import Sequence
+from datetime import date
+from functools import partial
+
+from app.core.schemas import money_out
+from app.domain.delinquency import bucket_for
+from app.domain.lifecycle import LoanStatus, allowed_actions
+from app.domain.servicing import Allocation, Installment, LoanState
+from app.ledger.entries import EntryDraft
+from app.loans.models import Loan, LoanInstallment, LoanTransaction
+from app.loans.schemas import (
+    AllocationOut,
+    Balances,
+    DryRunOut,
+    InstallmentOut,
+    JournalEntryPreview,
+    JournalLinePreview,
+    LoanOut,
+    NextDue,
+    PaidParts,
+    TransactionOut,
+)
+from app.products.schemas import format_rate
+
+
+def _principal(loan: Loan) -> int:
+    for value in (loan.disbursed_principal, loan.approved_principal):
+        if value is not None:
+            return value
+    return loan.requested_principal
+
+
+def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: str | None = None) -> LoanOut:
+    c = loan.currency
+    m = partial(money_out, currency_code=c)
+    status = status or loan.status
+    if state is not None:
+        parts = (
+            state.principal_outstanding,
+            state.interest_outstanding,
+            state.fees_outstanding,
+            state.penalties_outstanding,
+        )
+        credit, dpd, next_due = state.credit, state.days_past_due, state.next_due
+        maturity: date | None = state.maturity_date
+        installment = state.installment_amount
+    else:
+        parts = (
+            loan.principal_outstanding,
+            loan.interest_outstanding,
+            loan.fees_outstanding,
+            loan.penalties_outstanding,
+        )
+        credit, dpd = loan.credit_balance, loan.days_past_due
+        next_due = (loan.next_due_date, loan.next_due_amount or 0) if loan.next_due_date is not None else None
+        maturity, installment = loan.maturity_date, loan.installment_amount
+    if status == LoanStatus.approved.value and loan.disbursement_date is not None:
+        parts, credit, dpd, next_due = (0, 0, 0, 0), 0, 0, None  # as of a date before the disbursement
+    return LoanOut(
+        id=loan.id,
+        status=status,
+        borrower_id=loan.borrower_id,
+        product_id=loan.product_id,
+        branch_id=loan.branch_id,
+        currency=c,
+        principal=m(_principal(loan)),
+        annual_rate_percent=format_rate(loan.annual_rate_e6),
+        term=loan.term,
+        disbursement_date=loan.disbursement_date,
+        maturity_date=maturity,
+        balances=Balances(
+            principal=m(parts[0]),
+            interest=m(parts[1]),
+            fees=m(parts[2]),
+            penalties=m(parts[3]),
+            total=m(sum(parts)),
+            credit=m(credit),
+        ),
+        days_past_due=dpd,
+        next_due=NextDue(date=next_due[0], amount=m(next_due[1])) if next_due else None,
+        version=loan.version,
+        as_of=as_of,
+        external_id=loan.external_id,
+        requested_principal=m(loan.requested_principal),
+        approved_principal=None if loan.approved_principal is None else m(loan.approved_principal),
+        disbursed_principal=None if loan.disbursed_principal is None else m(loan.disbursed_principal),
+        installment_amount=m(installment),
+        delinquency_bucket=bucket_for(dpd),
+        frequency=loan.frequency,
+        amortization=loan.amortization,
+        interest_method=loan.interest_method,
+        day_count=loan.day_count,
+        grace_principal_periods=loan.grace_principal_periods,
+        expected_disbursement_date=loan.expected_disbursement_date,
+        first_payment_date=loan.first_payment_date,
+        submitted_on=loan.submitted_on,
+        approved_on=loan.approved_on,
+        closed_on=loan.closed_on,
+        written_off_on=loan.written_off_on,
+        allowed_actions=allowed_actions(LoanStatus(status)),
+        created_at=loan.created_at,
+    )
+
+
+def installment_out(row: Installment | LoanInstallment, currency: str, as_of: date) -> InstallmentOut:
+    m = partial(money_out, currency_code=currency)
+    total = row.principal + row.interest + row.fees + row.penalties
+    paid = row.paid_principal + row.paid_interest + row.paid_fees + row.paid_penalties
+    outstanding = total - paid
+    if outstanding == 0:
+        status = "paid"
+    elif row.due_date < as_of:
+        status = "overdue"
+    else:
+        status = "partially_paid" if paid else "pending"
+    return InstallmentOut(
+        number=row.number,
+        period_start=row.period_start,
+        due_date=row.due_date,
+        principal=m(row.principal),
+        interest=m(row.interest),
+        fees=m(row.fees),
+        penalties=m(row.penalties),
+        total=m(total),
+        paid=PaidParts(
+            principal=m(row.paid_principal),
+            interest=m(row.paid_interest),
+            fees=m(row.paid_fees),
+            penalties=m(row.paid_penalties),
+        ),
+        outstanding=m(outstanding),
+        status=status,
+        late_fee_date=row.late_fee_date,
+    )
+
+
+def installments_out(rows: Sequence[Installment | LoanInstallment], currency: str, as_of: date) -> list[InstallmentOut]:
+    return [installment_out(r, currency, as_of) for r in rows]
+
+
+def allocation_out(a: Allocation, currency: str) -> AllocationOut:
+    m = partial(money_out, currency_code=currency)
+    return AllocationOut(
+        principal=m(a.principal),
+        interest=m(a.interest),
+        fees=m(a.fees),
+        penalties=m(a.penalties),
+        overpayment=m(a.overpayment),
+        recovery=m(a.recovery),
+    )
+
+
+def transaction_allocation(tx: LoanTransaction) -> Allocation:
+    return Allocation(
+        tx.alloc_principal,
+        tx.alloc_interest,
+        tx.alloc_fees,
+        tx.alloc_penalties,
+        tx.alloc_overpayment,
+        tx.alloc_recovery,
+    )
+
+
+def transaction_out(tx: LoanTransaction, currency: str) -> TransactionOut:
+    return TransactionOut(
+        id=tx.id,
+        type=tx.type,
+        date=tx.date,
+        amount=money_out(tx.amount, currency),
+        allocation=allocation_out(transaction_allocation(tx), currency),
+        reversed=tx.reversed,
+        reversal_of=tx.reversal_of,
+        channel=tx.channel,
+        external_id=tx.external_id,
+        journal_entry_id=tx.journal_entry_id,
+        created_at=tx.created_at,
+    )
+
+
+def entries_preview(entries: Sequence[EntryDraft]) -> list[JournalEntryPreview]:
+    return [
+        JournalEntryPreview(
+            entry_type=e.entry_type,
+            effective_date=e.effective_date,
+            lines=[
+                JournalLinePreview(
+                    account_code=ln.account_code,
+                    debit=money_out(ln.debit, e.currency),
+                    credit=money_out(ln.credit, e.currency),
+                )
+                for ln in e.lines
+            ],
+        )
+        for e in entries
+    ]
+
+
+def dry_run_out(
+    loan: Loan,
+    as_of: date,
+    state: LoanState | None,
+    entries: Sequence[EntryDraft],
+    allocation: Allocation | None = None,
+) -> DryRunOut:
+    return DryRunOut(
+        loan=loan_out(loan, as_of),
+        allocation=allocation_out(allocation, loan.currency) if allocation else None,
+        installments=installments_out(state.installments, loan.currency, as_of) if state else None,
+        journal_entries=entries_preview(entries),
+    )

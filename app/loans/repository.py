@@ -1,0 +1,116 @@
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from app.core.pagination import paginate
+from app.domain.servicing import Installment
+from app.loans.models import Loan, LoanEvent, LoanInstallment, LoanTransaction
+
+
+def get(session: Session, loan_id: str) -> Loan | None:
+    return session.get(Loan, loan_id)
+
+
+def lock(session: Session, loan_id: str) -> Loan | None:
+    """Load the loan for writing. PostgreSQL: a row lock held to commit serialises writers on this loan;
+    SQLite: the BEGIN IMMEDIATE write lock already serialises every writer."""
+    stmt = select(Loan).where(Loan.id == loan_id).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def by_external_id(session: Session, external_id: str) -> Loan | None:
+    return session.scalars(select(Loan).where(Loan.external_id == external_id)).first()
+
+
+def transaction_by_external_id(session: Session, external_id: str) -> LoanTransaction | None:
+    return session.scalars(select(LoanTransaction).where(LoanTransaction.external_id == external_id)).first()
+
+
+def list_loans(
+    session: Session,
+    branch_scope: str | None,
+    status: str | None,
+    borrower_id: str | None,
+    branch_id: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[Sequence[Loan], str | None]:
+    stmt = select(Loan)
+    if branch_scope is not None:
+        stmt = stmt.where(Loan.branch_id == branch_scope)
+    if status is not None:
+        stmt = stmt.where(Loan.status == status)
+    if borrower_id is not None:
+        stmt = stmt.where(Loan.borrower_id == borrower_id)
+    if branch_id is not None:
+        stmt = stmt.where(Loan.branch_id == branch_id)
+    return paginate(session, stmt, Loan.id, cursor, limit)
+
+
+def events(session: Session, loan_id: str) -> Sequence[LoanEvent]:
+    return session.scalars(select(LoanEvent).where(LoanEvent.loan_id == loan_id).order_by(LoanEvent.seq)).all()
+
+
+def event_by_seq(session: Session, loan_id: str, seq: int) -> LoanEvent | None:
+    return session.scalars(select(LoanEvent).where(LoanEvent.loan_id == loan_id, LoanEvent.seq == seq)).first()
+
+
+def transactions(session: Session, loan_id: str) -> Sequence[LoanTransaction]:
+    return session.scalars(
+        select(LoanTransaction).where(LoanTransaction.loan_id == loan_id).order_by(LoanTransaction.id)
+    ).all()
+
+
+def list_transactions(
+    session: Session, loan_id: str, cursor: str | None, limit: int
+) -> tuple[Sequence[LoanTransaction], str | None]:
+    return paginate(
+        session, select(LoanTransaction).where(LoanTransaction.loan_id == loan_id), LoanTransaction.id, cursor, limit
+    )
+
+
+def get_transaction(session: Session, loan_id: str, tx_id: str) -> LoanTransaction | None:
+    tx = session.get(LoanTransaction, tx_id)
+    return tx if tx is not None and tx.loan_id == loan_id else None
+
+
+def installments(session: Session, loan_id: str) -> Sequence[LoanInstallment]:
+    return session.scalars(
+        select(LoanInstallment).where(LoanInstallment.loan_id == loan_id).order_by(LoanInstallment.number)
+    ).all()
+
+
+def replace_installments(session: Session, loan_id: str, rows: Sequence[Installment]) -> None:
+    session.execute(delete(LoanInstallment).where(LoanInstallment.loan_id == loan_id))
+    if rows:
+        session.execute(
+            insert(LoanInstallment),
+            [
+                {
+                    "loan_id": loan_id,
+                    "number": r.number,
+                    "period_start": r.period_start,
+                    "due_date": r.due_date,
+                    "principal": r.principal,
+                    "interest": r.interest,
+                    "fees": r.fees,
+                    "penalties": r.penalties,
+                    "paid_principal": r.paid_principal,
+                    "paid_interest": r.paid_interest,
+                    "paid_fees": r.paid_fees,
+                    "paid_penalties": r.paid_penalties,
+                    "late_fee_date": r.late_fee_date,
+                }
+                for r in rows
+            ],
+        )
+
+
+def latest_event_date(session: Session, loan_id: str) -> date | None:
+    from sqlalchemy import func
+
+    return session.scalar(select(func.max(LoanEvent.effective_date)).where(LoanEvent.loan_id == loan_id))

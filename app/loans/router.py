@@ -1,0 +1,381 @@
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.api.deps import DEFAULT_PAGE_SIZE, CurrentUser, Cursor, DbDep, Limit, SettingsDep
+from app.api.problems import PROBLEM_SCHEMA
+from app.core.errors import ValidationFailed
+from app.core.idempotency import IdempotentRequest, check_key, fingerprint
+from app.core.schemas import Page, money_out
+from app.identity.access import Principal
+from app.ledger.schemas import JournalEntryOut, JournalLineOut
+from app.loans import presenters, service, servicing
+from app.loans.engine import Outcome
+from app.loans.schemas import (
+    ApproveIn,
+    AuditOut,
+    DisburseIn,
+    DryRunOut,
+    LoanCreate,
+    LoanOut,
+    PaymentIn,
+    PaymentOut,
+    PayoffOut,
+    ReasonIn,
+    RefundIn,
+    ScheduleOut,
+    TransactionOut,
+    WithdrawIn,
+    WriteOffIn,
+)
+
+router = APIRouter(prefix="/api/v1/loans", tags=["loans"])
+
+DryRun = Annotated[bool, Query(description="Validate and show what would happen; write nothing")]
+IfMatch = Annotated[str | None, Header(alias="If-Match", description="Expected loan version (optimistic lock)")]
+OptionalKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: PROBLEM_SCHEMA,
+    409: PROBLEM_SCHEMA,
+    403: PROBLEM_SCHEMA,
+    422: PROBLEM_SCHEMA,
+}
+ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, 200: {"model": LoanOut | DryRunOut}}
+
+
+def _version(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise ValidationFailed.single("If-Match", 'must be the loan\'s version number, e.g. "7"')
+    return int(text)
+
+
+def _action_response(outcome: Outcome, dry_run: bool, response: Response) -> LoanOut | DryRunOut:
+    if dry_run:
+        return presenters.dry_run_out(outcome.loan, outcome.business_date, outcome.state, outcome.entries)
+    response.headers["ETag"] = f'"{outcome.loan.version}"'
+    return presenters.loan_out(outcome.loan, outcome.business_date)
+
+
+def _idempotent_request(
+    principal: Principal, key: str | None, request: Request, body: Any, dry_run: bool
+) -> IdempotentRequest | None:
+    if key is None or dry_run:
+        return None
+    return IdempotentRequest(principal.user_id, check_key(key), fingerprint("POST", request.url.path, body))
+
+
+def _money_response(result: servicing.MoneyResult) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return JSONResponse(result.body, status_code=result.status, headers=headers)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=LoanOut,
+    summary="Submit a loan application",
+    responses={**ERRORS, 200: {"model": DryRunOut, "description": "Dry run"}},
+)
+def submit(
+    db: DbDep, principal: CurrentUser, body: LoanCreate, response: Response, dry_run: DryRun = False
+) -> LoanOut | DryRunOut | JSONResponse:
+    outcome = service.submit(db, principal, body, dry_run)
+    if dry_run:
+        out = presenters.dry_run_out(outcome.loan, outcome.business_date, None, [])
+        return JSONResponse(out.model_dump(mode="json"), status_code=200)
+    response.headers["Location"] = f"/api/v1/loans/{outcome.loan.id}"
+    return presenters.loan_out(outcome.loan, outcome.business_date)
+
+
+@router.get("", response_model=Page[LoanOut], summary="List loans (officers see their branch)")
+def list_loans(
+    db: DbDep,
+    principal: CurrentUser,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    borrower_id: Annotated[str | None, Query(max_length=36)] = None,
+    branch_id: Annotated[str | None, Query(max_length=36)] = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Page[LoanOut]:
+    loans, next_cursor = service.list_loans(db, principal, status, borrower_id, branch_id, cursor, limit)
+    from app.operations.service import business_date
+
+    today = business_date(db)
+    return Page[LoanOut](
+        items=[presenters.loan_out(ln, ln.snapshot_date or today) for ln in loans], next_cursor=next_cursor
+    )
+
+
+@router.get("/{loan_id}", response_model=LoanOut, responses=ERRORS, summary="A loan (optionally as of a date)")
+def get_loan(db: DbDep, principal: CurrentUser, loan_id: str, response: Response, as_of: date | None = None) -> LoanOut:
+    view = service.get_loan(db, principal, loan_id, as_of)
+    response.headers["ETag"] = f'"{view.loan.version}"'
+    return presenters.loan_out(view.loan, view.as_of, view.state, view.status)
+
+
+@router.get("/{loan_id}/schedule", response_model=ScheduleOut, responses=ERRORS, summary="Repayment schedule")
+def get_schedule(db: DbDep, principal: CurrentUser, loan_id: str, as_of: date | None = None) -> ScheduleOut:
+    loan, on, rows = service.schedule(db, principal, loan_id, as_of)
+    return ScheduleOut(
+        loan_id=loan.id,
+        as_of=on,
+        currency=loan.currency,
+        installments=presenters.installments_out(rows, loan.currency, on),
+    )
+
+
+@router.post(
+    "/{loan_id}/approve", response_model=LoanOut | DryRunOut, responses=ACTION_RESPONSES, summary="Approve (manager)"
+)
+def approve(
+    db: DbDep,
+    principal: CurrentUser,
+    loan_id: str,
+    body: ApproveIn,
+    response: Response,
+    if_match: IfMatch = None,
+    dry_run: DryRun = False,
+) -> LoanOut | DryRunOut:
+    return _action_response(
+        service.approve(db, principal, loan_id, body, _version(if_match), dry_run), dry_run, response
+    )
+
+
+@router.post(
+    "/{loan_id}/reject", response_model=LoanOut | DryRunOut, responses=ACTION_RESPONSES, summary="Reject (manager)"
+)
+def reject(
+    db: DbDep,
+    principal: CurrentUser,
+    loan_id: str,
+    body: ReasonIn,
+    response: Response,
+    if_match: IfMatch = None,
+    dry_run: DryRun = False,
+) -> LoanOut | DryRunOut:
+    return _action_response(
+        service.reject(db, principal, loan_id, body, _version(if_match), dry_run), dry_run, response
+    )
+
+
+@router.post(
+    "/{loan_id}/withdraw",
+    response_model=LoanOut | DryRunOut,
+    responses=ACTION_RESPONSES,
+    summary="Withdraw the application",
+)
+def withdraw(
+    db: DbDep,
+    principal: CurrentUser,
+    loan_id: str,
+    body: WithdrawIn,
+    response: Response,
+    if_match: IfMatch = None,
+    dry_run: DryRun = False,
+) -> LoanOut | DryRunOut:
+    return _action_response(
+        service.withdraw(db, principal, loan_id, body, _version(if_match), dry_run), dry_run, response
+    )
+
+
+@router.post(
+    "/{loan_id}/disburse",
+    response_model=LoanOut | DryRunOut,
+    responses=ACTION_RESPONSES,
+    summary="Disburse (generates the schedule, posts Dr portfolio / Cr fund source)",
+)
+def disburse(
+    db: DbDep,
+    principal: CurrentUser,
+    loan_id: str,
+    body: DisburseIn,
+    response: Response,
+    if_match: IfMatch = None,
+    dry_run: DryRun = False,
+) -> LoanOut | DryRunOut:
+    return _action_response(
+        service.disburse(db, principal, loan_id, body, _version(if_match), dry_run), dry_run, response
+    )
+
+
+@router.post(
+    "/{loan_id}/payments",
+    status_code=201,
+    response_model=PaymentOut,
+    summary="Record a repayment",
+    responses={**ERRORS, 200: {"model": DryRunOut, "description": "Dry run"}},
+)
+def record_payment(
+    db: DbDep,
+    settings: SettingsDep,
+    principal: CurrentUser,
+    loan_id: str,
+    body: PaymentIn,
+    request: Request,
+    idempotency_key: Annotated[
+        str, Header(alias="Idempotency-Key", max_length=200, description="Required: replays return the first answer")
+    ],
+    if_match: IfMatch = None,
+    dry_run: DryRun = False,
+) -> JSONResponse:
+    req = _idempotent_request(principal, idempotency_key, request, body.model_dump(mode="json"), dry_run)
+    ttl = timedelta(hours=settings.idempotency_key_ttl_hours)
+    return _money_response(
+        servicing.record_payment(db, principal, loan_id, body, req, _version(if_match), dry_run, ttl)
+    )
+
+
+@router.post(
+    "/{loan_id}/transactions/{tx_id}/reverse",
+    response_model=LoanOut | DryRunOut,
+    responses=ACTION_RESPONSES,
+    summary="Reverse a transaction (manager); the loan is recomputed",
+)
+def reverse(
+    db: DbDep,
+    settings: SettingsDep,
+    principal: CurrentUser,
+    loan_id: str,
+    tx_id: str,
+    body: ReasonIn,
+    request: Request,
+    idempotency_key: OptionalKey = None,
+    if_match: IfMatch = None,
+    dry_run: DryRun = False,
+) -> JSONResponse:
+    req = _idempotent_request(principal, idempotency_key, request, body.model_dump(mode="json"), dry_run)
+    ttl = timedelta(hours=settings.idempotency_key_ttl_hours)
+    return _money_response(
+        servicing.reverse(db, principal, loan_id, tx_id, body, req, _version(if_match), dry_run, ttl)
+    )
+
+
+@router.post(
+    "/{loan_id}/write-off",
+    response_model=LoanOut | DryRunOut,
+    responses=ACTION_RESPONSES,
+    summary="Write off the outstanding balance (manager)",
+)
+def write_off(
+    db: DbDep,
+    settings: SettingsDep,
+    principal: CurrentUser,
+    loan_id: str,
+    body: WriteOffIn,
+    request: Request,
+    idempotency_key: OptionalKey = None,
+    if_match: IfMatch = None,
+    dry_run: DryRun = False,
+) -> JSONResponse:
+    req = _idempotent_request(principal, idempotency_key, request, body.model_dump(mode="json"), dry_run)
+    ttl = timedelta(hours=settings.idempotency_key_ttl_hours)
+    return _money_response(servicing.write_off(db, principal, loan_id, body, req, _version(if_match), dry_run, ttl))
+
+
+@router.post(
+    "/{loan_id}/refund",
+    response_model=LoanOut | DryRunOut,
+    responses=ACTION_RESPONSES,
+    summary="Pay out an overpaid loan's credit balance (manager)",
+)
+def refund(
+    db: DbDep,
+    settings: SettingsDep,
+    principal: CurrentUser,
+    loan_id: str,
+    body: RefundIn,
+    request: Request,
+    idempotency_key: OptionalKey = None,
+    if_match: IfMatch = None,
+    dry_run: DryRun = False,
+) -> JSONResponse:
+    req = _idempotent_request(principal, idempotency_key, request, body.model_dump(mode="json"), dry_run)
+    ttl = timedelta(hours=settings.idempotency_key_ttl_hours)
+    return _money_response(servicing.refund(db, principal, loan_id, body, req, _version(if_match), dry_run, ttl))
+
+
+@router.get("/{loan_id}/transactions", response_model=Page[TransactionOut], responses=ERRORS)
+def list_transactions(
+    db: DbDep, principal: CurrentUser, loan_id: str, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+) -> Page[TransactionOut]:
+    loan, rows, next_cursor = servicing.transactions(db, principal, loan_id, cursor, limit)
+    return Page[TransactionOut](
+        items=[presenters.transaction_out(t, loan.currency) for t in rows], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/{loan_id}/payoff",
+    response_model=PayoffOut,
+    responses=ERRORS,
+    summary="The amount that closes the loan if paid on a date (today or later)",
+)
+def get_payoff(
+    db: DbDep, principal: CurrentUser, loan_id: str, on: Annotated[date | None, Query(alias="date")] = None
+) -> PayoffOut:
+    quote = servicing.payoff(db, principal, loan_id, on)
+    s, c = quote.state, quote.loan.currency
+    return PayoffOut(
+        loan_id=quote.loan.id,
+        date=quote.on,
+        principal=money_out(s.principal_outstanding, c),
+        interest=money_out(s.interest_outstanding, c),
+        fees=money_out(s.fees_outstanding, c),
+        penalties=money_out(s.penalties_outstanding, c),
+        total=money_out(s.total_outstanding, c),
+        per_diem=money_out(s.per_diem, c),
+    )
+
+
+@router.get(
+    "/{loan_id}/journal-entries",
+    response_model=list[JournalEntryOut],
+    responses=ERRORS,
+    summary="This loan's journal entries",
+)
+def loan_journal(db: DbDep, principal: CurrentUser, loan_id: str) -> list[JournalEntryOut]:
+    loan, entries = servicing.journal(db, principal, loan_id)
+    return [
+        JournalEntryOut(
+            id=e.id,
+            entry_type=e.entry_type,
+            currency=e.currency,
+            effective_date=e.effective_date,
+            posted_at=e.posted_at,
+            loan_id=e.loan_id,
+            transaction_id=e.transaction_id,
+            reversal_of=e.reversal_of,
+            description=e.description,
+            lines=[
+                JournalLineOut(
+                    account_code=ln.account_code,
+                    debit=money_out(ln.debit, loan.currency),
+                    credit=money_out(ln.credit, loan.currency),
+                    loan_id=ln.loan_id,
+                )
+                for ln in lines
+            ],
+        )
+        for e, lines in entries
+    ]
+
+
+@router.get("/{loan_id}/audit", response_model=list[AuditOut], responses=ERRORS, summary="Who did what, when")
+def loan_audit(db: DbDep, principal: CurrentUser, loan_id: str) -> list[AuditOut]:
+    return [
+        AuditOut(
+            at=r.at,
+            username=r.username,
+            action=r.action,
+            request_id=r.request_id,
+            before_status=r.before_status,
+            after_status=r.after_status,
+            detail=r.detail,
+        )
+        for r in servicing.audit_trail(db, principal, loan_id)
+    ]

@@ -1,0 +1,435 @@
+"""Servicing use cases: repayments (idempotent), reversal, write-off, refund; payoff quotes and history."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.audit.models import AuditRecord
+from app.core import idempotency
+from app.core.errors import Conflict, DuplicateValue, NotFound, RequestInFlight, ValidationFailed
+from app.core.idempotency import IdempotentRequest, StoredResponse
+from app.core.metrics import PAYMENTS_POSTED
+from app.database import Database
+from app.domain.errors import InvalidTransition
+from app.domain.lifecycle import MONEY_STATUSES, LoanAction, LoanStatus, allowed_actions
+from app.domain.money import currency
+from app.domain.servicing import Allocation, LoanState, PaymentRejected
+from app.identity.access import Permission, Principal
+from app.ledger import repository as ledger_repo
+from app.ledger.models import JournalEntry, JournalLine
+from app.loans import engine
+from app.loans import repository as repo
+from app.loans.engine import Outcome, unit_of_work
+from app.loans.models import Loan, LoanTransaction
+from app.loans.presenters import allocation_out, dry_run_out
+from app.loans.schemas import PaymentIn, PaymentOut, ReasonIn, RefundIn, WriteOffIn
+from app.loans.service import minor_amount, project_loan
+
+REVERSIBLE = frozenset({"repayment", "recovery", "refund", "write_off"})
+
+
+@dataclass
+class MoneyResult:
+    """A money-moving answer: the HTTP status and body to send (and store under the idempotency key)."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+    outcome: Outcome | None = field(default=None, repr=False)
+
+
+def _idempotent(
+    db: Database,
+    request: IdempotentRequest | None,
+    run: Callable[[Session], MoneyResult],
+    dry_run: bool,
+    ttl: timedelta,
+) -> MoneyResult:
+    try:
+        with unit_of_work(db, dry_run) as session:
+            result = run(session)
+            if request is not None and not dry_run and not result.replayed:
+                idempotency.store(session, request, result.status, result.body, ttl)
+            return result
+    except IntegrityError as exc:
+        if request is None:
+            raise
+        # Same key used concurrently on another loan: whoever committed first owns it.
+        with db.session(writer=False) as session:
+            stored = idempotency.lookup(session, request)
+        if stored is None:
+            raise RequestInFlight("a request with this Idempotency-Key is still being processed") from exc
+        return MoneyResult(stored.status, stored.body, replayed=True)
+
+
+def _replay(session: Session, request: IdempotentRequest | None) -> MoneyResult | None:
+    if request is None:
+        return None
+    stored: StoredResponse | None = idempotency.lookup(session, request)
+    return MoneyResult(stored.status, stored.body, replayed=True) if stored else None
+
+
+def _money_date(loan: Loan, requested: date | None, today: date, field_name: str = "date") -> date:
+    on = requested or today
+    if on > today:
+        raise ValidationFailed.single(field_name, f"must not be after the business date {today.isoformat()}")
+    if loan.disbursement_date is None or on < loan.disbursement_date:
+        raise ValidationFailed.single(field_name, "must not be before the disbursement date")
+    return on
+
+
+def record_payment(
+    db: Database,
+    principal: Principal,
+    loan_id: str,
+    data: PaymentIn,
+    request: IdempotentRequest | None,
+    version: int | None,
+    dry_run: bool,
+    ttl: timedelta,
+) -> MoneyResult:
+    def run(session: Session) -> MoneyResult:
+        loan = engine.load_for_write(session, principal, loan_id, Permission.payments_write, None)
+        replay = None if dry_run else _replay(session, request)
+        if replay is not None:
+            return replay
+        engine.check_version(loan, version)
+        engine.check_action(loan, LoanAction.repay)
+        amount = minor_amount(data.amount, currency(loan.currency), "amount")
+        today = engine.business_date(session)
+        on = _money_date(loan, data.date, today)
+        if data.external_id is not None and (dup := repo.transaction_by_external_id(session, data.external_id)):
+            raise DuplicateValue("external_id", dup.id, "transaction")
+        before = loan.status
+        tx = LoanTransaction(
+            loan_id=loan.id,
+            event_seq=0,
+            type="repayment",
+            date=on,
+            amount=amount,
+            channel=data.channel,
+            external_id=data.external_id,
+            created_by=principal.user_id,
+        )
+        session.add(tx)
+        session.flush()
+        event = engine.append_event(session, loan, principal, "payment", on, amount, {"channel": data.channel}, tx.id)
+        tx.event_seq = event.seq
+        state, draft = engine.reproject(
+            session, loan, today, principal, "repayment", on, tx.id, description="repayment"
+        )
+        allocation = state.allocations.get(event.seq, Allocation())
+        if allocation.recovery:
+            tx.type = "recovery"
+        (
+            tx.alloc_principal,
+            tx.alloc_interest,
+            tx.alloc_fees,
+            tx.alloc_penalties,
+            tx.alloc_overpayment,
+            tx.alloc_recovery,
+        ) = (
+            allocation.principal,
+            allocation.interest,
+            allocation.fees,
+            allocation.penalties,
+            allocation.overpayment,
+            allocation.recovery,
+        )
+        audit.record(
+            session,
+            principal,
+            "loan.payment",
+            "loan",
+            loan.id,
+            before,
+            loan.status,
+            {"transaction_id": tx.id, "amount": amount, "date": on.isoformat()},
+        )
+        session.flush()
+        outcome = Outcome(loan, today, state, [draft] if draft else [], tx, allocation)
+        if dry_run:
+            return MoneyResult(
+                200,
+                dry_run_out(loan, today, state, outcome.entries, allocation).model_dump(mode="json"),
+                outcome=outcome,
+            )
+        PAYMENTS_POSTED.inc()
+        body = PaymentOut(
+            transaction_id=tx.id,
+            loan_id=loan.id,
+            date=on,
+            amount=_m(amount, loan),
+            allocation=allocation_out(allocation, loan.currency),
+            loan_status=loan.status,
+            loan_version=loan.version,
+        )
+        return MoneyResult(201, body.model_dump(mode="json"), outcome=outcome)
+
+    return _idempotent(db, request, run, dry_run, ttl)
+
+
+def _m(units: int, loan: Loan) -> str:
+    from app.core.schemas import money_out
+
+    return money_out(units, loan.currency)
+
+
+def reverse(
+    db: Database,
+    principal: Principal,
+    loan_id: str,
+    tx_id: str,
+    data: ReasonIn,
+    request: IdempotentRequest | None,
+    version: int | None,
+    dry_run: bool,
+    ttl: timedelta,
+) -> MoneyResult:
+    def run(session: Session) -> MoneyResult:
+        loan = engine.load_for_write(session, principal, loan_id, Permission.loans_reverse, None)
+        replay = None if dry_run else _replay(session, request)
+        if replay is not None:
+            return replay
+        engine.check_version(loan, version)
+        tx = repo.get_transaction(session, loan.id, tx_id)
+        if tx is None:
+            raise NotFound("transaction not found on this loan")
+        if tx.reversed:
+            raise Conflict("this transaction is already reversed", allowed_actions=[])
+        if tx.type not in REVERSIBLE:
+            raise Conflict(f"a {tx.type} transaction cannot be reversed", allowed_actions=[])
+        engine.check_action(loan, LoanAction.reverse)
+        before = loan.status
+        today = engine.business_date(session)
+        target = repo.event_by_seq(session, loan.id, tx.event_seq)
+        assert target is not None
+        reversal = LoanTransaction(
+            loan_id=loan.id,
+            event_seq=0,
+            type="reversal",
+            date=today,
+            amount=tx.amount,
+            reversal_of=tx.id,
+            note=data.reason,
+            created_by=principal.user_id,
+        )
+        session.add(reversal)
+        session.flush()
+        event = engine.append_event(
+            session,
+            loan,
+            principal,
+            "reversal",
+            today,
+            tx.amount,
+            {"reverses_seq": tx.event_seq, "reason": data.reason},
+            reversal.id,
+        )
+        reversal.event_seq = event.seq
+        target.reversed_by_seq = event.seq
+        tx.reversed = True
+        state, draft = engine.reproject(
+            session,
+            loan,
+            today,
+            principal,
+            "reversal",
+            today,
+            reversal.id,
+            reversal_of=tx.journal_entry_id,
+            description=f"reversal: {data.reason}",
+        )
+        audit.record(
+            session,
+            principal,
+            "loan.reverse",
+            "loan",
+            loan.id,
+            before,
+            loan.status,
+            {"transaction_id": tx.id, "reversal_id": reversal.id, "reason": data.reason},
+        )
+        session.flush()
+        return _action_result(loan, today, state, draft, reversal, dry_run)
+
+    return _idempotent(db, request, run, dry_run, ttl)
+
+
+def _action_result(
+    loan: Loan, today: date, state: LoanState, draft: Any, tx: LoanTransaction | None, dry_run: bool
+) -> MoneyResult:
+    from app.loans.presenters import loan_out
+
+    entries = [draft] if draft else []
+    outcome = Outcome(loan, today, state, entries, tx)
+    if dry_run:
+        return MoneyResult(200, dry_run_out(loan, today, state, entries).model_dump(mode="json"), outcome=outcome)
+    return MoneyResult(200, loan_out(loan, today).model_dump(mode="json"), outcome=outcome)
+
+
+def write_off(
+    db: Database,
+    principal: Principal,
+    loan_id: str,
+    data: WriteOffIn,
+    request: IdempotentRequest | None,
+    version: int | None,
+    dry_run: bool,
+    ttl: timedelta,
+) -> MoneyResult:
+    def run(session: Session) -> MoneyResult:
+        loan = engine.load_for_write(session, principal, loan_id, Permission.loans_write_off, None)
+        replay = None if dry_run else _replay(session, request)
+        if replay is not None:
+            return replay
+        engine.check_version(loan, version)
+        engine.check_action(loan, LoanAction.write_off)
+        before = loan.status
+        today = engine.business_date(session)
+        on = _money_date(loan, data.date, today)
+        tx = LoanTransaction(
+            loan_id=loan.id,
+            event_seq=0,
+            type="write_off",
+            date=on,
+            amount=0,
+            note=data.reason,
+            created_by=principal.user_id,
+        )
+        session.add(tx)
+        session.flush()
+        event = engine.append_event(session, loan, principal, "write_off", on, None, {"reason": data.reason}, tx.id)
+        tx.event_seq = event.seq
+        state, draft = engine.reproject(
+            session, loan, today, principal, "write_off", on, tx.id, description=f"write-off: {data.reason}"
+        )
+        t = state.totals
+        tx.amount = t.principal_written_off + t.interest_written_off + t.fees_written_off + t.penalties_written_off
+        audit.record(
+            session,
+            principal,
+            "loan.write_off",
+            "loan",
+            loan.id,
+            before,
+            loan.status,
+            {"amount": tx.amount, "date": on.isoformat(), "reason": data.reason},
+        )
+        session.flush()
+        return _action_result(loan, today, state, draft, tx, dry_run)
+
+    return _idempotent(db, request, run, dry_run, ttl)
+
+
+def refund(
+    db: Database,
+    principal: Principal,
+    loan_id: str,
+    data: RefundIn,
+    request: IdempotentRequest | None,
+    version: int | None,
+    dry_run: bool,
+    ttl: timedelta,
+) -> MoneyResult:
+    def run(session: Session) -> MoneyResult:
+        loan = engine.load_for_write(session, principal, loan_id, Permission.refunds_write, None)
+        replay = None if dry_run else _replay(session, request)
+        if replay is not None:
+            return replay
+        engine.check_version(loan, version)
+        engine.check_action(loan, LoanAction.refund)
+        today = engine.business_date(session)
+        on = _money_date(loan, data.date, today)
+        amount = (
+            loan.credit_balance if data.amount is None else minor_amount(data.amount, currency(loan.currency), "amount")
+        )
+        if amount > loan.credit_balance:
+            raise ValidationFailed.single("amount", f"the credit balance is {_m(loan.credit_balance, loan)}")
+        before = loan.status
+        tx = LoanTransaction(
+            loan_id=loan.id,
+            event_seq=0,
+            type="refund",
+            date=on,
+            amount=amount,
+            note=data.reason,
+            created_by=principal.user_id,
+        )
+        session.add(tx)
+        session.flush()
+        event = engine.append_event(session, loan, principal, "refund", on, amount, {"reason": data.reason}, tx.id)
+        tx.event_seq = event.seq
+        try:
+            state, draft = engine.reproject(
+                session, loan, today, principal, "refund", on, tx.id, description="refund of credit balance"
+            )
+        except PaymentRejected as exc:
+            raise ValidationFailed.single("amount", exc.message) from exc
+        audit.record(session, principal, "loan.refund", "loan", loan.id, before, loan.status, {"amount": amount})
+        session.flush()
+        return _action_result(loan, today, state, draft, tx, dry_run)
+
+    return _idempotent(db, request, run, dry_run, ttl)
+
+
+# --- reads ---------------------------------------------------------------------------------------------------
+
+
+def _visible_disbursed(session: Session, principal: Principal, loan_id: str) -> Loan:
+    principal.require(Permission.read)
+    loan = repo.get(session, loan_id)
+    if loan is None or not principal.can_see_branch(loan.branch_id):
+        raise NotFound("loan not found")
+    return loan
+
+
+@dataclass(frozen=True)
+class PayoffQuote:
+    loan: Loan
+    on: date
+    state: LoanState
+
+
+def payoff(db: Database, principal: Principal, loan_id: str, on: date | None) -> PayoffQuote:
+    with db.session(writer=False) as session:
+        loan = _visible_disbursed(session, principal, loan_id)
+        if LoanStatus(loan.status) not in MONEY_STATUSES:
+            raise InvalidTransition(loan.status, "quote a payoff for", allowed_actions(LoanStatus(loan.status)))
+        today = engine.business_date(session)
+        on = on or today
+        if on < today:
+            raise ValidationFailed.single("date", f"must be the business date {today.isoformat()} or later")
+        if on > today + timedelta(days=3660):
+            raise ValidationFailed.single("date", "must be within ten years")
+        return PayoffQuote(loan, on, project_loan(session, loan, on))
+
+
+def transactions(
+    db: Database, principal: Principal, loan_id: str, cursor: str | None, limit: int
+) -> tuple[Loan, Sequence[LoanTransaction], str | None]:
+    with db.session(writer=False) as session:
+        loan = _visible_disbursed(session, principal, loan_id)
+        rows, next_cursor = repo.list_transactions(session, loan.id, cursor, limit)
+        return loan, rows, next_cursor
+
+
+def journal(
+    db: Database, principal: Principal, loan_id: str
+) -> tuple[Loan, list[tuple[JournalEntry, list[JournalLine]]]]:
+    with db.session(writer=False) as session:
+        loan = _visible_disbursed(session, principal, loan_id)
+        entries, _ = ledger_repo.list_entries(session, [loan.id], None, None, None, 500)
+        lines = ledger_repo.lines_of(session, [e.id for e in entries])
+        return loan, [(e, lines[e.id]) for e in entries]
+
+
+def audit_trail(db: Database, principal: Principal, loan_id: str) -> Sequence[AuditRecord]:
+    with db.session(writer=False) as session:
+        loan = _visible_disbursed(session, principal, loan_id)
+        return audit.trail(session, "loan", loan.id)
