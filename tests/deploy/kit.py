@@ -65,7 +65,8 @@ def apt_install(*pkgs: str) -> None:
     if not IS_ROOT:
         unavailable(f"Debian packages {missing} are missing and installing them needs root")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
+    # Wait for a concurrent apt/dpkg (another check, unattended-upgrades) instead of failing on its lock.
+    cmd = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "-q", "--no-install-recommends", *missing]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     if r.returncode != 0 and not _apt_updated:
         _apt_updated = True
