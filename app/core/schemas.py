@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, WithJsonSchema
 
 from app.core.errors import ValidationFailed
 
@@ -37,10 +37,16 @@ def parse_decimal_input(value: object) -> Decimal:
 
 _DECIMAL_SCHEMA = {"anyOf": [{"type": "string", "pattern": DECIMAL_PATTERN}, {"type": "integer"}]}
 
-MoneyIn = Annotated[Decimal, PlainValidator(parse_decimal_input), WithJsonSchema(_DECIMAL_SCHEMA)]
+def _decimal_text(value: Decimal) -> str:
+    return f"{value:f}"
+
+
+_AS_TEXT = PlainSerializer(_decimal_text, return_type=str, when_used="json")
+
+MoneyIn = Annotated[Decimal, PlainValidator(parse_decimal_input), _AS_TEXT, WithJsonSchema(_DECIMAL_SCHEMA)]
 """Money in a request: exact decimal; the currency's minor units are checked by the service."""
 
-RateIn = Annotated[Decimal, PlainValidator(parse_decimal_input), WithJsonSchema(_DECIMAL_SCHEMA)]
+RateIn = Annotated[Decimal, PlainValidator(parse_decimal_input), _AS_TEXT, WithJsonSchema(_DECIMAL_SCHEMA)]
 """A nominal annual rate in percent ("7.5" = 7.5 %)."""
 
 MoneyOut = Annotated[str, WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN})]
