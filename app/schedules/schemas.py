@@ -89,10 +89,10 @@ class InstallmentOut(BaseModel):
         return cls(
             number=row.number,
             due_date=row.due_date,
-            principal=format_money(row.principal, cur),
-            interest=format_money(row.interest, cur),
-            total=format_money(row.total, cur),
-            balance=format_money(row.balance, cur),
+            principal=_money(row.principal, cur),
+            interest=_money(row.interest, cur),
+            total=_money(row.total, cur),
+            balance=_money(row.balance, cur),
         )
 
 
@@ -126,17 +126,17 @@ class SchedulePreviewOut(BaseModel):
         fee = Decimal(terms.upfront_fee)
         return cls(
             currency=cur.code,
-            installment_amount=format_money(schedule.installment_amount, cur),
+            installment_amount=_money(schedule.installment_amount, cur),
             installments=[InstallmentOut.of(row, cur) for row in rows],
             totals=TotalsOut(
-                principal=format_money(schedule.total_principal, cur),
-                interest=format_money(schedule.total_interest, cur),
-                total=format_money(schedule.total, cur),
+                principal=_money(schedule.total_principal, cur),
+                interest=_money(schedule.total_interest, cur),
+                total=_money(schedule.total, cur),
             ),
             apr_percent=f"{apr_percent:f}",
-            amount_financed=format_money(Decimal(terms.principal) - fee, cur),
-            finance_charge=format_money(schedule.total_interest + fee, cur),
-            upfront_fee=format_money(fee, cur),
+            amount_financed=_money(Decimal(terms.principal) - fee, cur),
+            finance_charge=_money(schedule.total_interest + fee, cur),
+            upfront_fee=_money(fee, cur),
             disbursement_date=terms.disbursement_date,
             first_payment_date=rows[0].due_date,
             maturity_date=rows[-1].due_date,
@@ -197,7 +197,7 @@ class InterestExplanationOut(BaseModel):
             installment=InstallmentOut.of(schedule.installments[why.number - 1], cur),
             currency=cur.code,
             interest_method=why.interest_method,
-            opening_balance=format_money(why.opening_balance, cur),
+            opening_balance=_money(why.opening_balance, cur),
             annual_rate_percent=_plain(why.annual_rate_percent),
             day_count=why.day_count,
             period_start=why.period_start,
@@ -211,11 +211,20 @@ class InterestExplanationOut(BaseModel):
             unrounded_interest=_plain(why.unrounded_interest),
             rounding_mode=why.rounding_mode.removeprefix("ROUND_").lower(),
             rounding_place=_plain(why.rounding_place),
-            rounded_interest=format_money(why.rounded_interest, cur),
-            scheduled_interest=format_money(why.scheduled_interest, cur),
-            residual_to_last=None if why.residual_to_last is None else format_money(why.residual_to_last, cur),
+            rounded_interest=_money(why.rounded_interest, cur),
+            scheduled_interest=_money(why.scheduled_interest, cur),
+            residual_to_last=None if why.residual_to_last is None else _money(why.residual_to_last, cur),
             formula=why.formula,
         )
+
+
+def _money(amount: Decimal, cur: Currency) -> str:
+    """`format_money`, with a fast path for the engine's amounts, which already carry exactly the currency's
+    minor units (a 360-row schedule formats 1,440 amounts; this halves the cost). Anything else, including
+    negatives and amounts with other exponents, goes through `format_money` and its exactness check."""
+    if not amount.is_signed() and amount.as_tuple().exponent == -cur.minor_units:
+        return f"{amount:f}"
+    return format_money(amount, cur)
 
 
 def _plain(value: Decimal) -> str:
