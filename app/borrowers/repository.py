@@ -23,6 +23,8 @@ def business_date(session: Session) -> date:
 
 
 def get_borrower(session: Session, borrower_id: str) -> Borrower | None:
+    if "\x00" in borrower_id:  # no such id can exist, and PostgreSQL refuses NUL in text parameters
+        return None
     return session.get(Borrower, borrower_id)
 
 

@@ -4,16 +4,19 @@ from fastapi import APIRouter, Query, Response
 
 from app.api.deps import DEFAULT_PAGE_SIZE, CurrentUser, Cursor, DbDep, Limit, SettingsDep
 from app.borrowers import service
-from app.borrowers.schemas import BorrowerCreate, BorrowerOut, BorrowerUpdate
+from app.borrowers.schemas import NO_CONTROL_CHARACTERS, BorrowerCreate, BorrowerOut, BorrowerUpdate
 from app.core.schemas import Page
 
 router = APIRouter(prefix="/api/v1", tags=["borrowers"])
 
-BranchFilter = Annotated[str | None, Query(max_length=36, description="Only borrowers of this branch")]
+BranchFilter = Annotated[
+    str | None, Query(max_length=36, pattern=NO_CONTROL_CHARACTERS, description="Only borrowers of this branch")
+]
 Search = Annotated[
     str | None,
     Query(
         max_length=100,
+        pattern=NO_CONTROL_CHARACTERS,
         description="Case-insensitive prefix of the full name (either order), the external ID or the national ID "
         "(separators ignored)",
     ),

@@ -23,6 +23,7 @@ _ID_SEPARATORS = re.compile(r"[\s\-./]")
 _PHONE_SEPARATORS = re.compile(r"[\s\-.()]")
 _NATIONAL_ID = re.compile(r"^[A-Z0-9]{4,32}$")
 _PHONE = re.compile(r"^\+?[0-9]{7,15}$")
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 
 
 def _printable(value: str) -> str:
@@ -83,7 +84,7 @@ ExternalId = Annotated[
     Field(description="Your system's id for this borrower; unique across all borrowers"),
 ]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-BranchId = Annotated[str, Field(min_length=1, max_length=36)]
+BranchId = Annotated[str, Field(min_length=1, max_length=36, pattern=NO_CONTROL_CHARACTERS)]
 
 
 class BorrowerCreate(StrictModel):

@@ -8,6 +8,8 @@ from app.products.models import Product
 
 
 def get_product(session: Session, product_id: str) -> Product | None:
+    if "\x00" in product_id:  # no such id can exist, and PostgreSQL refuses NUL in text parameters
+        return None
     return session.get(Product, product_id)
 
 

@@ -337,3 +337,13 @@ def test_national_ids_are_never_logged(world: World, capfd: pytest.CaptureFixtur
     for line in err.splitlines():
         if line.startswith("{"):
             json.loads(line)
+
+
+def test_nul_bytes_never_reach_the_database(world: World) -> None:
+    """PostgreSQL refuses NUL in text: such ids are simply unknown, such filters and fields are bad input."""
+    assert_problem(world.get("admin", f"{URL}/a%00b"), 404)
+    assert_problem(world.patch("admin", f"{URL}/a%00b", {"first_name": "X"}), 404)
+    assert_problem(world.client.get(URL, params={"q": "a\x00"}, headers=world.h("admin")), 422, "q")
+    assert_problem(world.client.get(URL, params={"branch_id": "\x00"}, headers=world.h("admin")), 422, "branch_id")
+    r = world.post("admin", URL, {"branch_id": "a\x00", "first_name": "A", "last_name": "B"})
+    assert_problem(r, 422, "branch_id")

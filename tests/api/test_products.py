@@ -232,3 +232,7 @@ def test_every_violation_is_reported_at_once(world: World) -> None:
                                                          late_fee={"amount": "1"})), 422)
     named = {e["field"] for e in body["errors"]}
     assert {"min_principal", "max_principal", "min_term", "max_term"} <= named
+
+
+def test_a_nul_byte_id_is_simply_unknown(world: World) -> None:
+    assert_problem(world.get("admin", f"{URL}/a%00b"), 404)
