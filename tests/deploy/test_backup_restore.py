@@ -13,18 +13,19 @@ import pytest
 
 from tests.deploy.kit import (
     DEPLOY,
+    Proc,
     app_env,
     app_ready,
     apply_grants,
     create_prod_database,
     drop_database,
     free_port,
-    loanctl,
     pg_url,
     psql,
     table_counts,
     unique,
 )
+from tests.deploy.scenario import lend, serve
 from tests.deploy.test_postgres_roles import STAND_IN_JOURNAL, denied, migrate
 
 pytestmark = pytest.mark.deploy
@@ -49,9 +50,10 @@ def restore_env(names: dict[str, str], **extra: str) -> dict[str, str]:
                 **extra)
 
 
-def populate(names: dict[str, str]) -> None:
-    """A production-shaped database with data: the app's migrations and its own operator commands, as the
-    runtime role; the journal stand-ins until the app's ledger migration exists."""
+def populate(names: dict[str, str], tmp: Path, procs: list[Proc]) -> None:
+    """A production-shaped database with data, made the way production makes it: the app's migrations as the
+    owner, then the app itself (gunicorn, loan_app) lending money through its API as far as its endpoints go;
+    journal stand-ins while the app has no ledger migration yet."""
     create_prod_database(names)
     migrate(names)
     db, owner, app = names["db"], names["owner"], names["app"]
@@ -65,11 +67,9 @@ def populate(names: dict[str, str]) -> None:
                  f"SELECT id, '1100', {n * 1000}, 0 FROM e UNION ALL SELECT id, '1000', 0, {n * 1000} FROM e",
                  db=db, user=app)
     if app_ready():
-        env = app_env(pg_url(db, app, driver="postgresql+psycopg"))
-        for i in range(3):
-            loanctl(env, "create-user", f"officer{i}", "--role", "manager", "--password", "Backup-check-pw-1")
-        if "seed-demo" in loanctl(env, "--help").stdout:
-            loanctl(env, "seed-demo")
+        client = serve(app_env(pg_url(db, app, driver="postgresql+psycopg")), tmp, procs, workers=1)
+        lend(client)
+        procs.pop().stop()
 
 
 def fingerprints(db: str) -> dict[str, str]:
@@ -83,13 +83,19 @@ def trial_balance(db: str) -> str:
                 db=db).stdout.strip()
 
 
+def has_disbursement(db: str) -> bool:
+    return psql("SELECT to_regclass('public.loans') IS NOT NULL", db=db).stdout.strip() == "t" and \
+        psql("SELECT count(*) FROM loans WHERE status = 'active'", db=db, check=False).stdout.strip() not in ("", "0")
+
+
 def archives(d: Path) -> list[str]:
     return sorted(p.name for p in d.iterdir())
 
 
-def test_backup_then_restore_gives_an_identical_database(prod_roles: dict[str, str], tmp_path: Path) -> None:
+def test_backup_then_restore_gives_an_identical_database(prod_roles: dict[str, str], tmp_path: Path,
+                                                         procs: list[Proc]) -> None:
     names = prod_roles
-    populate(names)
+    populate(names, tmp_path, procs)
     backups = tmp_path / "backups"
     r = run(BACKUP, backup_env(names, backups))
     assert r.returncode == 0, r.stdout + r.stderr
@@ -108,12 +114,15 @@ def test_backup_then_restore_gives_an_identical_database(prod_roles: dict[str, s
         assert fingerprints(restored) == fingerprints(names["db"])
         tb = trial_balance(names["db"])
         debit, credit = tb.split("/")
-        assert debit == credit and int(debit) > 0, tb
+        assert debit == credit, tb
+        moved_money = int(debit) > 0  # False only while the app cannot disburse through its API yet
         assert trial_balance(restored) == tb
         # The app role's privileges travel with the archive: still append-only after a restore.
         psql(f'GRANT CONNECT ON DATABASE "{restored}" TO "{names["app"]}"')
         assert denied(psql("DELETE FROM journal_lines", db=restored, user=names["app"], check=False))
-        assert psql("SELECT count(*) > 0 FROM journal_lines", db=restored, user=names["app"]).stdout.strip() == "t"
+        lines = psql("SELECT count(*) FROM journal_lines", db=names["db"]).stdout.strip()
+        assert psql("SELECT count(*) FROM journal_lines", db=restored, user=names["app"]).stdout.strip() == lines
+        assert moved_money or not has_disbursement(names["db"]), "disbursements post journal lines"
 
         # Never over an existing database.
         r = run(RESTORE, restore_env(names), str(dumps[0]), restored)
@@ -124,9 +133,9 @@ def test_backup_then_restore_gives_an_identical_database(prod_roles: dict[str, s
 
 
 def test_restore_of_a_damaged_archive_fails_and_leaves_no_database(prod_roles: dict[str, str],
-                                                                   tmp_path: Path) -> None:
+                                                                   tmp_path: Path, procs: list[Proc]) -> None:
     names = prod_roles
-    populate(names)
+    populate(names, tmp_path, procs)
     backups = tmp_path / "backups"
     assert run(BACKUP, backup_env(names, backups)).returncode == 0
     dump = next(backups.glob("*.dump"))

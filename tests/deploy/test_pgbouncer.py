@@ -6,7 +6,6 @@ transaction pooling, prepare_threshold=None does not."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -14,35 +13,29 @@ import socket
 import subprocess
 import tempfile
 import time
-import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.deploy.kit import (
     DEPLOY,
-    GUNICORN,
     IS_ROOT,
     PYTHON,
-    REPO,
     Proc,
     app_env,
     apt_install,
     create_prod_database,
     free_port,
-    gunicorn_env,
-    http,
-    loanctl,
     pg_url,
     psql,
     require_app,
     substitute,
-    wait_http,
 )
+from tests.deploy.scenario import lend, present_steps, serve
 from tests.deploy.test_postgres_roles import migrate
 
 pytestmark = pytest.mark.deploy
@@ -154,75 +147,17 @@ def test_transaction_pooling_and_the_prepared_statement_trap(bouncer: Bouncer) -
 
 
 # --- the app through PgBouncer ----------------------------------------------------------------------------
-ADMIN_PASSWORD = "Admin-" + uuid.uuid4().hex
-
-
-@dataclass
-class Client:
-    base: str
-    token: str = ""
-    paths: set[str] = field(default_factory=set)
-
-    def call(self, method: str, path: str, body: object = None, form: dict[str, str] | None = None,
-             token: bool = True) -> tuple[int, object]:
-        headers = {"Authorization": f"Bearer {self.token}"} if token and self.token else {}
-        data = None
-        if form is not None:
-            data = urllib.parse.urlencode(form).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        elif body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        status, _, raw = http(method, self.base + path, body=data, headers=headers)
-        try:
-            return status, json.loads(raw)
-        except ValueError:
-            return status, raw
-
-
-def branch_body() -> dict[str, str]:
-    return {"code": f"B{uuid.uuid4().hex[:8].upper()}", "name": "Deploy check branch"}
-
-
-# The scenario: (name, method, path, body factory, expected status). A step whose path is not in the app's
-# OpenAPI yet is skipped, so the scenario grows with the app — add endpoints here as they land.
-STEPS: list[tuple[str, str, str, Callable[[], object] | None, int]] = [
-    ("me", "GET", "/api/v1/users/me", None, 200),
-    ("create branch", "POST", "/api/v1/branches", branch_body, 201),
-    ("list branches", "GET", "/api/v1/branches", None, 200),
-    ("create user", "POST", "/api/v1/users",
-     lambda: {"username": f"u{uuid.uuid4().hex[:10]}", "password": "Deploy-check-pw-1", "role": "manager"}, 201),
-    ("list users", "GET", "/api/v1/users", None, 200),
-    ("schedule preview", "POST", "/api/v1/schedules/preview",
-     lambda: {"principal": "10000.00", "annual_rate_percent": "9", "term": 24, "frequency": "monthly",
-              "disbursement_date": "2025-01-15"}, 200),
-    ("chart of accounts", "GET", "/api/v1/ledger/accounts", None, 200),
-    ("trial balance", "GET", "/api/v1/ledger/trial-balance", None, 200),
-    ("business date", "GET", "/api/v1/operations/business-date", None, 200),
-]
-
-
 def test_app_scenario_through_pgbouncer(bouncer: Bouncer, tmp_path: Path, procs: list[Proc]) -> None:
     require_app()
-    port = free_port()
-    env = {**app_env(bouncer.url("postgresql+psycopg")), **gunicorn_env(tmp_path, port, GUNICORN_WORKERS="2")}
-    loanctl(env, "create-user", "admin", "--role", "admin", "--password", ADMIN_PASSWORD)  # via PgBouncer too
-    g = Proc([GUNICORN, "-c", str(DEPLOY / "gunicorn_config.py"), "app.main:app"], tmp_path / "gunicorn.out",
-             env=env, cwd=REPO)
-    procs.append(g)
-    c = Client(f"http://127.0.0.1:{port}")
-    wait_http(c.base + "/health", g)
+    c = serve(app_env(bouncer.url("postgresql+psycopg")), tmp_path, procs, workers=2)  # loanctl via PgBouncer too
     assert c.call("GET", "/health") == (200, {"status": "ok", "database": "ok"})
-    status, token = c.call("POST", "/api/v1/auth/token", form={"username": "admin", "password": ADMIN_PASSWORD})
-    assert status == 200, token
-    c.token = token["access_token"]  # type: ignore[index]
-    c.paths = set(c.call("GET", "/openapi.json")[1]["paths"])  # type: ignore[index]
 
-    steps = [s for s in STEPS if s[2] in c.paths]
+    steps = present_steps(c)
     assert {"create branch", "list branches", "create user"} <= {s[0] for s in steps}
     for name, method, path, body, expected in steps:
         status, answer = c.call(method, path, body() if body else None)
         assert status == expected, f"{name}: {status} {answer}"
+    lend(c)  # money moves through PgBouncer as far as the app has the endpoints
 
     # Concurrency: every step many times over from 12 threads, spread over both workers' pools.
     def one(i: int) -> tuple[str, int, object]:
@@ -235,9 +170,8 @@ def test_app_scenario_through_pgbouncer(bouncer: Bouncer, tmp_path: Path, procs:
     failures = [r for r in results if r[1] < 0]
     assert not failures, failures[:5]
 
-    created = sum(1 for name, _, _ in results if name == "create branch") + 1
+    created = sum(1 for name, _, _ in results if name == "create branch") + 2  # + the scenario's + lend()'s
     n = psql("SELECT count(*) FROM branches", db=bouncer.db).stdout.strip()
     assert int(n) == created, "every branch created through PgBouncer is in the database"
-    log = g.tail(200_000) + (tmp_path / "error.log").read_text()
+    log = procs[-1].tail(200_000) + (tmp_path / "error.log").read_text()
     assert "prepared statement" not in log and "Traceback" not in log, log[-3000:]
-    assert len({line.split()[0] for line in (tmp_path / "access.log").read_text().splitlines()}) >= 1
