@@ -76,6 +76,65 @@ def bootstrap_admin() -> None:
         typer.echo(f"created user 'admin' with the generated password: {password}  (shown once; store it now)")
 
 
+@cli.command("close-day")
+def close_day(
+    date: Annotated[
+        str | None, typer.Option(help="close every day through this date (default: the business date)")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="worker processes (PostgreSQL)")] = 1,
+    chunk_size: Annotated[int, typer.Option(min=1, max=1_000_000, help="loans per chunk")] = 5_000,
+) -> None:
+    """Close of business: accrue interest, age loans, charge late fees; then advance the business date."""
+    from datetime import date as date_type
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from app.operations import cob
+
+    through = None
+    if date is not None:
+        try:
+            through = date_type.fromisoformat(date)
+        except ValueError as exc:
+            typer.echo("error: --date must be YYYY-MM-DD", err=True)
+            raise typer.Exit(2) from exc
+    db = _db()
+    columns = (
+        TextColumn("close of business"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, transient=False) as bar:
+            task = bar.add_task("chunks", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            results = cob.close_through(db, through, workers=workers, chunk_size=chunk_size, progress=progress)
+    except AppError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    for r in results:
+        state = "already closed" if r.already_closed else f"{r.duration_ms} ms"
+        typer.echo(
+            f"{r.business_date}: {r.loans_processed} loans, interest accrued {r.interest_accrued} (minor units), "
+            f"{r.late_fee_count} late fees ({r.late_fees_charged}), {state}"
+        )
+
+
 def main() -> None:
     cli()
 

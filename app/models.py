@@ -6,14 +6,17 @@ from app.core.idempotency_models import IdempotencyKey
 from app.identity.models import Branch, User
 from app.ledger.models import JournalEntry, JournalLine, LedgerAccount
 from app.loans.models import DelinquencyChange, Loan, LoanEvent, LoanInstallment, LoanTransaction
-from app.operations.models import BusinessCalendar
+from app.operations.models import AccrualFraction, BusinessCalendar, CobChunk, CobRun
 from app.products.models import Product
 
 __all__ = [
+    "AccrualFraction",
     "AuditRecord",
     "Borrower",
     "Branch",
     "BusinessCalendar",
+    "CobChunk",
+    "CobRun",
     "DelinquencyChange",
     "IdempotencyKey",
     "JournalEntry",

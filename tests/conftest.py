@@ -3,8 +3,10 @@ uses the server on 127.0.0.1:5432 with a throwaway database per run; it skips on
 unreachable outside CI (under CI=true that is a failure)."""
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,6 +155,10 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
 
 @pytest.fixture(scope="session")
 def world(client: TestClient, db: Database) -> World:
+    return build_world(client, db)
+
+
+def build_world(client: TestClient, db: Database) -> World:
     w = World(client)
     admin_name = unique("admin")
     identity.ensure_user(db, admin_name, PASSWORD, Role.admin)
@@ -185,3 +191,34 @@ def assert_problem(response: Any, status: int, field: str | None = None) -> dict
         fields = [e["field"] for e in body.get("errors", [])]
         assert any(f == field or f.startswith(field + ".") or f.endswith("." + field) for f in fields), body
     return body
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new, migrated database of the current leg, dropped afterwards (for tests that move the business
+    date or count every row)."""
+    if LEG == "postgresql":
+        require_postgres()
+        name = create_pg_database("loans_fresh")
+        try:
+            init_db(pg_url(name))
+            yield pg_url(name)
+        finally:
+            drop_pg_database(name)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{tmp}/fresh.db"
+            init_db(url)
+            yield url
+
+
+@contextmanager
+def fresh_world(**settings_overrides: Any) -> Iterator[tuple[World, Database]]:
+    """A lender on its own fresh database: app, client, users per role, two branches."""
+    with fresh_database() as url:
+        database = Database(url)
+        try:
+            with TestClient(create_app(make_settings(url, **settings_overrides))) as c:
+                yield build_world(c, database), database
+        finally:
+            database.dispose()

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     min_borrower_age_years: int = Field(default=18, ge=0, le=100)
     idempotency_key_ttl_hours: int = Field(default=48, ge=24)
     prometheus_multiproc_dir: str | None = None
+    cob_fault_after_chunks: int | None = Field(
+        default=None, description="Test-only fault injection: close of business kills itself after N chunks"
+    )
 
     @property
     def origins(self) -> list[str]:

@@ -24,6 +24,13 @@ HTTP_LATENCY = Histogram(
 PAYMENTS_POSTED = Counter("loan_payments_posted_total", "Repayments posted")
 LOANS_DISBURSED = Counter("loans_disbursed_total", "Loans disbursed")
 JOURNAL_ENTRIES_POSTED = Counter("journal_entries_posted_total", "Journal entries posted")
+COB_DURATION = Histogram(
+    "close_of_business_duration_seconds",
+    "Duration of one close-of-business day",
+    buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600),
+)
+COB_LOANS = Counter("close_of_business_loans_processed_total", "Loans processed by close of business")
+COB_LATE_FEES = Counter("close_of_business_late_fees_charged_total", "Late fees charged by close of business")
 
 
 def render_metrics() -> tuple[bytes, str]:

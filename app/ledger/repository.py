@@ -95,3 +95,55 @@ def all_unbalanced_entries(session: Session) -> list[str]:
         .having(func.sum(JournalLine.debit) != func.sum(JournalLine.credit))
     )
     return list(session.scalars(stmt).all())
+
+
+def ensure_entry(
+    session: Session,
+    entry_id: str,
+    entry_type: str,
+    currency: str,
+    effective_date: date,
+    product_id: str | None,
+    description: str,
+) -> None:
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    from app.core.orm import utcnow
+
+    values = {
+        "id": entry_id, "entry_type": entry_type, "currency": currency, "effective_date": effective_date,
+        "posted_at": utcnow(), "product_id": product_id, "description": description,
+    }
+    dialect = session.get_bind().dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(JournalEntry).values(**values)
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+
+
+def max_line_id(session: Session) -> int:
+    return int(session.scalar(select(func.coalesce(func.max(JournalLine.id), 0))) or 0)
+
+
+def insert_lines_from_select(
+    session: Session, entry_id: str, currency: str, effective_date: date, lines_sql: str, params: dict[str, object]
+) -> int:
+    from sqlalchemy import text
+
+    stmt = text(
+        "INSERT INTO journal_lines (entry_id, account_code, loan_id, currency, effective_date, debit, credit) "
+        f"SELECT :entry_id, src.account_code, src.loan_id, :currency, :effective_date, src.debit, src.credit "
+        f"FROM ({lines_sql}) src WHERE src.debit > 0 OR src.credit > 0"
+    )
+    result = session.execute(
+        stmt, {**params, "entry_id": entry_id, "currency": currency, "effective_date": effective_date}
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def new_line_totals(session: Session, entry_id: str, after_line_id: int) -> tuple[int, int]:
+    row = session.execute(
+        select(func.coalesce(func.sum(JournalLine.debit), 0), func.coalesce(func.sum(JournalLine.credit), 0)).where(
+            JournalLine.entry_id == entry_id, JournalLine.id > after_line_id
+        )
+    ).one()
+    return int(row[0]), int(row[1])

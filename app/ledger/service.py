@@ -125,3 +125,29 @@ def verify(db: Database) -> list[str]:
                 problems.append(f"{currency}: total debits {debit} != total credits {credit}")
         problems += [f"entry {e} does not balance" for e in repo.all_unbalanced_entries(session)]
     return problems
+
+
+def post_lines_from_select(
+    session: Session,
+    *,
+    entry_id: str,
+    entry_type: str,
+    currency: str,
+    effective_date: date,
+    product_id: str | None,
+    description: str,
+    lines_sql: str,
+    params: dict[str, object],
+) -> tuple[int, int]:
+    """Set-based posting (close of business): make sure the day's entry exists, insert the lines a SELECT
+    yields (columns account_code, loan_id, debit, credit — balanced as a set), and check in the database that
+    the new lines balance. Returns (lines inserted, total debit)."""
+    repo.ensure_entry(session, entry_id, entry_type, currency, effective_date, product_id, description)
+    before = repo.max_line_id(session)
+    inserted = repo.insert_lines_from_select(session, entry_id, currency, effective_date, lines_sql, params)
+    debit, credit = repo.new_line_totals(session, entry_id, before)
+    if debit != credit:
+        raise UnbalancedEntry(f"set-based lines for {entry_id} do not balance: {debit} != {credit}")
+    if inserted:
+        JOURNAL_ENTRIES_POSTED.inc()
+    return inserted, debit

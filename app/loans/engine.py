@@ -177,6 +177,13 @@ def write_snapshot(session: Session, loan: Loan, state: LoanState, business_date
     loan.past_maturity = state.status == LoanStatus.active and business_date > state.maturity_date
     loan.closed_on = state.closed_on
     loan.written_off_on = state.written_off_on
+    current = next((r for r in state.installments if r.due_date > business_date), None)
+    loan.current_period_start = current.period_start if current else None
+    loan.current_due_date = current.due_date if current else None
+    loan.current_period_interest = current.interest if current else 0
+    loan.interest_before_current = sum(r.interest for r in state.installments if r.due_date <= business_date)
+    unpaid = next((r for r in state.installments if r.outstanding_principal_interest > 0), None)
+    loan.oldest_unpaid_due_date = unpaid.due_date if unpaid else None
     loan.version += 1
     loan.updated_at = utcnow()
     repo.replace_installments(session, loan.id, state.installments)

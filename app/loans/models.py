@@ -80,6 +80,14 @@ class Loan(Base):
     next_due_amount: Mapped[int | None] = mapped_column(BigInteger)
     past_maturity: Mapped[bool] = mapped_column(Boolean, default=False)
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # What close of business needs to accrue and age the loan set-based, without reading installments:
+    # the installment whose period contains the snapshot date, the interest of the installments before it,
+    # and the oldest due date with principal or interest unpaid.
+    current_period_start: Mapped[date | None] = mapped_column(Date)
+    current_due_date: Mapped[date | None] = mapped_column(Date)
+    current_period_interest: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    interest_before_current: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    oldest_unpaid_due_date: Mapped[date | None] = mapped_column(Date)
 
     created_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = created_at_column()

@@ -1,0 +1,368 @@
+"""Close of business: an ordered list of set-based steps run over chunks of active loans, each chunk one
+transaction with its checkpoint, so a run killed at any point resumes where it stopped and a completed date
+is never processed twice. Chunks are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, so several worker
+processes can share a run (`loanctl close-day --workers N`)."""
+
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from app.core import idempotency
+from app.core.config import get_settings
+from app.core.errors import Conflict, ValidationFailed
+from app.core.logging import get_logger
+from app.core.metrics import COB_DURATION, COB_LATE_FEES, COB_LOANS
+from app.core.orm import utcnow
+from app.database import Database
+from app.domain.calendar import DayCount
+from app.domain.servicing import accrual_fraction
+from app.ledger import service as ledger
+from app.operations import repository as repo
+from app.operations.cob_sql import CobSql
+from app.operations.models import AccrualFraction, CobChunk, CobRun
+
+log = get_logger(__name__)
+
+DEFAULT_CHUNK_SIZE = 5_000
+LEASE = timedelta(seconds=60)
+MAX_DAYS_AHEAD = 366
+COB_NAMESPACE = uuid.UUID("5b0c9f0e-6c1a-4c3e-9a59-3a1f1f3c0b7e")
+
+Progress = Callable[[int, int], None]  # (chunks done, chunks total)
+
+
+@dataclass(frozen=True)
+class DayResult:
+    business_date: date
+    loans_processed: int
+    interest_accrued: int
+    late_fees_charged: int
+    late_fee_count: int
+    duration_ms: int
+    already_closed: bool = False
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True  # another machine: trust the lease instead
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _result(run: CobRun, already_closed: bool = False) -> DayResult:
+    return DayResult(
+        run.business_date,
+        run.loans_processed,
+        run.interest_accrued,
+        run.late_fees_charged,
+        run.late_fee_count,
+        run.duration_ms,
+        already_closed,
+    )
+
+
+def close_through(
+    db: Database,
+    through: date | None,
+    *,
+    workers: int = 1,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: Progress | None = None,
+) -> list[DayResult]:
+    """Close every day from the business date up to and including `through`, in order (CONTRACT Operations)."""
+    with db.session(writer=False) as session:
+        today = repo.business_date(session)
+        if through is not None and through < today:
+            stored = session.get(CobRun, through)
+            if stored is not None and stored.status == "completed":
+                return [_result(stored, already_closed=True)]
+            raise ValidationFailed.single(
+                "business_date",
+                f"{through.isoformat()} was never closed and is before the business date {today.isoformat()}",
+            )
+    target = through or today
+    if target > today + timedelta(days=MAX_DAYS_AHEAD):
+        raise ValidationFailed.single("business_date", f"at most {MAX_DAYS_AHEAD} days after the business date")
+    results = []
+    day = today
+    while day <= target:
+        results.append(close_day(db, day, workers=workers, chunk_size=chunk_size, progress=progress))
+        day += timedelta(days=1)
+    return results
+
+
+def close_day(
+    db: Database, day: date, *, workers: int = 1, chunk_size: int = DEFAULT_CHUNK_SIZE, progress: Progress | None = None
+) -> DayResult:
+    started = time.perf_counter()
+    run = _start(db, day, chunk_size)
+    if run.status == "completed":
+        return _result(run, already_closed=True)
+    if workers > 1 and db.is_postgres:
+        _fan_out(db, day, workers, progress)
+    else:
+        process_chunks(db, day, progress)
+    result = _finish(db, day, started)
+    COB_DURATION.observe(result.duration_ms / 1000)
+    COB_LOANS.inc(result.loans_processed)
+    COB_LATE_FEES.inc(result.late_fee_count)
+    log.info(
+        "close_of_business",
+        business_date=day.isoformat(),
+        loans=result.loans_processed,
+        interest_accrued=result.interest_accrued,
+        late_fees=result.late_fees_charged,
+        duration_ms=result.duration_ms,
+        workers=workers,
+    )
+    return result
+
+
+def _start(db: Database, day: date, chunk_size: int) -> CobRun:
+    me = _owner()
+    with db.transaction() as session:
+        stmt = select(CobRun).where(CobRun.business_date == day)
+        if db.is_postgres:
+            stmt = stmt.with_for_update()
+        run = session.scalars(stmt).first()
+        now = utcnow()
+        if run is not None and run.status == "completed":
+            session.expunge(run)
+            return run
+        if (
+            run is not None
+            and run.owner != me
+            and _owner_alive(run.owner)
+            and run.heartbeat_at is not None
+            and now - run.heartbeat_at < LEASE
+        ):
+            raise Conflict(
+                f"close of business for {day.isoformat()} is already running ({run.owner})", allowed_actions=[]
+            )
+        if run is None:
+            run = CobRun(business_date=day, status="running", owner=me, heartbeat_at=now, started_at=now)
+            session.add(run)
+            session.flush()
+            run.chunks_total = _create_chunks(session, day, chunk_size)
+        else:
+            run.owner, run.heartbeat_at = me, now  # take over a crashed run: its done chunks stay done
+        session.flush()
+        session.expunge(run)
+        return run
+
+
+def _create_chunks(session: Session, day: date, chunk_size: int) -> int:
+    """Split the active loans into id ranges (lo, hi] of about chunk_size loans each."""
+    numbered = text(
+        "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM loans WHERE status = 'active') t "
+        "WHERE n % :size = 0 ORDER BY id"
+    )
+    bounds = [row[0] for row in session.execute(numbered, {"size": chunk_size})]
+    last = session.scalar(select(func.max(text("id"))).select_from(text("loans")).where(text("status = 'active'")))
+    if last is not None and (not bounds or bounds[-1] != last):
+        bounds.append(last)
+    lo = ""
+    for number, hi in enumerate(bounds):
+        session.add(CobChunk(business_date=day, chunk_no=number, lo=lo, hi=hi, status="pending"))
+        lo = hi
+    return len(bounds)
+
+
+def process_chunks(db: Database, day: date, progress: Progress | None = None, worker: str | None = None) -> int:
+    """Claim and close chunks of `day` until none is left. Returns how many this process closed."""
+    sql = CobSql(db.is_postgres)
+    crash_after = get_settings().cob_fault_after_chunks
+    done = 0
+    worker = worker or _owner()
+    while True:
+        with db.transaction() as session:
+            stmt = select(CobChunk).where(CobChunk.business_date == day, CobChunk.status == "pending")
+            stmt = stmt.order_by(CobChunk.chunk_no).limit(1)
+            if db.is_postgres:
+                stmt = stmt.with_for_update(skip_locked=True)
+            chunk = session.scalars(stmt).first()
+            if chunk is None:
+                return done
+            _close_chunk(session, sql, day, chunk)
+            chunk.status, chunk.done_by = "done", worker
+            session.execute(update(CobRun).where(CobRun.business_date == day).values(heartbeat_at=utcnow()))
+            total = session.scalar(select(CobRun.chunks_total).where(CobRun.business_date == day)) or 0
+            finished = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(CobChunk)
+                    .where(CobChunk.business_date == day, CobChunk.status == "done")
+                )
+                or 0
+            )
+        done += 1
+        if crash_after is not None and done >= crash_after:
+            os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the crash/resume test only
+        if progress is not None:
+            progress(int(finished), int(total))
+
+
+def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> None:
+    p = {"d": day, "lo": chunk.lo, "hi": chunk.hi}
+    chunk.loans_processed = int(session.execute(text(sql.count_chunk()), p).scalar_one())
+    if not chunk.loans_processed:
+        return
+    products = session.execute(text(sql.products_in_chunk()), p).all()
+    # 1. Late fees (penalties), once per installment after the grace days.
+    fee_total, fee_count = session.execute(text(sql.fee_totals()), p).one()
+    if fee_count:
+        for product_id, currency in products:
+            ledger.post_lines_from_select(
+                session,
+                entry_id=_entry_id("late_fee", product_id, day),
+                entry_type="late_fee",
+                currency=currency,
+                effective_date=day,
+                product_id=product_id,
+                description=f"late fees {day.isoformat()}",
+                lines_sql=sql.fee_lines(),
+                params={**p, "product_id": product_id},
+            )
+        session.execute(text(sql.charge_fees_on_loans()), p)
+        session.execute(text(sql.charge_fees_on_installments()), p)
+    chunk.late_fees_charged, chunk.late_fee_count = int(fee_total), int(fee_count)
+    # 2. Interest accrual through the end of the day, by the day-count fraction of the current period.
+    session.execute(text(sql.roll_periods()), p)
+    _ensure_fractions(session, sql, day, p)
+    chunk.interest_accrued = int(session.execute(text(sql.accrual_total()), p).scalar_one())
+    for product_id, currency in products:
+        ledger.post_lines_from_select(
+            session,
+            entry_id=_entry_id("accrual", product_id, day),
+            entry_type="accrual",
+            currency=currency,
+            effective_date=day,
+            product_id=product_id,
+            description=f"interest accrual {day.isoformat()}",
+            lines_sql=sql.accrual_lines(),
+            params={**p, "product_id": product_id},
+        )
+    session.execute(text(sql.accrue()), p)
+    # 3. Ageing: days past due, delinquency bucket (with history), next due, past maturity.
+    session.execute(text(sql.record_bucket_changes()), {**p, "now": utcnow()})
+    session.execute(text(sql.next_due()), p)
+    session.execute(text(sql.age()), p)
+
+
+def _entry_id(kind: str, product_id: str, day: date) -> str:
+    """One entry per product, kind and day, whichever chunk or worker posts first (CONTRACT Ledger)."""
+    return str(uuid.uuid5(COB_NAMESPACE, f"{kind}:{product_id}:{day.isoformat()}"))
+
+
+def _ensure_fractions(session: Session, sql: CobSql, day: date, p: dict[str, object]) -> None:
+    wanted = session.execute(text(sql.periods_in_chunk()), p).all()
+    if not wanted:
+        return
+    have = {
+        (r.day_count, r.period_start, r.due_date)
+        for r in session.scalars(select(AccrualFraction).where(AccrualFraction.business_date == day))
+    }
+    for day_count, raw_start, raw_due in wanted:
+        start, due = _as_date(raw_start), _as_date(raw_due)
+        if (day_count, start, due) in have:
+            continue
+        num, den = accrual_fraction(DayCount(day_count), start, due, day)
+        session.add(
+            AccrualFraction(
+                business_date=day, day_count=day_count, period_start=start, due_date=due, numerator=num, denominator=den
+            )
+        )
+        have.add((day_count, start, due))
+    session.flush()
+
+
+def _as_date(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def _fan_out(db: Database, day: date, workers: int, progress: Progress | None) -> None:
+    import multiprocessing
+
+    url = db.engine.url.render_as_string(hide_password=False)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker_main, args=(url, day, f"{_owner()}/w{n}")) for n in range(workers)]
+    for proc in procs:
+        proc.start()
+    while any(proc.is_alive() for proc in procs):
+        time.sleep(0.5)
+        if progress is not None:
+            with db.session(writer=False) as session:
+                total = session.scalar(select(CobRun.chunks_total).where(CobRun.business_date == day)) or 0
+                finished = (
+                    session.scalar(
+                        select(func.count())
+                        .select_from(CobChunk)
+                        .where(CobChunk.business_date == day, CobChunk.status == "done")
+                    )
+                    or 0
+                )
+            progress(int(finished), int(total))
+    failed = [proc.exitcode for proc in procs if proc.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"{len(failed)} close-of-business worker(s) failed; rerun to resume")
+
+
+def _worker_main(url: str, day: date, name: str) -> None:
+    db = Database(url, pool_size=1)
+    try:
+        process_chunks(db, day, worker=name)
+    finally:
+        db.dispose()
+
+
+def _finish(db: Database, day: date, started: float) -> DayResult:
+    with db.transaction() as session:
+        run = session.get(CobRun, day)
+        assert run is not None
+        chunks = session.scalars(select(CobChunk).where(CobChunk.business_date == day)).all()
+        if any(c.status != "done" for c in chunks):
+            raise RuntimeError(f"close of business for {day.isoformat()} has unfinished chunks; rerun to resume")
+        run.loans_processed = sum(c.loans_processed for c in chunks)
+        run.interest_accrued = sum(c.interest_accrued for c in chunks)
+        run.late_fees_charged = sum(c.late_fees_charged for c in chunks)
+        run.late_fee_count = sum(c.late_fee_count for c in chunks)
+        run.status, run.finished_at = "completed", utcnow()
+        run.duration_ms = int((time.perf_counter() - started) * 1000)
+        if repo.business_date(session) == day:
+            repo.set_business_date(session, day + timedelta(days=1))
+        idempotency.purge_expired(session)
+        session.flush()
+        session.expunge(run)
+        return _result(run)
+
+
+def last_run(db: Database) -> CobRun | None:
+    with db.session(writer=False) as session:
+        run = session.scalars(select(CobRun).order_by(CobRun.business_date.desc()).limit(1)).first()
+        if run is not None:
+            session.expunge(run)
+        return run

@@ -1,0 +1,200 @@
+"""The set-based SQL of close of business, for PostgreSQL and SQLite. Every statement works on one chunk of
+active loans (`id > :lo AND id <= :hi`) and is exactly the projection's rule written as SQL
+(app/domain/servicing.py): late fees, accrual by the day-count fraction, days past due."""
+
+from dataclasses import dataclass
+
+from app.domain.delinquency import BUCKETS
+
+CHUNK = "l.status = 'active' AND l.id > :lo AND l.id <= :hi"
+OUTSTANDING_PI = "(i.principal - i.paid_principal + i.interest - i.paid_interest)"
+# half_up(o * pct_e6 / 10^8) split as o = q·10^8 + r so no product overflows 64 bits (o up to 10^14).
+PERCENT_FEE = (
+    f"(({OUTSTANDING_PI} / 100000000) * l.late_fee_percent_e6 "
+    f"+ (2 * ({OUTSTANDING_PI} % 100000000) * l.late_fee_percent_e6 + 100000000) / 200000000)"
+)
+FEE = f"(CASE WHEN l.late_fee_amount_minor IS NOT NULL THEN l.late_fee_amount_minor ELSE {PERCENT_FEE} END)"
+HAS_FEE_RULE = "(l.late_fee_amount_minor IS NOT NULL OR l.late_fee_percent_e6 IS NOT NULL)"
+
+
+@dataclass(frozen=True)
+class CobSql:
+    postgres: bool
+
+    @property
+    def d(self) -> str:
+        return "CAST(:d AS DATE)" if self.postgres else ":d"
+
+    def add_days(self, day: str, n: str) -> str:
+        return f"({day} + ({n}))" if self.postgres else f"date({day}, '+' || ({n}) || ' days')"
+
+    def days_between(self, later: str, earlier: str) -> str:
+        if self.postgres:
+            return f"({later} - {earlier})"
+        return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+
+    # --- late fees ---------------------------------------------------------------------------------------
+    def fee_candidates(self) -> str:
+        """Loans in the chunk that can owe a new late fee: their oldest unpaid due date is past grace."""
+        trigger = self.add_days("l.oldest_unpaid_due_date", "l.late_fee_grace_days + 1")
+        return f"{CHUNK} AND {HAS_FEE_RULE} AND l.oldest_unpaid_due_date IS NOT NULL AND {trigger} <= {self.d}"
+
+    def fee_due(self) -> str:
+        trigger = self.add_days("i.due_date", "l.late_fee_grace_days + 1")
+        return f"i.late_fee_date IS NULL AND {OUTSTANDING_PI} > 0 AND {trigger} <= {self.d}"
+
+    def fee_lines(self) -> str:
+        base = (
+            f"FROM loans l JOIN loan_installments i ON i.loan_id = l.id "
+            f"WHERE {self.fee_candidates()} AND l.product_id = :product_id AND {self.fee_due()} GROUP BY l.id"
+        )
+        return (
+            f"SELECT '1220' AS account_code, l.id AS loan_id, SUM({FEE}) AS debit, 0 AS credit {base} "
+            f"UNION ALL SELECT '4200', l.id, 0, SUM({FEE}) {base}"
+        )
+
+    def fee_totals(self) -> str:
+        return (
+            f"SELECT COALESCE(SUM({FEE}), 0), COUNT(*) FROM loans l JOIN loan_installments i ON i.loan_id = l.id "
+            f"WHERE {self.fee_candidates()} AND {self.fee_due()}"
+        )
+
+    def charge_fees_on_loans(self) -> str:
+        return (
+            "UPDATE loans SET penalties_outstanding = penalties_outstanding + ("
+            f"SELECT COALESCE(SUM({FEE}), 0) FROM loans l JOIN loan_installments i ON i.loan_id = l.id "
+            f"WHERE l.id = loans.id AND {self.fee_due()}) "
+            f"WHERE id IN (SELECT l.id FROM loans l WHERE {self.fee_candidates()})"
+        )
+
+    def charge_fees_on_installments(self) -> str:
+        trigger = self.add_days("i.due_date", "l.late_fee_grace_days + 1")
+        return (
+            f"UPDATE loan_installments SET penalties = penalties + src.fee, late_fee_date = src.trigger_date "
+            f"FROM (SELECT i.loan_id, i.number, {FEE} AS fee, {trigger} AS trigger_date "
+            f"FROM loans l JOIN loan_installments i ON i.loan_id = l.id "
+            f"WHERE {self.fee_candidates()} AND {self.fee_due()}) src "
+            "WHERE loan_installments.loan_id = src.loan_id AND loan_installments.number = src.number"
+        )
+
+    # --- accrual -------------------------------------------------------------------------------------------
+    def roll_periods(self) -> str:
+        """Move loans whose current period ended to the installment whose period contains :d."""
+        nxt = "FROM loan_installments i WHERE i.loan_id = loans.id AND i.due_date > {d} ORDER BY i.number LIMIT 1"
+        nxt = nxt.format(d=self.d)
+        return (
+            "UPDATE loans SET "
+            f"interest_before_current = (SELECT COALESCE(SUM(i.interest), 0) FROM loan_installments i "
+            f"WHERE i.loan_id = loans.id AND i.due_date <= {self.d}), "
+            f"current_period_start = (SELECT i.period_start {nxt}), "
+            f"current_due_date = (SELECT i.due_date {nxt}), "
+            f"current_period_interest = COALESCE((SELECT i.interest {nxt}), 0) "
+            f"WHERE id IN (SELECT l.id FROM loans l WHERE {CHUNK} "
+            f"AND l.current_due_date IS NOT NULL AND l.current_due_date <= {self.d})"
+        )
+
+    def periods_in_chunk(self) -> str:
+        return (
+            f"SELECT DISTINCT l.day_count, l.current_period_start, l.current_due_date FROM loans l "
+            f"WHERE {CHUNK} AND l.current_due_date IS NOT NULL"
+        )
+
+    def recognised(self, alias: str = "l") -> str:
+        """Interest recognised through :d: installments already due + half-up share of the current one."""
+        return (
+            f"({alias}.interest_before_current + COALESCE((SELECT (2 * {alias}.current_period_interest * f.numerator "
+            f"+ f.denominator) / (2 * f.denominator) FROM cob_accrual_fractions f WHERE f.business_date = {self.d} "
+            f"AND f.day_count = {alias}.day_count AND f.period_start = {alias}.current_period_start "
+            f"AND f.due_date = {alias}.current_due_date), 0))"
+        )
+
+    def accrual_lines(self) -> str:
+        delta = f"({self.recognised()} - l.interest_recognized)"
+        base = f"FROM loans l WHERE {CHUNK} AND l.product_id = :product_id"
+        return (
+            f"SELECT '1200' AS account_code, l.id AS loan_id, CASE WHEN {delta} > 0 THEN {delta} ELSE 0 END AS debit, "
+            f"CASE WHEN {delta} < 0 THEN -{delta} ELSE 0 END AS credit {base} "
+            f"UNION ALL SELECT '4000', l.id, CASE WHEN {delta} < 0 THEN -{delta} ELSE 0 END, "
+            f"CASE WHEN {delta} > 0 THEN {delta} ELSE 0 END {base}"
+        )
+
+    def accrual_total(self) -> str:
+        return f"SELECT COALESCE(SUM({self.recognised()} - l.interest_recognized), 0) FROM loans l WHERE {CHUNK}"
+
+    def accrue(self) -> str:
+        new = self.recognised("loans")
+        return (
+            f"UPDATE loans SET interest_outstanding = interest_outstanding + ({new} - interest_recognized), "
+            f"interest_recognized = {new} WHERE id IN (SELECT l.id FROM loans l WHERE {CHUNK})"
+        )
+
+    # --- ageing --------------------------------------------------------------------------------------------
+    def dpd(self, alias: str) -> str:
+        oldest = f"{alias}.oldest_unpaid_due_date"
+        return (
+            f"(CASE WHEN {oldest} IS NOT NULL AND {oldest} < {self.d} "
+            f"THEN {self.days_between(self.d, oldest)} ELSE 0 END)"
+        )
+
+    def bucket(self, dpd: str) -> str:
+        current, b30, b60, b90, over = BUCKETS
+        return (
+            f"(CASE WHEN {dpd} <= 0 THEN '{current}' WHEN {dpd} <= 30 THEN '{b30}' WHEN {dpd} <= 60 THEN '{b60}' "
+            f"WHEN {dpd} <= 90 THEN '{b90}' ELSE '{over}' END)"
+        )
+
+    def record_bucket_changes(self) -> str:
+        new = self.bucket(self.dpd("l"))
+        return (
+            "INSERT INTO loan_delinquency_history (loan_id, on_date, from_bucket, to_bucket, created_at) "
+            f"SELECT l.id, {self.d}, l.delinquency_bucket, {new}, :now FROM loans l "
+            f"WHERE {CHUNK} AND l.delinquency_bucket <> {new}"
+        )
+
+    def next_due(self) -> str:
+        outstanding = (
+            "(i.principal + i.interest + i.fees + i.penalties - i.paid_principal - i.paid_interest "
+            "- i.paid_fees - i.paid_penalties)"
+        )
+        upcoming = (
+            f"FROM loan_installments i WHERE i.loan_id = loans.id AND i.due_date >= {self.d} AND {outstanding} > 0"
+        )
+        arrears = (
+            f"(SELECT COALESCE(SUM({outstanding}), 0) FROM loan_installments i "
+            f"WHERE i.loan_id = loans.id AND i.due_date < {self.d})"
+        )
+        first_upcoming = f"(SELECT MIN(i.due_date) {upcoming})"
+        upcoming_amount = (
+            f"(SELECT {outstanding} FROM loan_installments i WHERE i.loan_id = loans.id "
+            f"AND i.due_date = {first_upcoming} AND {outstanding} > 0 ORDER BY i.number LIMIT 1)"
+        )
+        return (
+            f"UPDATE loans SET next_due_date = COALESCE({first_upcoming}, oldest_unpaid_due_date), "
+            f"next_due_amount = COALESCE({upcoming_amount}, 0) + {arrears} "
+            f"WHERE id IN (SELECT l.id FROM loans l WHERE {CHUNK} AND ((l.next_due_date IS NOT NULL "
+            f"AND l.next_due_date < {self.d}) OR (l.oldest_unpaid_due_date IS NOT NULL "
+            f"AND l.oldest_unpaid_due_date < {self.d})))"
+        )
+
+    def age(self) -> str:
+        dpd = self.dpd("loans")
+        return (
+            f"UPDATE loans SET days_past_due = {dpd}, delinquency_bucket = {self.bucket(dpd)}, "
+            f"past_maturity = CASE WHEN maturity_date < {self.d} THEN {self.true} ELSE {self.false} END, "
+            f"snapshot_date = {self.d}, version = version + 1 "
+            f"WHERE id IN (SELECT l.id FROM loans l WHERE {CHUNK})"
+        )
+
+    @property
+    def true(self) -> str:
+        return "TRUE" if self.postgres else "1"
+
+    @property
+    def false(self) -> str:
+        return "FALSE" if self.postgres else "0"
+
+    def products_in_chunk(self) -> str:
+        return f"SELECT DISTINCT l.product_id, l.currency FROM loans l WHERE {CHUNK}"
+
+    def count_chunk(self) -> str:
+        return f"SELECT COUNT(*) FROM loans l WHERE {CHUNK}"

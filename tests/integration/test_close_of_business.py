@@ -1,0 +1,208 @@
+"""Close of business: ageing, late fees and accrual on the real database, checked day by day against the
+projection (COB and servicing must never disagree), plus idempotent reruns, overlap refusal and crash/resume."""
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from app.core.orm import utcnow
+from app.database import Base, Database
+from app.domain.postings import by_account, role_balances
+from app.ledger import repository as ledger_repo
+from app.ledger.accounts import DEFAULT_ACCOUNTS
+from app.loans.models import Loan, LoanInstallment
+from app.loans.service import project_loan
+from app.operations.cob import _owner
+from app.operations.models import CobRun
+from tests.api.helpers_lending import active_loan, make_product, pay
+from tests.conftest import LEG, World, assert_problem, fresh_world
+
+COB = "/api/v1/operations/close-of-business"
+
+
+def business_date(world: World) -> date:
+    return date.fromisoformat(world.get("manager", "/api/v1/operations/business-date").json()["business_date"])
+
+
+def close(world: World, through: date | None = None) -> dict[str, Any]:
+    body = {"business_date": through.isoformat()} if through else {}
+    r = world.post("manager", COB, body)
+    assert r.status_code == 200, r.text
+    result: dict[str, Any] = r.json()
+    return result
+
+
+def assert_snapshots_match_projection(db: Database, on: date) -> int:
+    """Every active loan's stored snapshot, installments and ledger equal the projection as of `on`."""
+    checked = 0
+    with db.session(writer=False) as session:
+        for loan in session.scalars(select(Loan).where(Loan.status == "active")):
+            state = project_loan(session, loan, on)
+            assert loan.snapshot_date == on
+            assert loan.interest_recognized == state.totals.interest_recognized, loan.id
+            assert loan.interest_outstanding == state.interest_outstanding, loan.id
+            assert loan.penalties_outstanding == state.penalties_outstanding, loan.id
+            assert loan.principal_outstanding == state.principal_outstanding, loan.id
+            assert loan.days_past_due == state.days_past_due, loan.id
+            rows = session.scalars(select(LoanInstallment).where(LoanInstallment.loan_id == loan.id)
+                                   .order_by(LoanInstallment.number)).all()
+            assert [(r.penalties, r.late_fee_date) for r in rows] == [
+                (r.penalties, r.late_fee_date) for r in state.installments]
+            target = by_account(role_balances(state.totals), DEFAULT_ACCOUNTS)
+            assert ledger_repo.loan_balances(session, loan.id) == target, loan.id
+            checked += 1
+    return checked
+
+
+def test_delinquency_late_fees_and_par_over_95_days() -> None:
+    with fresh_world() as (w, db):
+        product = make_product(w, late_fee={"amount": "25.00", "grace_days": 5})
+        late = active_loan(w, principal="1200.00", term=12, product=product)
+        good = active_loan(w, principal="1200.00", term=12, product=product)
+        first_due = date.fromisoformat(late["next_due"]["date"])
+        dpd_seen: dict[int, date] = {}
+        day = business_date(w)
+        while day <= first_due + timedelta(days=95):
+            if day in {first_due, first_due + timedelta(days=31), first_due + timedelta(days=59)} or (
+                day.day == first_due.day and day > first_due):
+                pass
+            result = close(w)
+            assert result["business_date"] == day.isoformat()
+            with db.session(writer=False) as s:
+                loan = s.get(Loan, late["id"])
+                assert loan is not None
+                dpd_seen.setdefault(loan.days_past_due, day)
+            # The good borrower pays every installment on its due date.
+            if day + timedelta(days=1) in {date.fromisoformat(i["due_date"]) for i in
+                                           w.get("manager", f"/api/v1/loans/{good['id']}/schedule").json()["installments"]}:
+                pass
+            day += timedelta(days=1)
+        for dpd in (1, 30, 31, 61, 91):
+            assert dpd_seen[dpd] == first_due + timedelta(days=dpd), dpd
+        assert_snapshots_match_projection(db, day - timedelta(days=1))
+        with db.session(writer=False) as s:
+            rows = s.scalars(select(LoanInstallment).where(LoanInstallment.loan_id == late["id"])
+                             .order_by(LoanInstallment.number)).all()
+            charged = [r for r in rows if r.penalties]
+            # Due dates passed within 95 days: installments 1..4 at most; each charged exactly once, 25.00.
+            assert charged and all(r.penalties == 2500 for r in charged)
+            assert all(r.late_fee_date == r.due_date + timedelta(days=6) for r in charged)
+            history = s.execute(text("SELECT to_bucket FROM loan_delinquency_history WHERE loan_id = :l "
+                                     "ORDER BY id"), {"l": late["id"]}).scalars().all()
+            assert history == ["1-30", "31-60", "61-90", "90+"]
+
+
+def test_cob_agrees_with_the_projection_every_day() -> None:
+    with fresh_world() as (w, db):
+        products = [
+            make_product(w, late_fee={"amount": "10.00", "grace_days": 3}),
+            make_product(w, frequency="weekly", day_count="actual/365", max_term=52,
+                         late_fee={"percent_of_overdue": "5", "grace_days": 0}),
+            make_product(w, day_count="actual/360", amortization="equal_principal"),
+            make_product(w, day_count="actual/actual", frequency="biweekly", max_term=30),
+        ]
+        loans = [active_loan(w, principal=p, term=t, product=prod)
+                 for prod, p, t in zip(products, ("1000.00", "523.17", "2500.00", "777.77"), (6, 10, 12, 8),
+                                       strict=True)]
+        start = business_date(w)
+        for n in range(45):
+            if n == 10:
+                assert pay(w, loans[0]["id"], "120.00").status_code == 201
+            if n == 20:
+                assert pay(w, loans[2]["id"], "900.00").status_code == 201  # prepayment
+            if n == 30:  # backdated
+                r = pay(w, loans[1]["id"], "40.00", date=(start + timedelta(days=12)).isoformat())
+                assert r.status_code == 201, r.text
+            on = business_date(w)
+            close(w)
+            assert assert_snapshots_match_projection(db, on) == 4
+        tb = w.get("auditor", "/api/v1/ledger/trial-balance").json()
+        assert tb["total_debit"] == tb["total_credit"]
+
+
+def _counts(db: Database) -> dict[str, int]:
+    with db.session(writer=False) as s:
+        return {t.name: int(s.scalar(select(func.count()).select_from(t)) or 0) for t in Base.metadata.sorted_tables}
+
+
+def test_closing_a_closed_day_again_changes_nothing() -> None:
+    with fresh_world() as (w, db):
+        active_loan(w)
+        day = business_date(w)
+        first = close(w)
+        before = _counts(db)
+        again = close(w, day)
+        assert again["already_closed"] is True
+        assert again["loans_processed"] == first["loans_processed"]
+        assert _counts(db) == before
+        assert business_date(w) == day + timedelta(days=1)
+        assert_problem(w.post("manager", COB, {"business_date": (day + timedelta(days=400)).isoformat()}), 422,
+                       "business_date")
+        assert_problem(w.post("officer_a", COB, {}), 403)
+
+
+def test_a_second_concurrent_start_is_refused() -> None:
+    with fresh_world() as (w, db):
+        active_loan(w)
+        day = business_date(w)
+        with db.transaction() as s:  # another live process holds the run
+            s.add(CobRun(business_date=day, status="running", owner=_owner(), heartbeat_at=utcnow(),
+                         started_at=utcnow()))
+        import app.operations.cob as cob
+
+        original = cob._owner
+        cob._owner = lambda: "elsewhere:1"  # type: ignore[assignment]
+        try:
+            assert_problem(w.post("manager", COB, {}), 409)
+        finally:
+            cob._owner = original  # type: ignore[assignment]
+
+
+def _cli(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", **env})
+
+
+@pytest.mark.skipif(LEG != "sqlite", reason="copies the database file; the PostgreSQL leg covers SKIP LOCKED claims")
+def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path: Any) -> None:
+    with fresh_world() as (w, db):
+        for _ in range(6):
+            active_loan(w)
+        url = str(db.engine.url)
+        source = url.removeprefix("sqlite:///")
+        db.dispose()
+        with sqlite3.connect(source) as raw:  # fold the WAL into the file before copying it
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        copy = tmp_path / "copy.db"
+        shutil.copy(source, copy)
+        copy_url = f"sqlite:///{copy}"
+        crashed = _cli(url, "close-day", "--chunk-size", "1", COB_FAULT_AFTER_CHUNKS="3")
+        assert crashed.returncode == -9, crashed.stderr
+        resumed = _cli(url, "close-day", "--chunk-size", "1")
+        assert resumed.returncode == 0, resumed.stderr
+        clean = _cli(copy_url, "close-day", "--chunk-size", "1")
+        assert clean.returncode == 0, clean.stderr
+        assert _fingerprint(url) == _fingerprint(copy_url)
+
+
+def _fingerprint(url: str) -> dict[str, Any]:
+    db = Database(url)
+    try:
+        with db.session(writer=False) as s:
+            loans = s.execute(text(
+                "SELECT id, interest_recognized, interest_outstanding, penalties_outstanding, days_past_due, "
+                "snapshot_date, version FROM loans ORDER BY id")).all()
+            lines = s.execute(text("SELECT account_code, SUM(debit), SUM(credit), COUNT(*) FROM journal_lines "
+                                   "GROUP BY account_code ORDER BY account_code")).all()
+            bd = s.execute(text("SELECT business_date FROM business_calendar")).scalar_one()
+        return {"loans": [tuple(r) for r in loans], "lines": [tuple(r) for r in lines], "business_date": bd,
+                "counts": _counts(db)}
+    finally:
+        db.dispose()
