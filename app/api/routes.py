@@ -9,6 +9,7 @@ from app.ledger import router as ledger
 from app.loans import router as loans
 from app.operations import router as operations
 from app.products import router as products
+from app.reports import router as reports
 from app.schedules import router as schedules
 
 ROUTERS = (
@@ -20,6 +21,7 @@ ROUTERS = (
     loans.router,
     ledger.router,
     operations.router,
+    reports.router,
 )
 
 

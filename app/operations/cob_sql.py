@@ -20,10 +20,11 @@ HAS_FEE_RULE = "(l.late_fee_amount_minor IS NOT NULL OR l.late_fee_percent_e6 IS
 @dataclass(frozen=True)
 class CobSql:
     postgres: bool
+    date_param: str = "d"  # the bound parameter holding the business date
 
     @property
     def d(self) -> str:
-        return "CAST(:d AS DATE)" if self.postgres else ":d"
+        return f"CAST(:{self.date_param} AS DATE)" if self.postgres else f":{self.date_param}"
 
     def add_days(self, day: str, n: str) -> str:
         return f"({day} + ({n}))" if self.postgres else f"date({day}, '+' || ({n}) || ' days')"

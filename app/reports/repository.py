@@ -1,0 +1,133 @@
+"""Set-based report queries. Current figures come from the loan snapshots (DPD recomputed for the as-of date
+from the oldest unpaid due date); earlier dates come from the journal and the delinquency history."""
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.operations.cob_sql import CobSql
+
+
+def _sql(session: Session) -> CobSql:
+    return CobSql(session.get_bind().dialect.name == "postgresql", date_param="as_of")
+
+
+def _dpd(sql: CobSql) -> str:
+    return sql.dpd("l")
+
+
+def portfolio_current(session: Session, as_of: date, currency: str) -> dict[str, int]:
+    sql = _sql(session)
+    dpd = _dpd(sql)
+    row = session.execute(
+        text(
+            "SELECT COUNT(*), COALESCE(SUM(principal_outstanding), 0), COALESCE(SUM(interest_outstanding), 0), "
+            f"COALESCE(SUM(CASE WHEN {dpd} > 1 THEN principal_outstanding ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN {dpd} > 30 THEN principal_outstanding ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN {dpd} > 90 THEN principal_outstanding ELSE 0 END), 0) "
+            "FROM loans l WHERE l.status = 'active' AND l.currency = :currency"
+        ),
+        {"as_of": as_of, "currency": currency},
+    ).one()
+    keys = ("active_loans", "principal", "interest", "par_1", "par_30", "par_90")
+    return {k: int(v) for k, v in zip(keys, row, strict=True)}
+
+
+def aging_current(session: Session, as_of: date, currency: str) -> list[tuple[str, int, int]]:
+    sql = _sql(session)
+    bucket = sql.bucket(_dpd(sql))
+    rows = session.execute(
+        text(
+            f"SELECT {bucket} AS bucket, COUNT(*), COALESCE(SUM(principal_outstanding), 0) FROM loans l "
+            "WHERE l.status = 'active' AND l.currency = :currency GROUP BY 1"
+        ),
+        {"as_of": as_of, "currency": currency},
+    ).all()
+    return [(str(b), int(n), int(p)) for b, n, p in rows]
+
+
+def _history_bucket(as_of_param: str = ":as_of") -> str:
+    return (
+        "COALESCE((SELECT h.to_bucket FROM loan_delinquency_history h WHERE h.loan_id = b.loan_id "
+        f"AND h.on_date <= {as_of_param} ORDER BY h.on_date DESC, h.id DESC LIMIT 1), 'current')"
+    )
+
+
+def _balances_at(as_of_param: str = ":as_of") -> str:
+    """Per-loan principal and interest receivable from the journal as of a date."""
+    return (
+        "SELECT jl.loan_id, "
+        "SUM(CASE WHEN jl.account_code = '1100' THEN jl.debit - jl.credit ELSE 0 END) AS principal, "
+        "SUM(CASE WHEN jl.account_code = '1200' THEN jl.debit - jl.credit ELSE 0 END) AS interest "
+        f"FROM journal_lines jl WHERE jl.loan_id IS NOT NULL AND jl.effective_date <= {as_of_param} "
+        "AND jl.currency = :currency GROUP BY jl.loan_id"
+    )
+
+
+def portfolio_history(session: Session, as_of: date, currency: str) -> dict[str, int]:
+    bucket = _history_bucket()
+    row = session.execute(
+        text(
+            "SELECT COUNT(*), COALESCE(SUM(principal), 0), COALESCE(SUM(interest), 0), "
+            "COALESCE(SUM(CASE WHEN bucket <> 'current' THEN principal ELSE 0 END), 0), "
+            "COALESCE(SUM(CASE WHEN bucket IN ('31-60', '61-90', '90+') THEN principal ELSE 0 END), 0), "
+            "COALESCE(SUM(CASE WHEN bucket = '90+' THEN principal ELSE 0 END), 0) "
+            f"FROM (SELECT b.loan_id, b.principal, b.interest, {bucket} AS bucket FROM ({_balances_at()}) b "
+            "WHERE b.principal > 0) t"
+        ),
+        {"as_of": as_of, "currency": currency},
+    ).one()
+    keys = ("active_loans", "principal", "interest", "par_1", "par_30", "par_90")
+    return {k: int(v) for k, v in zip(keys, row, strict=True)}
+
+
+def aging_history(session: Session, as_of: date, currency: str) -> list[tuple[str, int, int]]:
+    rows = session.execute(
+        text(
+            f"SELECT bucket, COUNT(*), COALESCE(SUM(principal), 0) FROM (SELECT b.principal, {_history_bucket()} "
+            f"AS bucket FROM ({_balances_at()}) b WHERE b.principal > 0) t GROUP BY bucket"
+        ),
+        {"as_of": as_of, "currency": currency},
+    ).all()
+    return [(str(b), int(n), int(p)) for b, n, p in rows]
+
+
+def delinquent_loans(session: Session, as_of: date, currency: str, min_dpd: int, limit: int) -> list[dict[str, Any]]:
+    sql = _sql(session)
+    dpd = _dpd(sql)
+    rows = session.execute(
+        text(
+            f"SELECT l.id, l.branch_id, l.borrower_id, b.first_name, b.last_name, {dpd} AS dpd, "
+            "l.principal_outstanding, l.interest_outstanding, l.penalties_outstanding, l.oldest_unpaid_due_date "
+            "FROM loans l JOIN borrowers b ON b.id = l.borrower_id "
+            f"WHERE l.status = 'active' AND l.currency = :currency AND {dpd} >= :min_dpd "
+            "ORDER BY dpd DESC, l.id LIMIT :limit"
+        ),
+        {"as_of": as_of, "currency": currency, "min_dpd": max(min_dpd, 1), "limit": limit},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def collections(session: Session, date_from: date, date_to: date, currency: str) -> list[tuple[Any, ...]]:
+    return [
+        tuple(r)
+        for r in session.execute(
+            text(
+                "SELECT t.date, COUNT(*), SUM(t.amount), SUM(t.alloc_principal), SUM(t.alloc_interest), "
+                "SUM(t.alloc_fees), SUM(t.alloc_penalties), SUM(t.alloc_overpayment), SUM(t.alloc_recovery) "
+                "FROM loan_transactions t JOIN loans l ON l.id = t.loan_id "
+                "WHERE t.type IN ('repayment', 'recovery') AND t.reversed = :false AND l.currency = :currency "
+                "AND t.date >= :date_from AND t.date <= :date_to GROUP BY t.date ORDER BY t.date"
+            ),
+            {"false": False, "currency": currency, "date_from": date_from, "date_to": date_to},
+        )
+    ]
+
+
+def latest_snapshot_date(session: Session) -> date | None:
+    value = session.execute(text("SELECT MIN(snapshot_date) FROM loans WHERE status = 'active'")).scalar()
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))

@@ -1,0 +1,99 @@
+"""Portfolio reports: PAR, aging, delinquent loans, daily collections (read replica when configured)."""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from app.core.errors import ValidationFailed
+from app.database import Database
+from app.domain.delinquency import BUCKETS
+from app.identity.access import Permission, Principal
+from app.operations import repository as operations
+from app.reports import repository as repo
+
+PAR_PLACES = Decimal("0.0001")
+
+
+def par(part: int, whole: int) -> str:
+    """PAR as a fraction with 4 decimals (CONTRACT: "0.0125"), half-up."""
+    if whole == 0:
+        return "0.0000"
+    return str((Decimal(part) / Decimal(whole)).quantize(PAR_PLACES, rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    as_of: date
+    currency: str
+    active_loans: int
+    principal: int
+    interest: int
+    par_1: str
+    par_30: str
+    par_90: str
+    source: str
+
+
+def _as_of(session: Any, requested: date | None) -> tuple[date, bool]:
+    """The as-of date and whether the loan snapshots can answer it (they hold the latest closed state)."""
+    today = operations.business_date(session)
+    on = requested or today
+    if on > today:
+        raise ValidationFailed.single("as_of", f"must not be after the business date {today.isoformat()}")
+    latest = repo.latest_snapshot_date(session)
+    return on, latest is None or on >= min(latest, today - timedelta(days=1))
+
+
+def portfolio(db: Database, principal: Principal, as_of: date | None, currency: str) -> Portfolio:
+    principal.require(Permission.reports_read)
+    with db.session(writer=False) as session:
+        on, current = _as_of(session, as_of)
+        figures = (repo.portfolio_current if current else repo.portfolio_history)(session, on, currency)
+    whole = figures["principal"]
+    return Portfolio(
+        on,
+        currency,
+        figures["active_loans"],
+        whole,
+        figures["interest"],
+        par(figures["par_1"], whole),
+        par(figures["par_30"], whole),
+        par(figures["par_90"], whole),
+        "snapshot" if current else "journal",
+    )
+
+
+def aging(
+    db: Database, principal: Principal, as_of: date | None, currency: str
+) -> tuple[date, list[tuple[str, int, int]]]:
+    principal.require(Permission.reports_read)
+    with db.session(writer=False) as session:
+        on, current = _as_of(session, as_of)
+        rows = (repo.aging_current if current else repo.aging_history)(session, on, currency)
+    found = {b: (n, p) for b, n, p in rows}
+    return on, [(b, *found.get(b, (0, 0))) for b in BUCKETS]
+
+
+def delinquent(
+    db: Database, principal: Principal, as_of: date | None, currency: str, min_dpd: int, limit: int
+) -> tuple[date, list[dict[str, Any]]]:
+    principal.require(Permission.reports_read)
+    with db.session(writer=False) as session:
+        on, _current = _as_of(session, as_of)
+        return on, repo.delinquent_loans(session, on, currency, min_dpd, limit)
+
+
+def collections(
+    db: Database, principal: Principal, date_from: date | None, date_to: date | None, currency: str
+) -> tuple[date, date, list[tuple[Any, ...]]]:
+    principal.require(Permission.reports_read)
+    with db.session(writer=False) as session:
+        today = operations.business_date(session)
+        end = date_to or today
+        start = date_from or end - timedelta(days=30)
+        if start > end:
+            raise ValidationFailed.single("from", "must not be after 'to'")
+        if (end - start).days > 3660:
+            raise ValidationFailed.single("from", "the range may span at most ten years")
+        return start, end, repo.collections(session, start, end, currency)
