@@ -74,7 +74,10 @@ def register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": _field_from_loc(tuple(e.get("loc", ()))), "message": _clean_message(str(e.get("msg")))}
+            {
+                "field": "body" if e.get("type") == "json_invalid" else _field_from_loc(tuple(e.get("loc", ()))),
+                "message": _clean_message(str(e.get("msg"))),
+            }
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])

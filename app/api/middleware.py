@@ -59,6 +59,12 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"").lower():
+                # No identifier or filter can contain NUL, and PostgreSQL refuses it in text parameters.
+                await problem(400, "Bad request", "the request URL contains a NUL byte", "bad-request", scope["path"])(
+                    scope, receive, send_with_id
+                )
+                return
             await self.app(scope, receive, send_with_id)
         except Exception:
             log.exception("unhandled_error", method=scope["method"], path=scope["path"])

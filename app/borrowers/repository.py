@@ -1,5 +1,4 @@
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, func, or_, select
@@ -8,18 +7,8 @@ from sqlalchemy.orm import Session
 from app.borrowers.models import Borrower
 from app.borrowers.schemas import compact_national_id
 from app.core.pagination import paginate
-from app.operations.models import BusinessCalendar
 
 _LIKE_ESCAPE = "\\"
-
-
-def business_date(session: Session) -> date:
-    """The current business date (CONTRACT: every "in the future" rule compares with it, never the clock).
-    To move to app/operations once that feature owns the calendar."""
-    value = session.scalars(select(BusinessCalendar.business_date).where(BusinessCalendar.id == 1)).first()
-    if value is None:
-        raise RuntimeError("the business calendar is not initialised: run `loanctl init-db`")
-    return value
 
 
 def get_borrower(session: Session, borrower_id: str) -> Borrower | None:

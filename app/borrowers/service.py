@@ -19,6 +19,7 @@ from app.core.orm import utcnow
 from app.database import Database
 from app.identity import repository as identity_repo
 from app.identity.access import Permission, Principal
+from app.operations import repository as operations
 
 log = get_logger("app.borrowers")
 
@@ -73,7 +74,7 @@ def create_borrower(db: Database, settings: Settings, principal: Principal, data
     try:
         with db.transaction() as session:
             _require_branch(session, data.branch_id)
-            check_date_of_birth(data.date_of_birth, repo.business_date(session), settings.min_borrower_age_years)
+            check_date_of_birth(data.date_of_birth, operations.business_date(session), settings.min_borrower_age_years)
             _raise_if_duplicate(session, data.national_id, data.external_id, None)
             borrower = Borrower(**data.model_dump())
             session.add(borrower)
@@ -109,7 +110,7 @@ def update_borrower(
                 _require_branch(session, changes["branch_id"])
             if changes.get("date_of_birth") is not None:
                 check_date_of_birth(
-                    changes["date_of_birth"], repo.business_date(session), settings.min_borrower_age_years
+                    changes["date_of_birth"], operations.business_date(session), settings.min_borrower_age_years
                 )
             _raise_if_duplicate(session, changes.get("national_id"), changes.get("external_id"), borrower.id)
             if _apply(borrower, changes):

@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, WithJsonSchema, field_validator
 
 from app.core.errors import ValidationFailed
 
@@ -60,9 +60,17 @@ class Page(BaseModel, Generic[T]):
 
 
 class StrictModel(BaseModel):
-    """Request bodies: unknown fields are an error, not silently dropped."""
+    """Request bodies: unknown fields are an error, not silently dropped; no text may carry a NUL byte
+    (PostgreSQL refuses it in text, so it would otherwise surface as a server error)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain a NUL byte")
+        return value
 
 
 def encode_cursor(last_id: str) -> str:

@@ -234,5 +234,5 @@ def test_every_violation_is_reported_at_once(world: World) -> None:
     assert {"min_principal", "max_principal", "min_term", "max_term"} <= named
 
 
-def test_a_nul_byte_id_is_simply_unknown(world: World) -> None:
-    assert_problem(world.get("admin", f"{URL}/a%00b"), 404)
+def test_a_nul_byte_id_is_a_bad_request(world: World) -> None:
+    assert_problem(world.get("admin", f"{URL}/a%00b"), 400)

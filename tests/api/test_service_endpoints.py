@@ -71,3 +71,14 @@ def test_openapi_money_schema_is_documented(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/api/v1/auth/token" in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_nul_byte_in_url_is_400_not_500(world: World) -> None:
+    assert_problem(world.get("admin", "/api/v1/branches/a%00b"), 400)
+    assert_problem(world.get("admin", "/api/v1/users/a%00b"), 400)
+    assert_problem(world.get("admin", "/api/v1/loans?status=a%00"), 400)
+
+
+def test_broken_json_names_the_body(world: World) -> None:
+    r = world.client.post("/api/v1/branches", content=b"{", headers=world.h("admin", **{"Content-Type": "application/json"}))
+    assert_problem(r, 422, "body")
