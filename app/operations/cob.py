@@ -24,6 +24,7 @@ from app.core.orm import utcnow
 from app.database import Database
 from app.domain.calendar import DayCount
 from app.domain.servicing import accrual_fraction
+from app.ledger import partitions
 from app.ledger import service as ledger
 from app.operations import repository as repo
 from app.operations.cob_sql import CobSql
@@ -354,6 +355,8 @@ def _finish(db: Database, day: date, started: float) -> DayResult:
         run.duration_ms = int((time.perf_counter() - started) * 1000)
         if repo.business_date(session) == day:
             repo.set_business_date(session, day + timedelta(days=1))
+        if db.is_postgres:
+            partitions.ensure_months(session, day + timedelta(days=1))
         idempotency.purge_expired(session)
         session.flush()
         session.expunge(run)
