@@ -1,8 +1,10 @@
 """`loanctl`: operator commands (also `python -m app.cli`)."""
 
+from datetime import date
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.config import get_settings
 from app.core.errors import AppError
@@ -133,6 +135,87 @@ def close_day(
             f"{r.business_date}: {r.loans_processed} loans, interest accrued {r.interest_accrued} (minor units), "
             f"{r.late_fee_count} late fees ({r.late_fees_charged}), {state}"
         )
+
+
+@cli.command("verify-ledger")
+def verify_ledger() -> None:
+    """Check that every journal entry and every currency's books balance (exit 1 listing the problems)."""
+    from app.ledger import service as ledger
+
+    db = _db()
+    try:
+        problems = ledger.verify(db)
+        totals = [] if problems else _book_totals(db)
+    except SQLAlchemyError as exc:
+        typer.echo(f"error: cannot read the ledger ({type(exc).__name__}); is the database migrated?", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        db.dispose()
+    if problems:
+        typer.echo(f"ledger check FAILED: {len(problems)} problem(s)", err=True)
+        for problem in problems:
+            typer.echo(f"  - {problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo("ledger OK: every journal entry balances")
+    for code, debit, credit in totals:
+        typer.echo(f"  {code}: total debits {debit} = total credits {credit}")
+
+
+def _book_totals(db: Database) -> list[tuple[str, str, str]]:
+    """(currency, total debits, total credits) over the whole journal, for the verify-ledger summary."""
+    from app.core.schemas import money_out
+    from app.ledger import repository as ledger_repo
+
+    totals = []
+    with db.session(writer=False) as session:
+        for code in ledger_repo.currencies_in_books(session):
+            rows = ledger_repo.trial_balance(session, date.max, code)
+            debit, credit = sum(r[1] for r in rows), sum(r[2] for r in rows)
+            totals.append((code, money_out(debit, code), money_out(credit, code)))
+    return totals
+
+
+@cli.command("seed-demo")
+def seed_demo(
+    password: Annotated[
+        str | None, typer.Option(help="password for every demo user (default: one generated each, printed)")
+    ] = None,
+) -> None:
+    """Create a demo branch, one user per role, two products, borrowers and loans in several states."""
+    from app.demo import DEMO_BRANCH
+    from app.demo import seed_demo as seed
+
+    if password is not None and len(password) < 12:
+        typer.echo("error: the password must have at least 12 characters", err=True)
+        raise typer.Exit(2)
+    from app.core.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    init_db()
+    db = _db()
+    try:
+        result = seed(db, settings, password)
+    except AppError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        db.dispose()
+    if result.skipped:
+        typer.echo(f"the demo branch {DEMO_BRANCH!r} already exists: nothing to do")
+        return
+    typer.echo(f"seeded the demo branch {DEMO_BRANCH!r}")
+    typer.echo("users (shown once; store the passwords now):")
+    for user in result.users:
+        shown = "(unchanged: the user already existed)" if user.password is None else user.password
+        if password is not None and user.password is not None:
+            shown = "(the --password given)"
+        typer.echo(f"  {user.role.value:<8} {user.username:<16} {shown}")
+    typer.echo("products: " + ", ".join(f"{code} ({pid})" for code, pid in result.products.items()))
+    typer.echo(f"borrowers: {len(result.borrowers)}")
+    typer.echo("loans:")
+    for status, loan_id in result.loans.items():
+        typer.echo(f"  {status:<12} {loan_id}")
 
 
 def main() -> None:
