@@ -122,7 +122,7 @@ def _loans(db: Database, admin: Principal, seed: DemoSeed) -> None:
     def active(borrower: str, product: str, principal: str, term: int) -> str:
         loan_id = submit(borrower, product, principal, term)
         loans.approve(db, admin, loan_id, ApproveIn(note="demo"), None, False)
-        loans.disburse(db, admin, loan_id, DisburseIn(), None, False)
+        loans.disburse(db, admin, loan_id, DisburseIn(), None, None, False, timedelta(hours=48))
         return loan_id
 
     def pay(loan_id: str, amount: Decimal) -> None:

@@ -13,6 +13,7 @@ from app.identity.access import Principal
 from app.ledger.schemas import JournalEntryOut, JournalLineOut
 from app.loans import presenters, service, servicing
 from app.loans.engine import Outcome
+from app.loans.idempotent import MoneyResult
 from app.loans.schemas import (
     ApproveIn,
     AuditOut,
@@ -69,7 +70,7 @@ def _idempotent_request(
     return IdempotentRequest(principal.user_id, check_key(key), fingerprint("POST", request.url.path, body))
 
 
-def _money_response(result: servicing.MoneyResult) -> JSONResponse:
+def _money_response(result: MoneyResult) -> JSONResponse:
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return JSONResponse(result.body, status_code=result.status, headers=headers)
 
@@ -191,16 +192,18 @@ def withdraw(
 )
 def disburse(
     db: DbDep,
+    settings: SettingsDep,
     principal: CurrentUser,
     loan_id: str,
     body: DisburseIn,
-    response: Response,
+    request: Request,
+    idempotency_key: OptionalKey = None,
     if_match: IfMatch = None,
     dry_run: DryRun = False,
-) -> LoanOut | DryRunOut:
-    return _action_response(
-        service.disburse(db, principal, loan_id, body, _version(if_match), dry_run), dry_run, response
-    )
+) -> JSONResponse:
+    req = _idempotent_request(principal, idempotency_key, request, body.model_dump(mode="json"), dry_run)
+    ttl = timedelta(hours=settings.idempotency_key_ttl_hours)
+    return _money_response(service.disburse(db, principal, loan_id, body, req, _version(if_match), dry_run, ttl))
 
 
 @router.post(

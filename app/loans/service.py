@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.core.errors import DuplicateValue, FieldError, NotFound, ValidationFailed
+from app.core.idempotency import IdempotentRequest
 from app.core.metrics import LOANS_DISBURSED
 from app.core.schemas import money_out
 from app.database import Database
@@ -20,9 +21,10 @@ from app.domain.schedule import generate_schedule
 from app.domain.servicing import Installment, LoanState, project
 from app.identity.access import Permission, Principal
 from app.ledger.accounts import DEFAULT_ACCOUNTS
-from app.loans import engine
+from app.loans import engine, idempotent
 from app.loans import repository as repo
 from app.loans.engine import Outcome, unit_of_work
+from app.loans.idempotent import MoneyResult
 from app.loans.models import Loan, LoanInstallment, LoanTransaction
 from app.loans.schemas import ApproveIn, DisburseIn, LoanCreate, ReasonIn, WithdrawIn
 from app.loans.terms import domain_events, loan_terms, schedule_terms
@@ -172,12 +174,20 @@ def approve(
             approved = minor_amount(data.approved_principal, currency(loan.currency), "approved_principal")
             if approved > loan.requested_principal:
                 raise ValidationFailed.single("approved_principal", "must not exceed the requested principal")
+            _check_product_minimum(session, loan, approved, "approved_principal")
         today = engine.business_date(session)
         loan.approved_principal, loan.approved_on, loan.status = approved, today, target.value
         loan.version += 1
         engine.append_event(session, loan, principal, "approved", today, approved, {"note": data.note})
         audit.record(
-            session, principal, "loan.approve", "loan", loan.id, before, loan.status, {"approved_principal": approved}
+            session,
+            principal,
+            "loan.approve",
+            "loan",
+            loan.id,
+            before,
+            loan.status,
+            {"approved_principal": money_out(approved, loan.currency)},
         )
         session.flush()
         return Outcome(loan, today)
@@ -224,10 +234,21 @@ def _close_application(
 
 
 def disburse(
-    db: Database, principal: Principal, loan_id: str, data: DisburseIn, version: int | None, dry_run: bool
-) -> Outcome:
-    with unit_of_work(db, dry_run) as session:
-        loan = engine.load_for_write(session, principal, loan_id, Permission.loans_originate, version)
+    db: Database,
+    principal: Principal,
+    loan_id: str,
+    data: DisburseIn,
+    request: IdempotentRequest | None,
+    version: int | None,
+    dry_run: bool,
+    ttl: timedelta,
+) -> MoneyResult:
+    def run(session: Session) -> MoneyResult:
+        loan, replay = idempotent.begin(
+            session, principal, loan_id, Permission.loans_originate, request, version, dry_run
+        )
+        if replay is not None:
+            return replay
         before = loan.status
         engine.check_action(loan, LoanAction.disburse)
         today = engine.business_date(session)
@@ -240,6 +261,7 @@ def disburse(
         amount = approved if data.amount is None else minor_amount(data.amount, currency(loan.currency), "amount")
         if amount > approved:
             raise ValidationFailed.single("amount", "must not exceed the approved principal")
+        _check_product_minimum(session, loan, amount, "amount")
         if loan.first_payment_date is not None and loan.first_payment_date <= on:
             raise ValidationFailed.single("date", "must be before the loan's first_payment_date")
         loan.disbursed_principal, loan.disbursement_date = amount, on
@@ -269,12 +291,22 @@ def disburse(
             loan.id,
             before,
             loan.status,
-            {"amount": amount, "date": on.isoformat()},
+            {"amount": money_out(amount, loan.currency), "date": on.isoformat()},
         )
         session.flush()
         if not dry_run:
             LOANS_DISBURSED.inc()
-        return Outcome(loan, today, state, [draft] if draft else [], tx)
+        return idempotent.action_result(loan, today, state, draft, tx, dry_run)
+
+    return idempotent.run_idempotent(db, request, run, dry_run, ttl)
+
+
+def _check_product_minimum(session: Session, loan: Loan, amount: int, field: str) -> None:
+    """Approved and disbursed amounts stay within the product's limits like the requested one (CONTRACT)."""
+    product = products.get_product(session, loan.product_id)
+    if product is not None and amount < product.min_principal_minor:
+        minimum = money_out(product.min_principal_minor, loan.currency)
+        raise ValidationFailed.single(field, f"must be at least {minimum} for this product")
 
 
 # --- reads ---------------------------------------------------------------------------------------------------

@@ -1,18 +1,15 @@
 """Servicing use cases: repayments (idempotent), reversal, write-off, refund; payoff quotes and history."""
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.audit.models import AuditRecord
-from app.core import idempotency
-from app.core.errors import Conflict, DuplicateValue, NotFound, RequestInFlight, ValidationFailed
-from app.core.idempotency import IdempotentRequest, StoredResponse
+from app.core.errors import Conflict, DuplicateValue, NotFound, ValidationFailed
+from app.core.idempotency import IdempotentRequest
 from app.core.metrics import PAYMENTS_POSTED
 from app.database import Database
 from app.domain.errors import InvalidTransition
@@ -24,54 +21,14 @@ from app.ledger import repository as ledger_repo
 from app.ledger.models import JournalEntry, JournalLine
 from app.loans import engine
 from app.loans import repository as repo
-from app.loans.engine import Outcome, unit_of_work
+from app.loans.engine import Outcome
+from app.loans.idempotent import MoneyResult, action_result, begin, run_idempotent
 from app.loans.models import Loan, LoanTransaction
 from app.loans.presenters import allocation_out, dry_run_out
 from app.loans.schemas import PaymentIn, PaymentOut, ReasonIn, RefundIn, WriteOffIn
 from app.loans.service import minor_amount, project_loan
 
 REVERSIBLE = frozenset({"repayment", "recovery", "refund", "write_off"})
-
-
-@dataclass
-class MoneyResult:
-    """A money-moving answer: the HTTP status and body to send (and store under the idempotency key)."""
-
-    status: int
-    body: dict[str, Any]
-    replayed: bool = False
-    outcome: Outcome | None = field(default=None, repr=False)
-
-
-def _idempotent(
-    db: Database,
-    request: IdempotentRequest | None,
-    run: Callable[[Session], MoneyResult],
-    dry_run: bool,
-    ttl: timedelta,
-) -> MoneyResult:
-    try:
-        with unit_of_work(db, dry_run) as session:
-            result = run(session)
-            if request is not None and not dry_run and not result.replayed:
-                idempotency.store(session, request, result.status, result.body, ttl)
-            return result
-    except IntegrityError as exc:
-        if request is None:
-            raise
-        # Same key used concurrently on another loan: whoever committed first owns it.
-        with db.session(writer=False) as session:
-            stored = idempotency.lookup(session, request)
-        if stored is None:
-            raise RequestInFlight("a request with this Idempotency-Key is still being processed") from exc
-        return MoneyResult(stored.status, stored.body, replayed=True)
-
-
-def _replay(session: Session, request: IdempotentRequest | None) -> MoneyResult | None:
-    if request is None:
-        return None
-    stored: StoredResponse | None = idempotency.lookup(session, request)
-    return MoneyResult(stored.status, stored.body, replayed=True) if stored else None
 
 
 def _money_date(loan: Loan, requested: date | None, today: date, field_name: str = "date") -> date:
@@ -94,11 +51,9 @@ def record_payment(
     ttl: timedelta,
 ) -> MoneyResult:
     def run(session: Session) -> MoneyResult:
-        loan = engine.load_for_write(session, principal, loan_id, Permission.payments_write, None)
-        replay = None if dry_run else _replay(session, request)
+        loan, replay = begin(session, principal, loan_id, Permission.payments_write, request, version, dry_run)
         if replay is not None:
             return replay
-        engine.check_version(loan, version)
         engine.check_action(loan, LoanAction.repay)
         amount = minor_amount(data.amount, currency(loan.currency), "amount")
         today = engine.business_date(session)
@@ -149,7 +104,7 @@ def record_payment(
             loan.id,
             before,
             loan.status,
-            {"transaction_id": tx.id, "amount": amount, "date": on.isoformat()},
+            {"transaction_id": tx.id, "amount": _m(amount, loan), "date": on.isoformat()},
         )
         session.flush()
         outcome = Outcome(loan, today, state, [draft] if draft else [], tx, allocation)
@@ -171,7 +126,7 @@ def record_payment(
         )
         return MoneyResult(201, body.model_dump(mode="json"), outcome=outcome)
 
-    return _idempotent(db, request, run, dry_run, ttl)
+    return run_idempotent(db, request, run, dry_run, ttl)
 
 
 def _m(units: int, loan: Loan) -> str:
@@ -192,11 +147,10 @@ def reverse(
     ttl: timedelta,
 ) -> MoneyResult:
     def run(session: Session) -> MoneyResult:
-        loan = engine.load_for_write(session, principal, loan_id, Permission.loans_reverse, None)
-        replay = None if dry_run else _replay(session, request)
+        loan, replay = begin(session, principal, loan_id, Permission.loans_reverse, request, version, dry_run)
         if replay is not None:
             return replay
-        engine.check_version(loan, version)
+        engine.check_action(loan, LoanAction.reverse)
         tx = repo.get_transaction(session, loan.id, tx_id)
         if tx is None:
             raise NotFound("transaction not found on this loan")
@@ -204,7 +158,6 @@ def reverse(
             raise Conflict("this transaction is already reversed", allowed_actions=[])
         if tx.type not in REVERSIBLE:
             raise Conflict(f"a {tx.type} transaction cannot be reversed", allowed_actions=[])
-        engine.check_action(loan, LoanAction.reverse)
         before = loan.status
         today = engine.business_date(session)
         target = repo.event_by_seq(session, loan.id, tx.event_seq)
@@ -256,21 +209,9 @@ def reverse(
             {"transaction_id": tx.id, "reversal_id": reversal.id, "reason": data.reason},
         )
         session.flush()
-        return _action_result(loan, today, state, draft, reversal, dry_run)
+        return action_result(loan, today, state, draft, reversal, dry_run)
 
-    return _idempotent(db, request, run, dry_run, ttl)
-
-
-def _action_result(
-    loan: Loan, today: date, state: LoanState, draft: Any, tx: LoanTransaction | None, dry_run: bool
-) -> MoneyResult:
-    from app.loans.presenters import loan_out
-
-    entries = [draft] if draft else []
-    outcome = Outcome(loan, today, state, entries, tx)
-    if dry_run:
-        return MoneyResult(200, dry_run_out(loan, today, state, entries).model_dump(mode="json"), outcome=outcome)
-    return MoneyResult(200, loan_out(loan, today).model_dump(mode="json"), outcome=outcome)
+    return run_idempotent(db, request, run, dry_run, ttl)
 
 
 def write_off(
@@ -284,11 +225,9 @@ def write_off(
     ttl: timedelta,
 ) -> MoneyResult:
     def run(session: Session) -> MoneyResult:
-        loan = engine.load_for_write(session, principal, loan_id, Permission.loans_write_off, None)
-        replay = None if dry_run else _replay(session, request)
+        loan, replay = begin(session, principal, loan_id, Permission.loans_write_off, request, version, dry_run)
         if replay is not None:
             return replay
-        engine.check_version(loan, version)
         engine.check_action(loan, LoanAction.write_off)
         before = loan.status
         today = engine.business_date(session)
@@ -319,12 +258,12 @@ def write_off(
             loan.id,
             before,
             loan.status,
-            {"amount": tx.amount, "date": on.isoformat(), "reason": data.reason},
+            {"amount": _m(tx.amount, loan), "date": on.isoformat(), "reason": data.reason},
         )
         session.flush()
-        return _action_result(loan, today, state, draft, tx, dry_run)
+        return action_result(loan, today, state, draft, tx, dry_run)
 
-    return _idempotent(db, request, run, dry_run, ttl)
+    return run_idempotent(db, request, run, dry_run, ttl)
 
 
 def refund(
@@ -338,11 +277,9 @@ def refund(
     ttl: timedelta,
 ) -> MoneyResult:
     def run(session: Session) -> MoneyResult:
-        loan = engine.load_for_write(session, principal, loan_id, Permission.refunds_write, None)
-        replay = None if dry_run else _replay(session, request)
+        loan, replay = begin(session, principal, loan_id, Permission.refunds_write, request, version, dry_run)
         if replay is not None:
             return replay
-        engine.check_version(loan, version)
         engine.check_action(loan, LoanAction.refund)
         today = engine.business_date(session)
         on = _money_date(loan, data.date, today)
@@ -371,11 +308,13 @@ def refund(
             )
         except PaymentRejected as exc:
             raise ValidationFailed.single("amount", exc.message) from exc
-        audit.record(session, principal, "loan.refund", "loan", loan.id, before, loan.status, {"amount": amount})
+        audit.record(
+            session, principal, "loan.refund", "loan", loan.id, before, loan.status, {"amount": _m(amount, loan)}
+        )
         session.flush()
-        return _action_result(loan, today, state, draft, tx, dry_run)
+        return action_result(loan, today, state, draft, tx, dry_run)
 
-    return _idempotent(db, request, run, dry_run, ttl)
+    return run_idempotent(db, request, run, dry_run, ttl)
 
 
 # --- reads ---------------------------------------------------------------------------------------------------

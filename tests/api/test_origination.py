@@ -249,10 +249,6 @@ def test_disbursement_date_defaults_to_the_business_date_and_may_be_given(world:
     assert disburse(world, approved_loan(world)["id"], date=today)["disbursement_date"] == today
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: POST /loans/{id}/disburse has no Idempotency-Key parameter, so a retried disbursement answers 409 "
-    "'cannot disburse a loan that is active' instead of replaying the original 200 (CONTRACT Idempotency: every "
-    "POST that moves money accepts Idempotency-Key)"))
 def test_a_retried_disbursement_with_the_same_idempotency_key_replays_the_first_answer(world: World) -> None:
     loan = approved_loan(world)
     key = {"Idempotency-Key": unique("disb-")}
@@ -264,9 +260,6 @@ def test_a_retried_disbursement_with_the_same_idempotency_key_replays_the_first_
     assert len(world.get("manager", f"{LOANS}/{loan['id']}/journal-entries").json()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: approved_principal and the disbursed amount are not checked against the product's min_principal: "
-    "approving 99.99 or disbursing 0.01 on a 100-10000 product answers 200 (the 0.01 loan has installments of 0.00)"))
 @pytest.mark.parametrize(("action", "body"), [("approve", {"approved_principal": "99.99"}),
                                               ("disburse", {"amount": "0.01"})])
 def test_approved_and_disbursed_amounts_stay_within_the_products_limits(
@@ -325,10 +318,6 @@ def test_audit_trail_lists_each_action_with_the_statuses_and_the_user(world: Wor
     assert trail[0]["at"] <= trail[1]["at"] <= trail[2]["at"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the audit detail of loan.approve / loan.disburse carries money as integer minor units "
-    "({'approved_principal': 120000}, {'amount': 120000}) where every other response uses decimal strings "
-    "('1200.00', CONTRACT Money): a client reads 120000 dollars"))
 def test_audit_detail_shows_money_as_decimal_strings(world: World) -> None:
     loan = active_loan(world, principal="1200.00")
     trail = {r["action"]: r["detail"] for r in world.get("auditor", f"{LOANS}/{loan['id']}/audit").json()}
@@ -454,12 +443,7 @@ UNDISBURSED = {LoanStatus.submitted, LoanStatus.approved, LoanStatus.rejected, L
 
 
 def _invalid_case(status: LoanStatus, action: LoanAction) -> Any:
-    marks = []
-    if action == LoanAction.reverse and status in UNDISBURSED:
-        marks.append(pytest.mark.xfail(strict=True, reason=(
-            "BUG: reverse looks the transaction up before checking the lifecycle, so reversing on a loan that "
-            "was never disbursed answers 404 'transaction not found' instead of 409 with allowed_actions")))
-    return pytest.param(status, action, id=f"{status.value}-{action.value}", marks=marks)
+    return pytest.param(status, action, id=f"{status.value}-{action.value}")
 
 
 @pytest.fixture(scope="module")
