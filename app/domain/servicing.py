@@ -19,7 +19,7 @@ Conventions (README "Servicing"):
 
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -142,6 +142,71 @@ class PaymentRejected(DomainValidationError):
     pass
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """Everything of a projection besides its installments: with the stored installments it is a valid
+    starting state, so an event dated after it costs O(installments), not a replay (ARCHITECTURE)."""
+
+    as_of: date
+    installment_amount: int
+    maturity_date: date
+    credit: int = 0
+    overpaid: int = 0
+    refunded: int = 0
+    recovered: int = 0
+    closed_on: date | None = None
+    written_off_on: date | None = None
+    written_off: LoanTotals = field(default_factory=LoanTotals)
+    recognised_at_write_off: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        w = self.written_off
+        return {
+            "as_of": self.as_of.isoformat(),
+            "installment_amount": self.installment_amount,
+            "maturity_date": self.maturity_date.isoformat(),
+            "credit": self.credit,
+            "overpaid": self.overpaid,
+            "refunded": self.refunded,
+            "recovered": self.recovered,
+            "closed_on": self.closed_on.isoformat() if self.closed_on else None,
+            "written_off_on": self.written_off_on.isoformat() if self.written_off_on else None,
+            "written_off": [
+                w.principal_written_off,
+                w.interest_written_off,
+                w.fees_written_off,
+                w.penalties_written_off,
+            ],
+            "recognised_at_write_off": self.recognised_at_write_off,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> "Checkpoint":
+        def day(key: str) -> date | None:
+            value = data.get(key)
+            return date.fromisoformat(str(value)) if value else None
+
+        wo = [int(str(x)) for x in data["written_off"]]  # type: ignore[attr-defined]
+        return cls(
+            as_of=date.fromisoformat(str(data["as_of"])),
+            installment_amount=int(str(data["installment_amount"])),
+            maturity_date=date.fromisoformat(str(data["maturity_date"])),
+            credit=int(str(data["credit"])),
+            overpaid=int(str(data["overpaid"])),
+            refunded=int(str(data["refunded"])),
+            recovered=int(str(data["recovered"])),
+            closed_on=day("closed_on"),
+            written_off_on=day("written_off_on"),
+            written_off=LoanTotals(
+                principal_written_off=wo[0],
+                interest_written_off=wo[1],
+                fees_written_off=wo[2],
+                penalties_written_off=wo[3],
+            ),
+            recognised_at_write_off=int(str(data["recognised_at_write_off"])),
+        )
+
+
 @dataclass
 class LoanState:
     as_of: date
@@ -161,7 +226,7 @@ class LoanState:
     closed_on: date | None
     written_off_on: date | None
     maturity_date: date
-    warnings: list[str] = field(default_factory=list)
+    checkpoint: Checkpoint
 
     @property
     def total_outstanding(self) -> int:
@@ -192,23 +257,29 @@ def recognised_interest(row: Installment, convention: DayCount, on: date) -> int
 
 
 class _Projection:
-    def __init__(self, terms: LoanTerms) -> None:
+    def __init__(self, terms: LoanTerms, start: tuple[Sequence[Installment], Checkpoint] | None = None) -> None:
         self.terms = terms
         st = terms.schedule
         self.cur = st.currency
         self.convention = DayCount(st.day_count)
-        schedule = generate_schedule(st)
-        self.installment_amount = to_minor(schedule.installment_amount, self.cur)
-        self.rows = self._rows(schedule.installments)
-        self.maturity_date = self.rows[-1].due_date
         self.allocations: dict[int, Allocation] = {}
-        self.credit = self.overpaid = self.refunded = self.recovered = 0
-        self.closed_on: date | None = None
-        self.written_off_on: date | None = None
-        self.written_off = LoanTotals()
-        self.recognised_at_write_off = 0
-
         self.first_open = 0  # rows before this index are settled and stay settled
+        if start is None:
+            schedule = generate_schedule(st)
+            start = (
+                self._rows(schedule.installments),
+                Checkpoint(
+                    st.disbursement_date,
+                    to_minor(schedule.installment_amount, self.cur),
+                    schedule.installments[-1].due_date,
+                ),
+            )
+        rows, cp = start
+        self.rows = [replace(r) for r in rows]
+        self.installment_amount, self.maturity_date = cp.installment_amount, cp.maturity_date
+        self.credit, self.overpaid, self.refunded, self.recovered = cp.credit, cp.overpaid, cp.refunded, cp.recovered
+        self.closed_on, self.written_off_on = cp.closed_on, cp.written_off_on
+        self.written_off, self.recognised_at_write_off = cp.written_off, cp.recognised_at_write_off
 
     def _rows(self, scheduled: Sequence[ScheduledInstallment]) -> list[Installment]:
         cur = self.cur
@@ -440,12 +511,47 @@ class _Projection:
             closed_on=self.closed_on,
             written_off_on=self.written_off_on,
             maturity_date=self.rows[-1].due_date if self.rows else self.maturity_date,
+            checkpoint=Checkpoint(
+                as_of,
+                self.installment_amount,
+                self.maturity_date,
+                self.credit,
+                self.overpaid,
+                self.refunded,
+                self.recovered,
+                self.closed_on,
+                self.written_off_on,
+                self.written_off,
+                self.recognised_at_write_off,
+            ),
         )
 
 
 def project(terms: LoanTerms, events: Sequence[Event], as_of: date) -> LoanState:
     """The loan as it stands at the end of `as_of`, from its terms and its (non-reversed) events."""
-    projection = _Projection(terms)
+    return _run(_Projection(terms), events, as_of)
+
+
+def resume(
+    terms: LoanTerms, rows: Sequence[Installment], checkpoint: Checkpoint, events: Sequence[Event], as_of: date
+) -> LoanState:
+    """Continue a projection from a stored state (its installments and checkpoint) with events dated after
+    it: equal to `project()` over all events whenever no event is dated on or before `checkpoint.as_of`
+    (on the checkpoint's own date only when no late fee was charged that day)."""
+    return _run(_Projection(terms, (rows, checkpoint)), events, as_of)
+
+
+def can_resume(
+    checkpoint: Checkpoint, rows: Sequence[Installment], event_date: date, latest_other: date | None
+) -> bool:
+    if latest_other is not None and event_date < latest_other:
+        return False
+    if event_date > checkpoint.as_of:
+        return True
+    return event_date == checkpoint.as_of and all(r.late_fee_date != event_date for r in rows)
+
+
+def _run(projection: "_Projection", events: Sequence[Event], as_of: date) -> LoanState:
     for event in sorted(events, key=lambda e: (e.date, e.seq)):
         if event.date > as_of:
             break

@@ -4,6 +4,7 @@ the difference between the books and the projection, rewrite the snapshot — al
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from datetime import date
 from typing import Any
 
@@ -17,14 +18,14 @@ from app.database import Database
 from app.domain.delinquency import bucket_for
 from app.domain.lifecycle import LoanAction, LoanStatus, transition
 from app.domain.postings import AccountRole, by_account, correcting_lines, role_balances
-from app.domain.servicing import Allocation, Installment, LoanState, project
+from app.domain.servicing import Allocation, Checkpoint, Installment, LoanState, can_resume, project, resume
 from app.identity.access import Permission, Principal
 from app.ledger import service as ledger
 from app.ledger.accounts import DEFAULT_ACCOUNTS
 from app.ledger.entries import EntryDraft, LineDraft
 from app.loans import repository as repo
 from app.loans.models import DelinquencyChange, Loan, LoanEvent, LoanTransaction
-from app.loans.terms import domain_events, loan_terms
+from app.loans.terms import FINANCIAL_EVENTS, domain_events, loan_terms
 from app.operations import repository as operations
 
 
@@ -92,6 +93,8 @@ def append_event(
     transaction_id: str | None = None,
 ) -> LoanEvent:
     loan.event_seq += 1
+    if event_type in FINANCIAL_EVENTS:
+        loan.latest_event_date = max(filter(None, (loan.latest_event_date, effective_date)))
     event = LoanEvent(
         loan_id=loan.id,
         seq=loan.event_seq,
@@ -123,10 +126,15 @@ def reproject(
     transaction_id: str | None = None,
     reversal_of: str | None = None,
     description: str = "",
+    appended: LoanEvent | None = None,
 ) -> tuple[LoanState, EntryDraft | None]:
-    """Re-project the loan from its events, post what the books lack, and rewrite the snapshot."""
+    """Re-project the loan, post what the books lack, and rewrite the snapshot. An event dated after the
+    stored state resumes from it (O(installments)); anything else replays the whole event log."""
     session.flush()
-    state = project(loan_terms(loan), domain_events(repo.events(session, loan.id)), business_date)
+    state = _resumed(session, loan, business_date, appended)
+    replayed = state is None
+    if state is None:
+        state = project(loan_terms(loan), domain_events(repo.events(session, loan.id)), business_date)
     target = by_account(role_balances(state.totals), accounts_of(loan))
     lines = correcting_lines(target, ledger.loan_balances(session, loan.id))
     draft = None
@@ -149,8 +157,21 @@ def reproject(
                 update(LoanTransaction).where(LoanTransaction.id == transaction_id).values(journal_entry_id=entry.id)
             )
     write_snapshot(session, loan, state, business_date)
-    sync_allocations(session, loan, state)
+    if replayed:
+        sync_allocations(session, loan, state)
     return state, draft
+
+
+def _resumed(session: Session, loan: Loan, business_date: date, appended: LoanEvent | None) -> LoanState | None:
+    if appended is None or appended.type not in FINANCIAL_EVENTS or not loan.projection_state:
+        return None
+    checkpoint = Checkpoint.from_json(loan.projection_state)
+    if loan.snapshot_date is not None and loan.snapshot_date > checkpoint.as_of:
+        checkpoint = dataclass_replace(checkpoint, as_of=loan.snapshot_date)  # close of business moved it on
+    rows = repo.installment_states(session, loan.id)
+    if not can_resume(checkpoint, rows, appended.effective_date, loan.latest_event_date):
+        return None
+    return resume(loan_terms(loan), rows, checkpoint, domain_events([appended]), business_date)
 
 
 def write_snapshot(session: Session, loan: Loan, state: LoanState, business_date: date) -> None:
@@ -184,6 +205,7 @@ def write_snapshot(session: Session, loan: Loan, state: LoanState, business_date
     loan.interest_before_current = sum(r.interest for r in state.installments if r.due_date <= business_date)
     unpaid = next((r for r in state.installments if r.outstanding_principal_interest > 0), None)
     loan.oldest_unpaid_due_date = unpaid.due_date if unpaid else None
+    loan.projection_state = state.checkpoint.to_json()
     loan.version += 1
     loan.updated_at = utcnow()
     repo.replace_installments(session, loan.id, state.installments)

@@ -88,6 +88,10 @@ class Loan(Base):
     current_period_interest: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     interest_before_current: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     oldest_unpaid_due_date: Mapped[date | None] = mapped_column(Date)
+    # The projection's state besides installments (servicing.Checkpoint), and the latest effective date of
+    # any financial event: an event dated after both resumes from the snapshot instead of replaying.
+    projection_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    latest_event_date: Mapped[date | None] = mapped_column(Date)
 
     created_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = created_at_column()

@@ -114,3 +114,27 @@ def latest_event_date(session: Session, loan_id: str) -> date | None:
     from sqlalchemy import func
 
     return session.scalar(select(func.max(LoanEvent.effective_date)).where(LoanEvent.loan_id == loan_id))
+
+
+def installment_states(session: Session, loan_id: str) -> list[Installment]:
+    """The stored installments as the projection's working rows (Core select: no ORM objects)."""
+    t = LoanInstallment.__table__
+    rows = session.execute(
+        select(
+            t.c.number,
+            t.c.period_start,
+            t.c.due_date,
+            t.c.principal,
+            t.c.interest,
+            t.c.fees,
+            t.c.penalties,
+            t.c.paid_principal,
+            t.c.paid_interest,
+            t.c.paid_fees,
+            t.c.paid_penalties,
+            t.c.late_fee_date,
+        )
+        .where(t.c.loan_id == loan_id)
+        .order_by(t.c.number)
+    ).all()
+    return [Installment(*row) for row in rows]

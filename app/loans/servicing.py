@@ -76,7 +76,7 @@ def record_payment(
         event = engine.append_event(session, loan, principal, "payment", on, amount, {"channel": data.channel}, tx.id)
         tx.event_seq = event.seq
         state, draft = engine.reproject(
-            session, loan, today, principal, "repayment", on, tx.id, description="repayment"
+            session, loan, today, principal, "repayment", on, tx.id, description="repayment", appended=event
         )
         allocation = state.allocations.get(event.seq, Allocation())
         if allocation.recovery:
@@ -246,7 +246,15 @@ def write_off(
         event = engine.append_event(session, loan, principal, "write_off", on, None, {"reason": data.reason}, tx.id)
         tx.event_seq = event.seq
         state, draft = engine.reproject(
-            session, loan, today, principal, "write_off", on, tx.id, description=f"write-off: {data.reason}"
+            session,
+            loan,
+            today,
+            principal,
+            "write_off",
+            on,
+            tx.id,
+            description=f"write-off: {data.reason}",
+            appended=event,
         )
         t = state.totals
         tx.amount = t.principal_written_off + t.interest_written_off + t.fees_written_off + t.penalties_written_off
@@ -304,7 +312,15 @@ def refund(
         tx.event_seq = event.seq
         try:
             state, draft = engine.reproject(
-                session, loan, today, principal, "refund", on, tx.id, description="refund of credit balance"
+                session,
+                loan,
+                today,
+                principal,
+                "refund",
+                on,
+                tx.id,
+                description="refund of credit balance",
+                appended=event,
             )
         except PaymentRejected as exc:
             raise ValidationFailed.single("amount", exc.message) from exc
