@@ -353,8 +353,8 @@ class _Projection:
             current.paid_interest += take
             paid["interest"] += take
             remaining -= take
-        due_all_paid = all(r.outstanding == 0 for r in self.rows if r.due_date <= payment.date)
-        if remaining and due_all_paid:
+        # Money left over means every installment due by the payment date is settled (step one took it all).
+        if remaining:
             principal_left = self.principal_outstanding()
             if remaining >= principal_left and (
                 current is None or current.paid_interest >= recognised_interest(current, self.convention, payment.date)
@@ -541,6 +541,12 @@ def resume(
     return _run(_Projection(terms, (rows, checkpoint)), events, as_of)
 
 
+def payoff_quote(terms: LoanTerms, events: Sequence[Event], on: date) -> LoanState:
+    """What closes the loan if paid on `on`: the state at the end of `on` except late fees triggered that very
+    day, because a payment dated `on` settles before the day's fees are charged."""
+    return _run(_Projection(terms), events, on, fees_through=on - timedelta(days=1))
+
+
 def can_resume(
     checkpoint: Checkpoint, rows: Sequence[Installment], event_date: date, latest_other: date | None
 ) -> bool:
@@ -551,7 +557,9 @@ def can_resume(
     return event_date == checkpoint.as_of and all(r.late_fee_date != event_date for r in rows)
 
 
-def _run(projection: "_Projection", events: Sequence[Event], as_of: date) -> LoanState:
+def _run(
+    projection: "_Projection", events: Sequence[Event], as_of: date, fees_through: date | None = None
+) -> LoanState:
     for event in sorted(events, key=lambda e: (e.date, e.seq)):
         if event.date > as_of:
             break
@@ -563,5 +571,5 @@ def _run(projection: "_Projection", events: Sequence[Event], as_of: date) -> Loa
                 projection.write_off(event.date)
         else:
             projection.refund(event)
-    projection.charge_late_fees(as_of)
+    projection.charge_late_fees(as_of if fees_through is None else fees_through)
     return projection.state(as_of)

@@ -18,7 +18,7 @@ from app.domain.errors import DomainValidationError
 from app.domain.lifecycle import MONEY_STATUSES, LoanAction, LoanStatus
 from app.domain.money import Currency, currency, to_minor
 from app.domain.schedule import generate_schedule
-from app.domain.servicing import Installment, LoanState, project
+from app.domain.servicing import Installment, LoanState, payoff_quote, project
 from app.identity.access import Permission, Principal
 from app.ledger.accounts import DEFAULT_ACCOUNTS
 from app.loans import engine, idempotent
@@ -328,8 +328,9 @@ def _visible(session: Session, principal: Principal, loan_id: str) -> Loan:
     return loan
 
 
-def project_loan(session: Session, loan: Loan, as_of: date) -> LoanState:
-    return project(loan_terms(loan), domain_events(repo.events(session, loan.id)), as_of)
+def project_loan(session: Session, loan: Loan, as_of: date, payoff: bool = False) -> LoanState:
+    events = domain_events(repo.events(session, loan.id))
+    return (payoff_quote if payoff else project)(loan_terms(loan), events, as_of)
 
 
 def get_loan(db: Database, principal: Principal, loan_id: str, as_of: date | None) -> LoanView:

@@ -362,7 +362,7 @@ def payoff(db: Database, principal: Principal, loan_id: str, on: date | None) ->
             raise ValidationFailed.single("date", f"must be the business date {today.isoformat()} or later")
         if on > today + timedelta(days=3660):
             raise ValidationFailed.single("date", "must be within ten years")
-        return PayoffQuote(loan, on, project_loan(session, loan, on))
+        return PayoffQuote(loan, on, project_loan(session, loan, on, payoff=True))
 
 
 def transactions(

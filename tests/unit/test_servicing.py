@@ -31,6 +31,7 @@ from app.domain.servicing import (
     PaymentRejected,
     Refund,
     WriteOff,
+    payoff_quote,
     project,
 )
 
@@ -291,17 +292,11 @@ def test_write_off_then_a_recovery_payment() -> None:
     assert roles(project(LOAN3, events, D(2024, 6, 1))) == roles(state)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: on a late-fee trigger day the payoff (project(as_of=d).total_outstanding) includes the fee "
-    "charged at the end of d, but a payment dated d is applied before that fee: paying the quote leaves the "
-    "loan overpaid with the fee as credit instead of closed",
-)
 def test_payoff_quote_on_a_late_fee_trigger_day_closes_the_loan() -> None:
-    # 02-07 is #1's trigger day (DPD 6 > 5). Quote: principal 1000.00 + interest 10.00 + 6.70 * 6 / 30 = 1.34
-    # + fee 15.00 = 1026.34
-    quote = project(LOAN3, [], D(2024, 2, 7))
-    assert quote.total_outstanding == 100000 + 1134 + 1500
+    # 02-07 is #1's trigger day (DPD 6 > 5). The end-of-day state carries the 15.00 fee, but a payment dated
+    # 02-07 settles before the day's fees, so the quote leaves it out: 1000.00 + 10.00 + 6.70 * 6 / 30 = 1.34
+    assert project(LOAN3, [], D(2024, 2, 7)).total_outstanding == 100000 + 1134 + 1500
+    quote = payoff_quote(LOAN3, [], D(2024, 2, 7))
+    assert quote.total_outstanding == 100000 + 1134
     state = project(LOAN3, [Payment(1, D(2024, 2, 7), quote.total_outstanding)], D(2024, 2, 7))
-    # observed: the payment runs before the fee, takes 1011.34, and the 15.00 becomes an overpayment
     assert state.status == LoanStatus.closed and state.credit == 0 and balances(state) == (0, 0, 0, 0)
