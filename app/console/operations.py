@@ -1,0 +1,184 @@
+"""Operations (manager): close of business for the business date, the aging / delinquency / collections reports as
+CSV (the API's own CSV, so both agree byte for byte); and setup (admin): branches, products, users."""
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from app.console.web import FORM_ERRORS, ConsoleRoute, Ctx, CtxDep, FormDep, blank_to_none, field_errors, not_given
+from app.core.errors import AppError
+from app.domain.errors import DomainError
+from app.identity import service as identity
+from app.identity.access import Permission
+from app.identity.schemas import BranchCreate, UserCreate
+from app.operations import service as ops
+from app.products import service as products
+from app.products.schemas import ProductCreate, ProductOut
+from app.reports import router as reports_api
+
+router = APIRouter(route_class=ConsoleRoute)
+
+
+def _operations_page(ctx: Ctx, results: list[Any] | None = None, status: int = 200, error: str = "") -> Response:
+    ctx.principal.require(Permission.reports_read)
+    return ctx.render(
+        "operations.html",
+        status,
+        today=ops.business_date(ctx.db),
+        last_close=ops.last_close(ctx.db, ctx.principal),
+        may_close=ctx.principal.may(Permission.close_of_business),
+        results=results,
+        currency=ops.books_currency(ctx.db),
+        error=error,
+    )
+
+
+@router.get("/operations")
+def operations_page(ctx: CtxDep) -> Response:
+    return _operations_page(ctx)
+
+
+@router.post("/operations/close-of-business")
+def close_of_business(ctx: CtxDep, form: FormDep) -> Response:
+    from app.core.schemas import money_out
+
+    ctx.principal.require(Permission.close_of_business)
+    today = ops.business_date(ctx.db)
+    if form.get("business_date") != today.isoformat():
+        # The page showed another date: someone else closed it meanwhile. Never close a day the user did not see.
+        return _operations_page(ctx, None, 409, f"the business date is now {today.isoformat()}: review and retry")
+    try:
+        days = ops.close_of_business(ctx.db, ctx.principal, today)
+    except (AppError, DomainError) as exc:
+        return _operations_page(ctx, None, 409, field_errors(exc).popitem()[1])
+    cur = ops.books_currency(ctx.db)
+    rows = [
+        {
+            "business_date": d.business_date,
+            "loans_processed": d.loans_processed,
+            "interest_accrued": money_out(d.interest_accrued, cur),
+            "late_fees_charged": money_out(d.late_fees_charged, cur),
+            "late_fee_count": d.late_fee_count,
+            "duration_ms": d.duration_ms,
+            "already_closed": d.already_closed,
+        }
+        for d in days
+    ]
+    return _operations_page(ctx, rows)
+
+
+REPORTS: dict[str, Callable[..., Response]] = {
+    "aging": reports_api.aging,
+    "delinquent": reports_api.delinquent_loans,
+    "collections": reports_api.collections,
+}
+
+
+@router.get("/reports/{name}.csv")
+def report_csv(ctx: CtxDep, name: str) -> Response:
+    ctx.principal.require(Permission.reports_read)
+    report = REPORTS.get(name)
+    if report is None:
+        from app.core.errors import NotFound
+
+        raise NotFound(f"no report {name!r}")
+    read_db = ctx.request.app.state.read_db
+    cur = ops.books_currency(ctx.db)
+    kwargs: dict[str, Any] = {
+        "db": read_db,
+        "principal": ctx.principal,
+        "request": ctx.request,
+        "currency": cur,
+        "fmt": "csv",
+    }
+    if name == "delinquent":
+        kwargs.update(as_of=None, min_dpd=1, limit=10_000)
+    elif name == "collections":
+        kwargs.update(date_from=None, date_to=None)
+    else:
+        kwargs.update(as_of=None)
+    response: Response = report(**kwargs)
+    return ctx.finish(response)
+
+
+# --- setup (admin) ----------------------------------------------------------------------------------------------
+
+
+def _setup_page(
+    ctx: Ctx,
+    status: int = 200,
+    errors: dict[str, dict[str, str]] | None = None,
+    values: dict[str, dict[str, str]] | None = None,
+    done: str = "",
+) -> Response:
+    ctx.principal.require(Permission.products_admin)
+    branches, _ = identity.list_branches(ctx.db, ctx.principal, None, 500)
+    rows, _ = products.list_products(ctx.db, ctx.principal, None, None, 500)
+    users, _ = identity.list_users(ctx.db, ctx.principal, None, 500)
+    return ctx.render(
+        "setup.html",
+        status,
+        branches=branches,
+        products=[ProductOut.of(p) for p in rows],
+        users=users,
+        errors=errors or {},
+        values=values or {},
+        done=done,
+    )
+
+
+@router.get("/setup")
+def setup_page(ctx: CtxDep, done: str = "") -> Response:
+    return _setup_page(ctx, done=done)
+
+
+PRODUCT_FIELDS = (
+    "code",
+    "name",
+    "currency",
+    "min_principal",
+    "max_principal",
+    "min_term",
+    "max_term",
+    "annual_rate_percent",
+    "min_rate_percent",
+    "max_rate_percent",
+    "frequency",
+    "amortization",
+    "interest_method",
+    "day_count",
+    "grace_principal_periods",
+)
+
+
+def _product(form: dict[str, str]) -> ProductCreate:
+    values: dict[str, Any] = not_given(blank_to_none(form, *PRODUCT_FIELDS))
+    late_fee = not_given(blank_to_none(form, "late_fee_amount", "late_fee_grace_days"))
+    values["late_fee"] = {k.removeprefix("late_fee_"): v for k, v in late_fee.items()}
+    return ProductCreate.model_validate(values)
+
+
+@router.post("/setup/{kind}")
+def setup_create(ctx: CtxDep, form: FormDep, kind: str) -> Response:
+    try:
+        if kind == "branch":
+            identity.create_branch(
+                ctx.db, ctx.principal, BranchCreate.model_validate(not_given(blank_to_none(form, "code", "name")))
+            )
+        elif kind == "product":
+            products.create_product(ctx.db, ctx.principal, _product(form))
+        elif kind == "user":
+            identity.create_user(
+                ctx.db,
+                ctx.principal,
+                UserCreate.model_validate(not_given(blank_to_none(form, "username", "password", "role", "branch_id"))),
+            )
+        else:
+            from app.core.errors import NotFound
+
+            raise NotFound(f"nothing to set up called {kind!r}")
+    except (*FORM_ERRORS, AppError, DomainError) as exc:
+        safe = {k: v for k, v in form.items() if k != "password"}
+        return _setup_page(ctx, 422, {kind: field_errors(exc)}, {kind: safe})
+    return ctx.redirect(f"/console/setup?done={kind}")

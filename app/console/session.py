@@ -1,0 +1,154 @@
+"""The console's session: a signed cookie (HMAC-SHA256 under a key derived from SECRET_KEY) carrying the user id,
+issued-at, expiry and the CSRF token. Stateless like the API's bearer token, so any worker can serve any
+request; the user is re-read on every request, so a disabled user is signed out at their next click.
+
+CSRF is the double-submit pattern: every form carries the session's token in a hidden field and every POST
+must echo it (compared in constant time). SameSite=Strict already keeps other sites' forms from sending the
+cookie; the token is the second, independent guard. Anonymous visitors get a session without a user, so the
+sign-in form is protected too, and signing in issues a fresh token (no session fixation)."""
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from fastapi import Request, Response
+
+from app.core.config import Settings
+from app.core.errors import NotFound
+from app.database import Database
+from app.identity import service as identity
+from app.identity.access import Principal, Role
+
+COOKIE_NAME = "console_session"
+COOKIE_PATH = "/console"
+CSRF_FIELD = "csrf_token"
+ANONYMOUS_TTL_SECONDS = 2 * 60 * 60  # long enough to fill in the sign-in form
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    user_id: str | None
+    issued_at: int
+    expires_at: int
+    csrf: str
+
+    @property
+    def signed_in(self) -> bool:
+        return self.user_id is not None
+
+
+def _key(settings: Settings) -> bytes:
+    # A key of its own (domain separation): a console cookie can never pass as an API token or vice versa.
+    return hashlib.sha256(b"console-session\x00" + settings.secret_key.get_secret_value().encode()).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encode(session: ConsoleSession, settings: Settings) -> str:
+    payload = _b64(
+        json.dumps(
+            {"uid": session.user_id, "iat": session.issued_at, "exp": session.expires_at, "csrf": session.csrf},
+            separators=(",", ":"),
+        ).encode()
+    )
+    signature = _b64(hmac.new(_key(settings), payload.encode(), hashlib.sha256).digest())
+    return f"{payload}.{signature}"
+
+
+def decode(value: str, settings: Settings, now: int | None = None) -> ConsoleSession | None:
+    """The session in a cookie, or None when it is malformed, forged or expired."""
+    payload, _, signature = value.partition(".")
+    expected = _b64(hmac.new(_key(settings), payload.encode(), hashlib.sha256).digest())
+    if not signature or not hmac.compare_digest(signature, expected):
+        return None
+    try:
+        data: dict[str, Any] = json.loads(_unb64(payload))
+        session = ConsoleSession(data["uid"], int(data["iat"]), int(data["exp"]), str(data["csrf"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+    if session.expires_at <= (now if now is not None else int(time.time())):
+        return None
+    return session
+
+
+def new_session(user_id: str | None, settings: Settings) -> ConsoleSession:
+    now = int(time.time())
+    ttl = settings.access_token_expire_minutes * 60 if user_id else ANONYMOUS_TTL_SECONDS
+    return ConsoleSession(user_id, now, now + ttl, secrets.token_urlsafe(32))
+
+
+def renewed(session: ConsoleSession, settings: Settings) -> ConsoleSession | None:
+    """Sliding expiry: once half the lifetime has passed, activity extends it (same CSRF token, so open forms
+    stay valid). ACCESS_TOKEN_EXPIRE_MINUTES is therefore the idle timeout."""
+    ttl = settings.access_token_expire_minutes * 60
+    now = int(time.time())
+    if session.user_id is None or session.expires_at - now > ttl // 2:
+        return None
+    return replace(session, issued_at=now, expires_at=now + ttl)
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def db_of(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def read(request: Request) -> ConsoleSession | None:
+    value = request.cookies.get(COOKIE_NAME)
+    return decode(value, settings_of(request)) if value else None
+
+
+def write(response: Response, session: ConsoleSession, settings: Settings) -> None:
+    response.set_cookie(
+        COOKIE_NAME,
+        encode(session, settings),
+        max_age=max(session.expires_at - int(time.time()), 1),
+        path=COOKIE_PATH,
+        httponly=True,
+        secure=settings.is_production,
+        samesite="strict",
+    )
+
+
+def clear(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        COOKIE_NAME, path=COOKIE_PATH, httponly=True, secure=settings.is_production, samesite="strict"
+    )
+
+
+def csrf_ok(session: ConsoleSession | None, submitted: object) -> bool:
+    return (
+        session is not None
+        and isinstance(submitted, str)
+        and bool(submitted)
+        and hmac.compare_digest(submitted.encode(), session.csrf.encode())
+    )
+
+
+def principal_for(db: Database, session: ConsoleSession) -> Principal | None:
+    """The signed-in user as the services see them; None when the user is gone or disabled (signed out)."""
+    if session.user_id is None:
+        return None
+    probe = Principal(session.user_id, "", Role.auditor, None)  # only its user_id is read by get_me
+    try:
+        user = identity.get_me(db, probe)
+    except NotFound:
+        return None
+    if not user.is_active:
+        return None
+    return Principal(user.id, user.username, Role(user.role), user.branch_id)
