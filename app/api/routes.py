@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from app.api import service_routes
 from app.borrowers import router as borrowers
+from app.console import router as console
 from app.identity import router as identity
 from app.ledger import router as ledger
 from app.loans import router as loans
@@ -28,3 +29,4 @@ ROUTERS = (
 def include_routers(app: FastAPI) -> None:
     for router in ROUTERS:
         app.include_router(router)
+    console.mount(app)  # the operations console at /console (HTML pages + its static files)
