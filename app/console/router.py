@@ -116,7 +116,7 @@ def _portfolio_view(ctx: Any, today: date) -> dict[str, Any]:
     p = reports.portfolio(db, principal, None, cur)
     on, buckets = reports.aging(db, principal, None, cur)
     aging_points = [charts.Point(b, Decimal(money_out(amount, cur))) for b, _n, amount in buckets]
-    samples = [today - timedelta(days=d) for d in range(TREND_DAYS - 1, -1, -TREND_STEP_DAYS)]
+    samples = [today - timedelta(days=d) for d in reversed(range(0, TREND_DAYS, TREND_STEP_DAYS))]  # ends today
     par_points = [
         charts.Point(d.isoformat(), _percent(reports.portfolio(db, principal, d, cur).par_30)) for d in samples
     ]
