@@ -80,16 +80,32 @@ def _gunicorn(dsn: str, workdir: Path) -> Iterator[str]:
     }
     (workdir / "prom").mkdir()
     for args in (["init-db"], ["create-user", "benchadmin", "--role", "admin", "--password", PASSWORD]):
-        done = subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                              text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
         if done.returncode:
             raise RuntimeError(f"app.cli {args[0]}: {done.stderr or done.stdout}")
     port = _free_port()
     log = (workdir / "gunicorn.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "app.main:app", "-k", "uvicorn_worker.UvicornWorker", "-w", "2",
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "app.main:app",
+            "-k",
+            "uvicorn_worker.UvicornWorker",
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -136,8 +152,9 @@ class Api:
         body: dict[str, Any] = {"amount": amount}
         if on is not None:
             body["date"] = on.isoformat()
-        return self.client.post(f"{API}/loans/{loan_id}/payments", json=body,
-                                headers={**self.headers, "Idempotency-Key": uuid.uuid4().hex})
+        return self.client.post(
+            f"{API}/loans/{loan_id}/payments", json=body, headers={**self.headers, "Idempotency-Key": uuid.uuid4().hex}
+        )
 
 
 def _setup(api: Api) -> tuple[str, str]:
@@ -145,12 +162,38 @@ def _setup(api: Api) -> tuple[str, str]:
     api.login("benchadmin")
     branch = api.post("/branches", {"code": "BENCH", "name": "Bench"})["id"]
     api.post("/users", {"username": "benchmanager", "password": PASSWORD, "role": "manager", "branch_id": branch})
-    common = {"currency": "USD", "min_principal": "100.00", "max_principal": "1000000.00",
-              "interest_method": "declining_balance", "amortization": "equal_installments", "day_count": "30/360"}
-    api.post("/products", {"code": "BM", "name": "Monthly", "min_term": 12, "max_term": 12,
-                           "annual_rate_percent": "12", "frequency": "monthly", **common})
-    api.post("/products", {"code": "BW", "name": "Weekly", "min_term": 520, "max_term": 520,
-                           "annual_rate_percent": "10", "frequency": "weekly", **common})
+    common = {
+        "currency": "USD",
+        "min_principal": "100.00",
+        "max_principal": "1000000.00",
+        "interest_method": "declining_balance",
+        "amortization": "equal_installments",
+        "day_count": "30/360",
+    }
+    api.post(
+        "/products",
+        {
+            "code": "BM",
+            "name": "Monthly",
+            "min_term": 12,
+            "max_term": 12,
+            "annual_rate_percent": "12",
+            "frequency": "monthly",
+            **common,
+        },
+    )
+    api.post(
+        "/products",
+        {
+            "code": "BW",
+            "name": "Weekly",
+            "min_term": 520,
+            "max_term": 520,
+            "annual_rate_percent": "10",
+            "frequency": "weekly",
+            **common,
+        },
+    )
     api.login("benchmanager")
     borrower = api.post("/borrowers", {"branch_id": branch, "first_name": "Bench", "last_name": "Borrower"})["id"]
     return borrower, branch
@@ -194,8 +237,10 @@ def _clone(conn: psycopg.Connection[Any], table: str, key: str, template: str, i
             expr = f't."{column}"'
         names.append(f'"{column}"')
         exprs.append(expr)
-    sql = (f'INSERT INTO "{table}" ({", ".join(names)}) SELECT {", ".join(exprs)} '
-           f'FROM bench_loan_ids m CROSS JOIN "{table}" t WHERE t."{key}" = %s')
+    sql = (
+        f'INSERT INTO "{table}" ({", ".join(names)}) SELECT {", ".join(exprs)} '
+        f'FROM bench_loan_ids m CROSS JOIN "{table}" t WHERE t."{key}" = %s'
+    )
     return conn.execute(sql, (template,)).rowcount
 
 
@@ -204,16 +249,25 @@ def _seed(dsn: str, template: str, count: int) -> list[str]:
         tx_count = conn.execute("SELECT count(*) FROM loan_transactions WHERE loan_id = %s", (template,)).fetchone()
         entry_count = conn.execute("SELECT count(*) FROM journal_entries WHERE loan_id = %s", (template,)).fetchone()
         assert tx_count == (1,) and entry_count == (1,), "the template is a freshly disbursed loan"
-        conn.execute("CREATE TABLE bench_loan_ids (n int PRIMARY KEY, loan_id text NOT NULL, tx_id text NOT NULL, "
-                     "entry_id text NOT NULL)")
-        conn.execute("INSERT INTO bench_loan_ids SELECT g, gen_random_uuid()::text, gen_random_uuid()::text, "
-                     "gen_random_uuid()::text FROM generate_series(1, %s) g", (count,))
-        tables = [str(r[0]) for r in conn.execute(
-            "SELECT DISTINCT c.table_name FROM information_schema.columns c JOIN information_schema.tables t "
-            "ON t.table_name = c.table_name AND t.table_schema = c.table_schema "
-            "WHERE c.table_schema = 'public' AND c.column_name = 'loan_id' AND t.table_type = 'BASE TABLE' "
-            "AND c.table_name NOT IN ('journal_lines', 'bench_loan_ids') "
-            "AND c.table_name NOT IN (SELECT inhrelid::regclass::text FROM pg_inherits)").fetchall()]
+        conn.execute(
+            "CREATE TABLE bench_loan_ids (n int PRIMARY KEY, loan_id text NOT NULL, tx_id text NOT NULL, "
+            "entry_id text NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO bench_loan_ids SELECT g, gen_random_uuid()::text, gen_random_uuid()::text, "
+            "gen_random_uuid()::text FROM generate_series(1, %s) g",
+            (count,),
+        )
+        tables = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT DISTINCT c.table_name FROM information_schema.columns c JOIN information_schema.tables t "
+                "ON t.table_name = c.table_name AND t.table_schema = c.table_schema "
+                "WHERE c.table_schema = 'public' AND c.column_name = 'loan_id' AND t.table_type = 'BASE TABLE' "
+                "AND c.table_name NOT IN ('journal_lines', 'bench_loan_ids') "
+                "AND c.table_name NOT IN (SELECT inhrelid::regclass::text FROM pg_inherits)"
+            ).fetchall()
+        ]
         swap = {"loan_id": "m.loan_id", "transaction_id": "m.tx_id", "journal_entry_id": "m.entry_id"}
         _clone(conn, "loans", "id", template, {**swap, "id": "m.loan_id", "external_id": "NULL"})
         _clone(conn, "journal_entries", "loan_id", template, {**swap, "id": "m.entry_id"})
@@ -249,8 +303,7 @@ def _load(api: Api, loan_ids: list[str], seconds: float, threads: int) -> tuple[
     with ThreadPoolExecutor(threads) as pool:
         results = list(pool.map(worker, range(threads)))
     elapsed = time.perf_counter() - started
-    return (sum(r[0] for r in results), sum(r[1] for r in results), elapsed,
-            [x for r in results for x in r[2]])
+    return (sum(r[0] for r in results), sum(r[1] for r in results), elapsed, [x for r in results for x in r[2]])
 
 
 PGBENCH_SCRIPT = """\\set n random(1, {count})
@@ -274,8 +327,12 @@ def _pgbench(dsn: str, count: int, seconds: float, clients: int, workdir: Path) 
         return None
     script = workdir / "repayment.sql"
     script.write_text(PGBENCH_SCRIPT.format(count=count))
-    done = subprocess.run([binary, "-n", "-f", str(script), "-c", str(clients), "-j", "2", "-T", str(int(seconds)),
-                           dsn], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [binary, "-n", "-f", str(script), "-c", str(clients), "-j", "2", "-T", str(int(seconds)), dsn],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode:
         print(f"pgbench failed: {done.stderr.strip()[-500:]}")
         return None
@@ -320,14 +377,19 @@ def _history(api: Api, dsn: str, borrower: str) -> None:
             if r.status_code != 201:
                 raise RuntimeError(f"history payment {i} answered {r.status_code}: {r.text[:300]}")
     elapsed = time.perf_counter() - started
-    print(f"history: {HISTORY_PAYMENTS} payments (5% backdated) on a 520-week loan in {elapsed:.1f} s "
-          f"({HISTORY_PAYMENTS / elapsed:.0f}/s sequential, growing history)")
+    print(
+        f"history: {HISTORY_PAYMENTS} payments (5% backdated) on a 520-week loan in {elapsed:.1f} s "
+        f"({HISTORY_PAYMENTS / elapsed:.0f}/s sequential, growing history)"
+    )
     get = _p50(lambda _: api.client.get(f"{API}/loans/{loan_id}", headers=api.headers).raise_for_status())
-    schedule = _p50(lambda _: api.client.get(f"{API}/loans/{loan_id}/schedule", headers=api.headers)
-                    .raise_for_status())
-    as_of = _p50(lambda i: api.client.get(f"{API}/loans/{loan_id}", headers=api.headers,
-                                          params={"as_of": max(start, today - timedelta(days=7 * i)).isoformat()})
-                 .raise_for_status())
+    schedule = _p50(lambda _: api.client.get(f"{API}/loans/{loan_id}/schedule", headers=api.headers).raise_for_status())
+    as_of = _p50(
+        lambda i: api.client.get(
+            f"{API}/loans/{loan_id}",
+            headers=api.headers,
+            params={"as_of": max(start, today - timedelta(days=7 * i)).isoformat()},
+        ).raise_for_status()
+    )
 
     def backdated(i: int) -> None:
         r = api.pay(loan_id, "1.00", max(start + timedelta(days=1), today - timedelta(days=10 + 5 * i)))
@@ -340,11 +402,15 @@ def _history(api: Api, dsn: str, borrower: str) -> None:
     fresh_weekly = _loan(api, borrower, weekly, "100000.00")
     new_monthly = _p50(lambda _: api.pay(fresh, "1.00").raise_for_status())
     new_weekly = _p50(lambda _: api.pay(fresh_weekly, "1.00").raise_for_status())
-    print(f"reference, p50 of 50 current-dated payments: new 12-month loan {new_monthly:.1f} ms, "
-          f"new 520-week loan {new_weekly:.1f} ms")
-    print(f"520-week loan with {HISTORY_PAYMENTS} payments, p50 of 50: GET /loans/{{id}} {get:.1f} ms, "
-          f"GET /schedule {schedule:.1f} ms, GET ?as_of= {as_of:.1f} ms, backdated payment {back:.1f} ms, "
-          f"current-dated payment {current:.1f} ms")
+    print(
+        f"reference, p50 of 50 current-dated payments: new 12-month loan {new_monthly:.1f} ms, "
+        f"new 520-week loan {new_weekly:.1f} ms"
+    )
+    print(
+        f"520-week loan with {HISTORY_PAYMENTS} payments, p50 of 50: GET /loans/{{id}} {get:.1f} ms, "
+        f"GET /schedule {schedule:.1f} ms, GET ?as_of= {as_of:.1f} ms, backdated payment {back:.1f} ms, "
+        f"current-dated payment {current:.1f} ms"
+    )
 
 
 def main() -> None:
@@ -354,8 +420,11 @@ def main() -> None:
     except psycopg.OperationalError as exc:
         print(f"bench_servicing: PostgreSQL unreachable at {ADMIN_DSN}, skipped ({exc})")
         return
-    with tempfile.TemporaryDirectory(prefix="bench-servicing-") as tmp, _database() as dsn, \
-            _gunicorn(dsn, Path(tmp)) as base:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-servicing-") as tmp,
+        _database() as dsn,
+        _gunicorn(dsn, Path(tmp)) as base,
+    ):
         api = Api(base)
         borrower, _branch = _setup(api)
         template = _loan(api, borrower, _product_id(api, "BM"), "5000.00")
@@ -368,9 +437,11 @@ def main() -> None:
         ok, failed, elapsed, latencies = _load(api, loan_ids, SECONDS, THREADS)
         ordered = sorted(latencies)
         app_rate = ok / elapsed
-        print(f"app: {app_rate:,.0f} repayments/s ({ok} ok, {failed} failed in {elapsed:.1f} s; {THREADS} threads, "
-              f"gunicorn 2 uvicorn workers), latency p50 {ordered[len(ordered) // 2] * 1000:.1f} ms, "
-              f"p95 {ordered[int(len(ordered) * 0.95)] * 1000:.1f} ms")
+        print(
+            f"app: {app_rate:,.0f} repayments/s ({ok} ok, {failed} failed in {elapsed:.1f} s; {THREADS} threads, "
+            f"gunicorn 2 uvicorn workers), latency p50 {ordered[len(ordered) // 2] * 1000:.1f} ms, "
+            f"p95 {ordered[int(len(ordered) * 0.95)] * 1000:.1f} ms"
+        )
         tps = _pgbench(dsn, LOANS, SECONDS, THREADS, Path(tmp))
         if tps is not None:
             print(f"pgbench raw SQL (lock, update, 5 inserts): {tps:,.0f} repayments/s ({THREADS} clients, -j 2)")

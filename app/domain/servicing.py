@@ -67,6 +67,9 @@ class Payment:
     seq: int
     date: date
     amount: int
+    # Received while the loan stood written off: a recovery whatever its value date, as long as the
+    # write-off stands (CONTRACT: payments on a written_off loan are recoveries).
+    recovery: bool = False
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,7 @@ class _Projection:
         self.cur = st.currency
         self.convention = DayCount(st.day_count)
         self.allocations: dict[int, Allocation] = {}
+        self.will_be_written_off = False
         self.first_open = 0  # rows before this index are settled and stay settled
         if start is None:
             schedule = generate_schedule(st)
@@ -327,7 +331,7 @@ class _Projection:
                 row.late_fee_date = trigger
 
     def pay(self, payment: Payment) -> Allocation:
-        if self.written_off_on is not None:
+        if self.written_off_on is not None or (payment.recovery and self.will_be_written_off):
             self.recovered += payment.amount
             return Allocation(recovery=payment.amount)
         if self.closed_on is not None:
@@ -560,6 +564,9 @@ def can_resume(
 def _run(
     projection: "_Projection", events: Sequence[Event], as_of: date, fees_through: date | None = None
 ) -> LoanState:
+    projection.will_be_written_off = projection.written_off_on is not None or any(
+        isinstance(e, WriteOff) for e in events
+    )
     for event in sorted(events, key=lambda e: (e.date, e.seq)):
         if event.date > as_of:
             break

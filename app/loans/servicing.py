@@ -73,7 +73,8 @@ def record_payment(
         )
         session.add(tx)
         session.flush()
-        event = engine.append_event(session, loan, principal, "payment", on, amount, {"channel": data.channel}, tx.id)
+        payload = {"channel": data.channel, "recovery": loan.status == LoanStatus.written_off.value}
+        event = engine.append_event(session, loan, principal, "payment", on, amount, payload, tx.id)
         tx.event_seq = event.seq
         state, draft = engine.reproject(
             session, loan, today, principal, "repayment", on, tx.id, description="repayment", appended=event

@@ -55,7 +55,8 @@ def domain_events(rows: Sequence[LoanEvent]) -> list[Event]:
         if row.type not in FINANCIAL_EVENTS or row.reversed_by_seq is not None:
             continue
         if row.type == "payment":
-            events.append(Payment(row.seq, row.effective_date, int(row.amount or 0)))
+            recovery = bool((row.payload or {}).get("recovery"))
+            events.append(Payment(row.seq, row.effective_date, int(row.amount or 0), recovery))
         elif row.type == "write_off":
             events.append(WriteOff(row.seq, row.effective_date))
         else:

@@ -370,13 +370,6 @@ def test_write_off_by_a_manager_then_a_recovery(svc: Svc) -> None:
     svc.trial_balance_is_zero()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a payment on a written_off loan dated before the write-off date is allocated as a plain "
-    "repayment (type repayment, credited to portfolio/receivables, the write-off shrinks and the stored "
-    "write_off transaction amount goes stale; a large one even makes the loan overpaid) instead of a "
-    "recovery with the status unchanged (CONTRACT Loans)",
-)
 def test_a_backdated_payment_on_a_written_off_loan_is_still_a_recovery(svc: Svc) -> None:
     loan = svc.loan(pay_on=D(2024, 3, 16))
     svc.pay(loan["id"], "340.02", D(2024, 2, 1))

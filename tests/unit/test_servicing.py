@@ -300,3 +300,12 @@ def test_payoff_quote_on_a_late_fee_trigger_day_closes_the_loan() -> None:
     assert quote.total_outstanding == 100000 + 1134
     state = project(LOAN3, [Payment(1, D(2024, 2, 7), quote.total_outstanding)], D(2024, 2, 7))
     assert state.status == LoanStatus.closed and state.credit == 0 and balances(state) == (0, 0, 0, 0)
+
+
+def test_a_payment_received_while_written_off_is_a_recovery_only_while_the_write_off_stands() -> None:
+    paid = Payment(2, D(2024, 3, 10), 5000, recovery=True)
+    written_off = project(LOAN3, [WriteOff(1, D(2024, 3, 16)), paid], D(2024, 3, 20))
+    assert written_off.allocations[2] == Allocation(recovery=5000)
+    # The write-off reversed (its event gone): the same payment is an ordinary repayment again.
+    reopened = project(LOAN3, [paid], D(2024, 3, 20))
+    assert reopened.allocations[2].recovery == 0 and reopened.allocations[2].total == 5000
