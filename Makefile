@@ -36,10 +36,11 @@ test: $(VENV)/.dev ## The whole suite: SQLite leg, then PostgreSQL leg
 	$(MAKE) --no-print-directory test-postgres
 
 test-sqlite: $(VENV)/.dev
-	TEST_DATABASE=sqlite $(PY) -m pytest
+	TEST_DATABASE=sqlite $(PY) -m pytest -n 2 --dist loadfile
+	TEST_DATABASE=sqlite $(PY) -m pytest tests/browser
 
 test-postgres: $(VENV)/.dev
-	TEST_DATABASE=postgresql $(PY) -m pytest tests/integration tests/api tests/reliability
+	TEST_DATABASE=postgresql $(PY) -m pytest -n 2 --dist loadfile tests/integration tests/api tests/reliability
 
 lint: $(VENV)/.dev ## ruff, mypy --strict and the layering contracts
 	$(VENV)/bin/ruff check app tests bench

@@ -19,6 +19,7 @@ log = get_logger("app.http")
 
 REQUEST_ID_HEADER = b"x-request-id"
 UNLIMITED_PATHS = frozenset({"/health", "/metrics"})
+UNLIMITED_PREFIXES = ("/console/static/",)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -96,7 +97,7 @@ class RateLimitMiddleware:
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:
+        if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS or scope["path"].startswith(UNLIMITED_PREFIXES):
             await self.app(scope, receive, send)
             return
         client: Any = scope.get("client")
