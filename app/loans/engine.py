@@ -131,7 +131,8 @@ def reproject(
     """Re-project the loan, post what the books lack, and rewrite the snapshot. An event dated after the
     stored state resumes from it (O(installments)); anything else replays the whole event log."""
     session.flush()
-    state = _resumed(session, loan, business_date, appended)
+    resumed = _resumed(session, loan, business_date, appended)
+    state, stored = resumed if resumed else (None, None)
     replayed = state is None
     if state is None:
         state = project(loan_terms(loan), domain_events(repo.events(session, loan.id)), business_date)
@@ -156,13 +157,15 @@ def reproject(
             session.execute(
                 update(LoanTransaction).where(LoanTransaction.id == transaction_id).values(journal_entry_id=entry.id)
             )
-    write_snapshot(session, loan, state, business_date)
+    write_snapshot(session, loan, state, business_date, stored)
     if replayed:
         sync_allocations(session, loan, state)
     return state, draft
 
 
-def _resumed(session: Session, loan: Loan, business_date: date, appended: LoanEvent | None) -> LoanState | None:
+def _resumed(
+    session: Session, loan: Loan, business_date: date, appended: LoanEvent | None
+) -> tuple[LoanState, list[Installment]] | None:
     if appended is None or appended.type not in FINANCIAL_EVENTS or not loan.projection_state:
         return None
     checkpoint = Checkpoint.from_json(loan.projection_state)
@@ -171,10 +174,12 @@ def _resumed(session: Session, loan: Loan, business_date: date, appended: LoanEv
     rows = repo.installment_states(session, loan.id)
     if not can_resume(checkpoint, rows, appended.effective_date, loan.latest_event_date):
         return None
-    return resume(loan_terms(loan), rows, checkpoint, domain_events([appended]), business_date)
+    return resume(loan_terms(loan), rows, checkpoint, domain_events([appended]), business_date), rows
 
 
-def write_snapshot(session: Session, loan: Loan, state: LoanState, business_date: date) -> None:
+def write_snapshot(
+    session: Session, loan: Loan, state: LoanState, business_date: date, stored: list[Installment] | None = None
+) -> None:
     new_bucket = bucket_for(state.days_past_due)
     if new_bucket != loan.delinquency_bucket:
         session.add(
@@ -208,7 +213,7 @@ def write_snapshot(session: Session, loan: Loan, state: LoanState, business_date
     loan.projection_state = state.checkpoint.to_json()
     loan.version += 1
     loan.updated_at = utcnow()
-    repo.replace_installments(session, loan.id, state.installments)
+    repo.save_installments(session, loan.id, state.installments, stored)
 
 
 def sync_allocations(session: Session, loan: Loan, state: LoanState) -> None:

@@ -1,7 +1,7 @@
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.core.pagination import paginate
@@ -84,30 +84,48 @@ def installments(session: Session, loan_id: str) -> Sequence[LoanInstallment]:
     ).all()
 
 
-def replace_installments(session: Session, loan_id: str, rows: Sequence[Installment]) -> None:
-    session.execute(delete(LoanInstallment).where(LoanInstallment.loan_id == loan_id))
-    if rows:
+INSTALLMENT_FIELDS = (
+    "period_start",
+    "due_date",
+    "principal",
+    "interest",
+    "fees",
+    "penalties",
+    "paid_principal",
+    "paid_interest",
+    "paid_fees",
+    "paid_penalties",
+    "late_fee_date",
+)
+
+
+def _values(loan_id: str, row: Installment) -> dict[str, object]:
+    return {"loan_id": loan_id, "number": row.number, **{f: getattr(row, f) for f in INSTALLMENT_FIELDS}}
+
+
+def save_installments(
+    session: Session, loan_id: str, rows: Sequence[Installment], stored: Sequence[Installment] | None = None
+) -> None:
+    """Make the stored installments equal `rows`. Knowing what is stored, only changed rows are written
+    (a payment usually touches one or two); otherwise the set is replaced."""
+    if stored is None:
+        session.execute(delete(LoanInstallment).where(LoanInstallment.loan_id == loan_id))
+        if rows:
+            session.execute(insert(LoanInstallment), [_values(loan_id, r) for r in rows])
+        return
+    before = {r.number: r for r in stored}
+    after = {r.number: r for r in rows}
+    gone = [n for n in before if n not in after]
+    if gone:
         session.execute(
-            insert(LoanInstallment),
-            [
-                {
-                    "loan_id": loan_id,
-                    "number": r.number,
-                    "period_start": r.period_start,
-                    "due_date": r.due_date,
-                    "principal": r.principal,
-                    "interest": r.interest,
-                    "fees": r.fees,
-                    "penalties": r.penalties,
-                    "paid_principal": r.paid_principal,
-                    "paid_interest": r.paid_interest,
-                    "paid_fees": r.paid_fees,
-                    "paid_penalties": r.paid_penalties,
-                    "late_fee_date": r.late_fee_date,
-                }
-                for r in rows
-            ],
+            delete(LoanInstallment).where(LoanInstallment.loan_id == loan_id, LoanInstallment.number.in_(gone))
         )
+    changed = [_values(loan_id, r) for n, r in after.items() if n in before and before[n] != r]
+    if changed:
+        session.execute(update(LoanInstallment), changed)  # ORM bulk UPDATE by primary key
+    added = [_values(loan_id, r) for n, r in after.items() if n not in before]
+    if added:
+        session.execute(insert(LoanInstallment), added)
 
 
 def latest_event_date(session: Session, loan_id: str) -> date | None:
