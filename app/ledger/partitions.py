@@ -27,23 +27,31 @@ def partition_name(first: date) -> str:
 def create_month(conn: Connection | Session, first: date, parent: str = "journal_lines") -> None:
     name = partition_name(first)
     nxt = add_months(first, 1)
-    conn.execute(text(
-        f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {parent} "
-        f"FOR VALUES FROM ('{first.isoformat()}') TO ('{nxt.isoformat()}')"
-    ))
+    conn.execute(
+        text(
+            f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {parent} "
+            f"FOR VALUES FROM ('{first.isoformat()}') TO ('{nxt.isoformat()}')"
+        )
+    )
     # The parent's statement trigger does not fire for statements aimed at a partition directly.
     conn.execute(text(f"DROP TRIGGER IF EXISTS {name}_append_only ON {name}"))
-    conn.execute(text(
-        f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {name} "
-        "FOR EACH STATEMENT EXECUTE FUNCTION journal_append_only()"
-    ))
+    conn.execute(
+        text(
+            f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {name} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION journal_append_only()"
+        )
+    )
 
 
 def is_partitioned(conn: Connection | Session) -> bool:
-    return bool(conn.execute(text(
-        "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid "
-        "WHERE c.relname = 'journal_lines')"
-    )).scalar())
+    return bool(
+        conn.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid "
+                "WHERE c.relname = 'journal_lines')"
+            )
+        ).scalar()
+    )
 
 
 def ensure_months(conn: Connection | Session, through: date) -> list[str]:
@@ -52,10 +60,13 @@ def ensure_months(conn: Connection | Session, through: date) -> list[str]:
     if not is_partitioned(conn):
         return []
     existing = {
-        r[0] for r in conn.execute(text(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'journal_lines'"
-        ))
+        r[0]
+        for r in conn.execute(
+            text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'journal_lines'"
+            )
+        )
     }
     created = []
     first = month_start(through)

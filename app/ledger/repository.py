@@ -112,8 +112,13 @@ def ensure_entry(
     from app.core.orm import utcnow
 
     values = {
-        "id": entry_id, "entry_type": entry_type, "currency": currency, "effective_date": effective_date,
-        "posted_at": utcnow(), "product_id": product_id, "description": description,
+        "id": entry_id,
+        "entry_type": entry_type,
+        "currency": currency,
+        "effective_date": effective_date,
+        "posted_at": utcnow(),
+        "product_id": product_id,
+        "description": description,
     }
     dialect = session.get_bind().dialect.name
     stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(JournalEntry).values(**values)

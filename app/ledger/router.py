@@ -10,9 +10,9 @@ from app.ledger.schemas import (
     AccountList,
     AccountOut,
     JournalEntryOut,
-    JournalLineOut,
     TrialBalanceAccount,
     TrialBalanceOut,
+    journal_entry_out,
 )
 from app.operations.service import business_date
 
@@ -40,29 +40,7 @@ def list_entries(
     cursor: Cursor = None,
 ) -> Page[JournalEntryOut]:
     found, next_cursor = service.entries(db, principal, loan_id, date_from, date_to, cursor, limit)
-    items = [
-        JournalEntryOut(
-            id=e.id,
-            entry_type=e.entry_type,
-            currency=e.currency,
-            effective_date=e.effective_date,
-            posted_at=e.posted_at,
-            loan_id=e.loan_id,
-            transaction_id=e.transaction_id,
-            reversal_of=e.reversal_of,
-            description=e.description,
-            lines=[
-                JournalLineOut(
-                    account_code=ln.account_code,
-                    debit=money_out(ln.debit, e.currency),
-                    credit=money_out(ln.credit, e.currency),
-                    loan_id=ln.loan_id,
-                )
-                for ln in lines
-            ],
-        )
-        for e, lines in found
-    ]
+    items = [journal_entry_out(e, lines) for e, lines in found]
     return Page[JournalEntryOut](items=items, next_cursor=next_cursor)
 
 

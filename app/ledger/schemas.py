@@ -3,6 +3,7 @@ from datetime import date, datetime
 from pydantic import BaseModel
 
 from app.core.schemas import MoneyOut
+from app.ledger.models import JournalEntry, JournalLine
 
 
 class AccountOut(BaseModel):
@@ -52,3 +53,28 @@ class TrialBalanceOut(BaseModel):
     accounts: list[TrialBalanceAccount]
     total_debit: MoneyOut
     total_credit: MoneyOut
+
+
+def journal_entry_out(entry: JournalEntry, lines: list[JournalLine]) -> JournalEntryOut:
+    from app.core.schemas import money_out
+
+    return JournalEntryOut(
+        id=entry.id,
+        entry_type=entry.entry_type,
+        currency=entry.currency,
+        effective_date=entry.effective_date,
+        posted_at=entry.posted_at,
+        loan_id=entry.loan_id,
+        transaction_id=entry.transaction_id,
+        reversal_of=entry.reversal_of,
+        description=entry.description,
+        lines=[
+            JournalLineOut(
+                account_code=ln.account_code,
+                debit=money_out(ln.debit, entry.currency),
+                credit=money_out(ln.credit, entry.currency),
+                loan_id=ln.loan_id,
+            )
+            for ln in lines
+        ],
+    )

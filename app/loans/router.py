@@ -10,7 +10,7 @@ from app.core.errors import ValidationFailed
 from app.core.idempotency import IdempotentRequest, check_key, fingerprint
 from app.core.schemas import Page, money_out
 from app.identity.access import Principal
-from app.ledger.schemas import JournalEntryOut, JournalLineOut
+from app.ledger.schemas import JournalEntryOut, journal_entry_out
 from app.loans import presenters, service, servicing
 from app.loans.engine import Outcome
 from app.loans.idempotent import MoneyResult
@@ -342,30 +342,8 @@ def get_payoff(
     summary="This loan's journal entries",
 )
 def loan_journal(db: DbDep, principal: CurrentUser, loan_id: str) -> list[JournalEntryOut]:
-    loan, entries = servicing.journal(db, principal, loan_id)
-    return [
-        JournalEntryOut(
-            id=e.id,
-            entry_type=e.entry_type,
-            currency=e.currency,
-            effective_date=e.effective_date,
-            posted_at=e.posted_at,
-            loan_id=e.loan_id,
-            transaction_id=e.transaction_id,
-            reversal_of=e.reversal_of,
-            description=e.description,
-            lines=[
-                JournalLineOut(
-                    account_code=ln.account_code,
-                    debit=money_out(ln.debit, loan.currency),
-                    credit=money_out(ln.credit, loan.currency),
-                    loan_id=ln.loan_id,
-                )
-                for ln in lines
-            ],
-        )
-        for e, lines in entries
-    ]
+    _loan, entries = servicing.journal(db, principal, loan_id)
+    return [journal_entry_out(e, lines) for e, lines in entries]
 
 
 @router.get("/{loan_id}/audit", response_model=list[AuditOut], responses=ERRORS, summary="Who did what, when")

@@ -8,9 +8,10 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
@@ -207,20 +208,19 @@ def process_chunks(db: Database, day: date, progress: Progress | None = None, wo
             _close_chunk(session, sql, day, chunk)
             chunk.status, chunk.done_by = "done", worker
             session.execute(update(CobRun).where(CobRun.business_date == day).values(heartbeat_at=utcnow()))
-            total = session.scalar(select(CobRun.chunks_total).where(CobRun.business_date == day)) or 0
-            finished = (
-                session.scalar(
-                    select(func.count())
-                    .select_from(CobChunk)
-                    .where(CobChunk.business_date == day, CobChunk.status == "done")
-                )
-                or 0
-            )
+            finished, total = _chunks_done(session, day)
         done += 1
         if crash_after is not None and done >= crash_after:
             os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the crash/resume test only
         if progress is not None:
-            progress(int(finished), int(total))
+            progress(finished, total)
+
+
+def _chunks_done(session: Session, day: date) -> tuple[int, int]:
+    total = session.scalar(select(CobRun.chunks_total).where(CobRun.business_date == day)) or 0
+    done_chunks = select(func.count()).select_from(CobChunk)
+    finished = session.scalar(done_chunks.where(CobChunk.business_date == day, CobChunk.status == "done")) or 0
+    return int(finished), int(total)
 
 
 def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> None:
@@ -228,22 +228,11 @@ def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> N
     chunk.loans_processed = int(session.execute(text(sql.count_chunk()), p).scalar_one())
     if not chunk.loans_processed:
         return
-    products = session.execute(text(sql.products_in_chunk()), p).all()
+    products = [(str(r[0]), str(r[1])) for r in session.execute(text(sql.products_in_chunk()), p)]
     # 1. Late fees (penalties), once per installment after the grace days.
     fee_total, fee_count = session.execute(text(sql.fee_totals()), p).one()
     if fee_count:
-        for product_id, currency in products:
-            ledger.post_lines_from_select(
-                session,
-                entry_id=_entry_id("late_fee", product_id, day),
-                entry_type="late_fee",
-                currency=currency,
-                effective_date=day,
-                product_id=product_id,
-                description=f"late fees {day.isoformat()}",
-                lines_sql=sql.fee_lines(),
-                params={**p, "product_id": product_id},
-            )
+        _post_per_product(session, products, "late_fee", "late fees", sql.fee_lines(), p)
         session.execute(text(sql.charge_fees_on_loans()), p)
         session.execute(text(sql.charge_fees_on_installments()), p)
     chunk.late_fees_charged, chunk.late_fee_count = int(fee_total), int(fee_count)
@@ -251,23 +240,30 @@ def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> N
     session.execute(text(sql.roll_periods()), p)
     _ensure_fractions(session, sql, day, p)
     chunk.interest_accrued = int(session.execute(text(sql.accrual_total()), p).scalar_one())
-    for product_id, currency in products:
-        ledger.post_lines_from_select(
-            session,
-            entry_id=_entry_id("accrual", product_id, day),
-            entry_type="accrual",
-            currency=currency,
-            effective_date=day,
-            product_id=product_id,
-            description=f"interest accrual {day.isoformat()}",
-            lines_sql=sql.accrual_lines(),
-            params={**p, "product_id": product_id},
-        )
+    _post_per_product(session, products, "accrual", "interest accrual", sql.accrual_lines(), p)
     session.execute(text(sql.accrue()), p)
     # 3. Ageing: days past due, delinquency bucket (with history), next due, past maturity.
     session.execute(text(sql.record_bucket_changes()), {**p, "now": utcnow()})
     session.execute(text(sql.next_due()), p)
     session.execute(text(sql.age()), p)
+
+
+def _post_per_product(
+    session: Session, products: Sequence[tuple[str, str]], kind: str, what: str, lines_sql: str, p: dict[str, Any]
+) -> None:
+    day: date = p["d"]
+    for product_id, currency in products:
+        ledger.post_lines_from_select(
+            session,
+            entry_id=_entry_id(kind, product_id, day),
+            entry_type=kind,
+            currency=currency,
+            effective_date=day,
+            product_id=product_id,
+            description=f"{what} {day.isoformat()}",
+            lines_sql=lines_sql,
+            params={**p, "product_id": product_id},
+        )
 
 
 def _entry_id(kind: str, product_id: str, day: date) -> str:
@@ -317,16 +313,8 @@ def _fan_out(db: Database, day: date, workers: int, progress: Progress | None) -
         time.sleep(0.5)
         if progress is not None:
             with db.session(writer=False) as session:
-                total = session.scalar(select(CobRun.chunks_total).where(CobRun.business_date == day)) or 0
-                finished = (
-                    session.scalar(
-                        select(func.count())
-                        .select_from(CobChunk)
-                        .where(CobChunk.business_date == day, CobChunk.status == "done")
-                    )
-                    or 0
-                )
-            progress(int(finished), int(total))
+                finished, total = _chunks_done(session, day)
+            progress(finished, total)
     failed = [proc.exitcode for proc in procs if proc.exitcode != 0]
     if failed:
         raise RuntimeError(f"{len(failed)} close-of-business worker(s) failed; rerun to resume")
