@@ -10,6 +10,7 @@ from typing import Annotated, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, WithJsonSchema, field_validator
 
 from app.core.errors import ValidationFailed
+from app.domain.money import currency, format_minor
 
 DECIMAL_PATTERN = r"^-?\d+(\.\d+)?$"
 _DECIMAL_RE = re.compile(DECIMAL_PATTERN)
@@ -89,7 +90,4 @@ def decode_cursor(cursor: str | None) -> str | None:
 
 def money_out(minor_units: int, currency_code: str) -> str:
     """Minor units as the decimal string the API speaks ("1234.50" for USD, "1235" for JPY)."""
-    from app.domain.money import currency, format_money, from_minor
-
-    cur = currency(currency_code)
-    return format_money(from_minor(minor_units, cur), cur)
+    return format_minor(minor_units, currency(currency_code))

@@ -101,6 +101,14 @@ def format_money(amount: Decimal, cur: Currency) -> str:
     return f"{from_minor(units, cur):f}"
 
 
+def format_minor(units: int, cur: Currency) -> str:
+    """Integer minor units straight to the API's decimal string (the hot path of every response)."""
+    if cur.minor_units == 0:
+        return str(units)
+    whole, part = divmod(abs(units), 10**cur.minor_units)
+    return f"{'-' if units < 0 else ''}{whole}.{part:0{cur.minor_units}d}"
+
+
 def _invalid(field: str, message: str) -> DomainValidationError:
     return DomainValidationError(field, message)
 

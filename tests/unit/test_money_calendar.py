@@ -1,9 +1,12 @@
+
 """Money parsing/rounding, period arithmetic, day counts and schedule validation."""
 
 from datetime import date
 from decimal import ROUND_DOWN, Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.domain.calendar import (
     Actual360,
@@ -18,7 +21,7 @@ from app.domain.calendar import (
     periods_per_year,
 )
 from app.domain.errors import DomainValidationError
-from app.domain.money import currency, format_money, from_minor, parse_money, quantize, to_minor
+from app.domain.money import currency, format_minor, format_money, from_minor, parse_money, quantize, to_minor
 from app.domain.schedule import ScheduleTerms, generate_schedule
 
 USD, JPY, KWD = currency("USD"), currency("JPY"), currency("KWD")
@@ -186,3 +189,9 @@ def test_contract_smoke_example() -> None:
     assert schedule.installments[0].due_date == date(2025, 2, 15)
     assert schedule.total_principal == Decimal("10000.00")
     assert schedule.installments[-1].balance == 0
+
+
+@given(st.integers(-(10**15), 10**15), st.sampled_from(["USD", "JPY", "KWD"]))
+def test_format_minor_equals_the_decimal_formatting(units: int, code: str) -> None:
+    cur = currency(code)
+    assert format_minor(units, cur) == format_money(from_minor(units, cur), cur)
