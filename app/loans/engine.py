@@ -217,29 +217,18 @@ def write_snapshot(
 
 
 def sync_allocations(session: Session, loan: Loan, state: LoanState) -> None:
-    """A backdated payment or a reversal can move later payments' allocations: keep the list true."""
-    for tx in repo.transactions(session, loan.id):
-        alloc = state.allocations.get(tx.event_seq)
-        if alloc is None or tx.reversed or tx.type not in {"repayment", "recovery"}:
+    """A backdated payment or a reversal can move later payments' allocations: keep the list true
+    (read and written set-based: a loan may have a thousand payments)."""
+    changed = []
+    for tx_id, seq, current in repo.payment_allocations(session, loan.id):
+        alloc = state.allocations.get(seq)
+        if alloc is None:
             continue
         values = (alloc.principal, alloc.interest, alloc.fees, alloc.penalties, alloc.overpayment, alloc.recovery)
-        current = (
-            tx.alloc_principal,
-            tx.alloc_interest,
-            tx.alloc_fees,
-            tx.alloc_penalties,
-            tx.alloc_overpayment,
-            tx.alloc_recovery,
-        )
         if values != current:
-            (
-                tx.alloc_principal,
-                tx.alloc_interest,
-                tx.alloc_fees,
-                tx.alloc_penalties,
-                tx.alloc_overpayment,
-                tx.alloc_recovery,
-            ) = values
+            changed.append({"id": tx_id, **dict(zip(repo.ALLOCATION_COLUMNS, values, strict=True))})
+    if changed:
+        session.execute(update(LoanTransaction), changed)  # ORM bulk UPDATE by primary key
 
 
 def business_date(session: Session) -> date:

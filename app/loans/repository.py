@@ -156,3 +156,24 @@ def installment_states(session: Session, loan_id: str) -> list[Installment]:
         .order_by(t.c.number)
     ).all()
     return [Installment(*row) for row in rows]
+
+
+ALLOCATION_COLUMNS = (
+    "alloc_principal",
+    "alloc_interest",
+    "alloc_fees",
+    "alloc_penalties",
+    "alloc_overpayment",
+    "alloc_recovery",
+)
+
+
+def payment_allocations(session: Session, loan_id: str) -> list[tuple[str, int, tuple[int, ...]]]:
+    """(transaction id, event seq, stored allocation) of the loan's payments still in force."""
+    t = LoanTransaction.__table__
+    rows = session.execute(
+        select(t.c.id, t.c.event_seq, *(t.c[c] for c in ALLOCATION_COLUMNS)).where(
+            t.c.loan_id == loan_id, t.c.reversed.is_(False), t.c.type.in_(("repayment", "recovery"))
+        )
+    ).all()
+    return [(row[0], row[1], tuple(row[2:])) for row in rows]
