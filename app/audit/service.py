@@ -8,8 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.models import AuditRecord
 from app.core.request_context import current_request_id
-from app.database import Database
-from app.identity.access import Permission, Principal
+from app.identity.access import Principal
 
 
 def record(
@@ -45,9 +44,3 @@ def trail(session: Session, object_type: str, object_id: str, limit: int = 500) 
         .limit(limit)
     )
     return session.scalars(stmt).all()
-
-
-def trail_for(db: Database, principal: Principal, object_type: str, object_id: str) -> Sequence[AuditRecord]:
-    principal.require(Permission.read)
-    with db.session(writer=False) as session:
-        return trail(session, object_type, object_id)

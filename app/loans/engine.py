@@ -233,7 +233,3 @@ def sync_allocations(session: Session, loan: Loan, state: LoanState) -> None:
 
 def business_date(session: Session) -> date:
     return operations.business_date(session)
-
-
-def installments_of(state: LoanState | None) -> list[Installment]:
-    return list(state.installments) if state else []
