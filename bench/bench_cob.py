@@ -8,10 +8,13 @@ SQL statement of the close. Then BENCH_COB_SQLITE_LOANS (default 100,000) loans 
 
 Prints numbers, asserts nothing. Targets from the issue: ≤ 60 s for 1M loans, ≤ 1.5 × the raw baseline,
 ≤ 300 MB RSS. BENCH_PG_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres) names the
-server; every database it creates is called bench_cob_<pid>_* and dropped at the end."""
+server; every database it creates is called bench_cob_<pid>_* and dropped at the end (also on SIGTERM).
+The close runs with the caller's environment, so e.g. PGOPTIONS="-c jit=off" reaches its sessions: JIT
+compilation (on by default in PostgreSQL 15) costs a few hundred ms per chunk statement here."""
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -124,13 +127,20 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> Measured:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err)
         peaks: dict[int, int] = defaultdict(int)
-        while True:
-            for pid in _tree(proc.pid):
-                peaks[pid] = max(peaks[pid], _hwm_kb(pid))
-            waited, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if waited:
-                break
-            time.sleep(0.1)
+        try:
+            while True:
+                for pid in _tree(proc.pid):
+                    peaks[pid] = max(peaks[pid], _hwm_kb(pid))
+                waited, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if waited:
+                    break
+                time.sleep(0.1)
+        except BaseException:
+            for pid in reversed(_tree(proc.pid)):  # interrupted: take the close (and its workers) down with us
+                with suppress(OSError):
+                    os.kill(pid, signal.SIGTERM)
+            proc.wait()
+            raise
         seconds = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         peaks[proc.pid] = max(peaks[proc.pid], usage.ru_maxrss)  # ru_maxrss (kB) covers reaped workers too
@@ -260,6 +270,10 @@ def raw_baseline(url: str, day: date) -> dict[str, float]:
 def _label(statement: str) -> str:
     flat = " ".join(statement.split())
     flat = re.sub(r"%\(\w+\)s", "?", flat)
+    if flat.startswith("INSERT INTO journal_lines"):  # the ledger's generic insert: say which lines it carries
+        return "INSERT INTO journal_lines … " + (
+            "accrual lines" if "cob_accrual_fractions" in flat else "late-fee lines"
+        )
     return flat[:110]
 
 
@@ -333,7 +347,12 @@ def _verdict(name: str, ok: bool) -> str:
     return f"{name}: {'met' if ok else 'MISSED'}"
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(f"bench_cob: signal {signum}, cleaning up")
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so the databases are dropped when the run is stopped
     runs = [tuple(int(x) for x in spec.split("x")) for spec in RUNS.split(",") if spec.strip()]
     seed = f"{TAG}_seed"
     print(
@@ -346,7 +365,7 @@ def main() -> None:
         with _admin() as conn:
             settings = {
                 k: conn.execute(f"SHOW {k}").fetchone()[0]
-                for k in ("shared_buffers", "work_mem", "max_wal_size", "synchronous_commit")
+                for k in ("shared_buffers", "work_mem", "max_wal_size", "synchronous_commit", "jit")
             }
         print("  server: " + ", ".join(f"{k}={v}" for k, v in settings.items()), flush=True)
         seed_url = _create(seed)
