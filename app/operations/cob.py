@@ -14,6 +14,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.core import idempotency
@@ -205,6 +207,9 @@ def process_chunks(db: Database, day: date, progress: Progress | None = None, wo
             chunk = session.scalars(stmt).first()
             if chunk is None:
                 return done
+            if db.is_postgres:
+                # JIT compilation costs more than it saves on these chunk-sized statements (measured 2.2x).
+                session.execute(text("SET LOCAL jit = off"))
             _close_chunk(session, sql, day, chunk)
             chunk.status, chunk.done_by = "done", worker
             session.execute(update(CobRun).where(CobRun.business_date == day).values(heartbeat_at=utcnow()))
@@ -279,18 +284,27 @@ def _ensure_fractions(session: Session, sql: CobSql, day: date, p: dict[str, obj
         (r.day_count, r.period_start, r.due_date)
         for r in session.scalars(select(AccrualFraction).where(AccrualFraction.business_date == day))
     }
+    missing: list[dict[str, object]] = []
     for day_count, raw_start, raw_due in wanted:
         start, due = _as_date(raw_start), _as_date(raw_due)
         if (day_count, start, due) in have:
             continue
         num, den = accrual_fraction(DayCount(day_count), start, due, day)
-        session.add(
-            AccrualFraction(
-                business_date=day, day_count=day_count, period_start=start, due_date=due, numerator=num, denominator=den
-            )
+        missing.append(
+            {
+                "business_date": day,
+                "day_count": day_count,
+                "period_start": start,
+                "due_date": due,
+                "numerator": num,
+                "denominator": den,
+            }
         )
         have.add((day_count, start, due))
-    session.flush()
+    if missing:
+        # Several workers may meet the same period at once: the first insert wins, the values are equal.
+        insert = pg_insert if sql.postgres else sqlite_insert
+        session.execute(insert(AccrualFraction).values(missing).on_conflict_do_nothing())
 
 
 def _as_date(value: object) -> date:

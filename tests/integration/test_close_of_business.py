@@ -225,3 +225,20 @@ def _fingerprint(url: str) -> dict[str, Any]:
                 "counts": _counts(db)}
     finally:
         db.dispose()
+
+
+@pytest.mark.skipif(LEG != "postgresql", reason="worker processes claim chunks with SKIP LOCKED on PostgreSQL")
+def test_two_worker_processes_close_a_day_like_one() -> None:
+    from app.operations.cob import close_through
+
+    with fresh_world() as (w, db):
+        for principal in ("1000.00", "2500.00", "777.77", "1200.00", "3100.00", "150.00"):
+            active_loan(w, principal=principal)
+        on = business_date(w)
+        [result] = close_through(db, on, workers=2, chunk_size=1)
+        assert result.loans_processed == 6
+        assert assert_snapshots_match_projection(db, on) == 6
+        with db.session(writer=False) as s:
+            done_by = s.execute(text("SELECT COUNT(DISTINCT done_by) FROM cob_chunks")).scalar_one()
+        assert done_by >= 1
+        assert business_date(w) == on + timedelta(days=1)
