@@ -110,6 +110,23 @@ def append_event(
     return event
 
 
+def record_transaction(
+    session: Session,
+    loan: Loan,
+    principal: Principal,
+    tx: LoanTransaction,
+    event_type: str,
+    amount: int | None,
+    payload: dict[str, Any] | None = None,
+) -> LoanEvent:
+    """Store a user-facing transaction and the event it stands for, linked both ways."""
+    session.add(tx)
+    session.flush()
+    event = append_event(session, loan, principal, event_type, tx.date, amount, payload, tx.id)
+    tx.event_seq = event.seq
+    return event
+
+
 def accounts_of(loan: Loan) -> dict[AccountRole, str]:
     mapping = dict(DEFAULT_ACCOUNTS)
     mapping.update({AccountRole(role): code for role, code in (loan.accounts or {}).items()})

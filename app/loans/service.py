@@ -271,15 +271,13 @@ def disburse(
             raise ValidationFailed.single("date" if "date" in exc.field else "amount", exc.message) from exc
         tx = LoanTransaction(
             loan_id=loan.id,
-            event_seq=loan.event_seq + 1,
+            event_seq=0,
             type="disbursement",
             date=on,
             amount=amount,
             created_by=principal.user_id,
         )
-        session.add(tx)
-        session.flush()
-        engine.append_event(session, loan, principal, "disbursed", on, amount, transaction_id=tx.id)
+        engine.record_transaction(session, loan, principal, tx, "disbursed", amount)
         state, draft = engine.reproject(
             session, loan, today, principal, "disbursement", on, tx.id, description="loan disbursement"
         )

@@ -71,11 +71,8 @@ def record_payment(
             external_id=data.external_id,
             created_by=principal.user_id,
         )
-        session.add(tx)
-        session.flush()
         payload = {"channel": data.channel, "recovery": loan.status == LoanStatus.written_off.value}
-        event = engine.append_event(session, loan, principal, "payment", on, amount, payload, tx.id)
-        tx.event_seq = event.seq
+        event = engine.record_transaction(session, loan, principal, tx, "payment", amount, payload)
         state, draft = engine.reproject(
             session, loan, today, principal, "repayment", on, tx.id, description="repayment", appended=event
         )
@@ -173,19 +170,15 @@ def reverse(
             note=data.reason,
             created_by=principal.user_id,
         )
-        session.add(reversal)
-        session.flush()
-        event = engine.append_event(
+        event = engine.record_transaction(
             session,
             loan,
             principal,
+            reversal,
             "reversal",
-            today,
             tx.amount,
             {"reverses_seq": tx.event_seq, "reason": data.reason},
-            reversal.id,
         )
-        reversal.event_seq = event.seq
         target.reversed_by_seq = event.seq
         tx.reversed = True
         state, draft = engine.reproject(
@@ -242,10 +235,7 @@ def write_off(
             note=data.reason,
             created_by=principal.user_id,
         )
-        session.add(tx)
-        session.flush()
-        event = engine.append_event(session, loan, principal, "write_off", on, None, {"reason": data.reason}, tx.id)
-        tx.event_seq = event.seq
+        event = engine.record_transaction(session, loan, principal, tx, "write_off", None, {"reason": data.reason})
         state, draft = engine.reproject(
             session,
             loan,
@@ -307,10 +297,7 @@ def refund(
             note=data.reason,
             created_by=principal.user_id,
         )
-        session.add(tx)
-        session.flush()
-        event = engine.append_event(session, loan, principal, "refund", on, amount, {"reason": data.reason}, tx.id)
-        tx.event_seq = event.seq
+        event = engine.record_transaction(session, loan, principal, tx, "refund", amount, {"reason": data.reason})
         try:
             state, draft = engine.reproject(
                 session,
