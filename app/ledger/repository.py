@@ -1,9 +1,12 @@
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from app.core.orm import utcnow
 from app.core.pagination import paginate
 from app.ledger.models import JournalEntry, JournalLine, LedgerAccount
 
@@ -106,11 +109,6 @@ def ensure_entry(
     product_id: str | None,
     description: str,
 ) -> None:
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    from app.core.orm import utcnow
-
     values = {
         "id": entry_id,
         "entry_type": entry_type,
@@ -132,8 +130,6 @@ def max_line_id(session: Session) -> int:
 def insert_lines_from_select(
     session: Session, entry_id: str, currency: str, effective_date: date, lines_sql: str, params: dict[str, object]
 ) -> int:
-    from sqlalchemy import text
-
     stmt = text(
         "INSERT INTO journal_lines (entry_id, account_code, loan_id, currency, effective_date, debit, credit) "
         f"SELECT :entry_id, src.account_code, src.loan_id, :currency, :effective_date, src.debit, src.credit "

@@ -2,7 +2,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel
 
-from app.core.schemas import MoneyOut
+from app.core.schemas import MoneyOut, money_out
 from app.ledger.models import JournalEntry, JournalLine
 
 
@@ -56,8 +56,6 @@ class TrialBalanceOut(BaseModel):
 
 
 def journal_entry_out(entry: JournalEntry, lines: list[JournalLine]) -> JournalEntryOut:
-    from app.core.schemas import money_out
-
     return JournalEntryOut(
         id=entry.id,
         entry_type=entry.entry_type,

@@ -1,7 +1,7 @@
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.core.pagination import paginate
@@ -129,8 +129,6 @@ def save_installments(
 
 
 def latest_event_date(session: Session, loan_id: str) -> date | None:
-    from sqlalchemy import func
-
     return session.scalar(select(func.max(LoanEvent.effective_date)).where(LoanEvent.loan_id == loan_id))
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.borrowers import repository as borrowers
 from app.core.errors import DuplicateValue, FieldError, NotFound, ValidationFailed
 from app.core.idempotency import IdempotentRequest
 from app.core.metrics import LOANS_DISBURSED
@@ -29,7 +30,7 @@ from app.loans.models import Loan, LoanInstallment, LoanTransaction
 from app.loans.schemas import ApproveIn, DisburseIn, LoanCreate, ReasonIn, WithdrawIn
 from app.loans.terms import domain_events, loan_terms, schedule_terms
 from app.products import repository as products
-from app.products.schemas import rate_to_e6
+from app.products.schemas import format_rate, rate_to_e6
 
 
 def minor_amount(amount: Decimal, cur: Currency, field: str, *, positive: bool = True) -> int:
@@ -57,9 +58,6 @@ def _check_limits(
 
 
 def submit(db: Database, principal: Principal, data: LoanCreate, dry_run: bool) -> Outcome:
-    from app.borrowers import repository as borrowers
-    from app.products.schemas import format_rate
-
     with unit_of_work(db, dry_run) as session:
         borrower = borrowers.get_borrower(session, data.borrower_id)
         if borrower is None or not principal.can_see_branch(borrower.branch_id):

@@ -11,6 +11,7 @@ from app.audit.models import AuditRecord
 from app.core.errors import Conflict, DuplicateValue, NotFound, ValidationFailed
 from app.core.idempotency import IdempotentRequest
 from app.core.metrics import PAYMENTS_POSTED
+from app.core.schemas import money_out
 from app.database import Database
 from app.domain.errors import InvalidTransition
 from app.domain.lifecycle import MONEY_STATUSES, LoanAction, LoanStatus, allowed_actions
@@ -128,8 +129,6 @@ def record_payment(
 
 
 def _m(units: int, loan: Loan) -> str:
-    from app.core.schemas import money_out
-
     return money_out(units, loan.currency)
 
 

@@ -14,13 +14,9 @@ def _sql(session: Session) -> CobSql:
     return CobSql(session.get_bind().dialect.name == "postgresql", date_param="as_of")
 
 
-def _dpd(sql: CobSql) -> str:
-    return sql.dpd("l")
-
-
 def portfolio_current(session: Session, as_of: date, currency: str) -> dict[str, int]:
     sql = _sql(session)
-    dpd = _dpd(sql)
+    dpd = sql.dpd("l")
     row = session.execute(
         text(
             "SELECT COUNT(*), COALESCE(SUM(principal_outstanding), 0), COALESCE(SUM(interest_outstanding), 0), "
@@ -37,7 +33,7 @@ def portfolio_current(session: Session, as_of: date, currency: str) -> dict[str,
 
 def aging_current(session: Session, as_of: date, currency: str) -> list[tuple[str, int, int]]:
     sql = _sql(session)
-    bucket = sql.bucket(_dpd(sql))
+    bucket = sql.bucket(sql.dpd("l"))
     rows = session.execute(
         text(
             f"SELECT {bucket} AS bucket, COUNT(*), COALESCE(SUM(principal_outstanding), 0) FROM loans l "
@@ -96,7 +92,7 @@ def aging_history(session: Session, as_of: date, currency: str) -> list[tuple[st
 
 def delinquent_loans(session: Session, as_of: date, currency: str, min_dpd: int, limit: int) -> list[dict[str, Any]]:
     sql = _sql(session)
-    dpd = _dpd(sql)
+    dpd = sql.dpd("l")
     rows = session.execute(
         text(
             f"SELECT l.id, l.branch_id, l.borrower_id, b.first_name, b.last_name, {dpd} AS dpd, "
