@@ -59,6 +59,12 @@ def allowed_actions(status: LoanStatus) -> list[str]:
     return [action.value for (s, action) in TRANSITIONS if s == status]
 
 
+def refund_allowed(status: LoanStatus, credit: int) -> bool:
+    """Credit is refundable while overpaid, and on a written-off loan when a recovery exceeded the amount
+    written off (CONTRACT Loans): the borrower's money is never kept as income."""
+    return status == S.overpaid or (status == S.written_off and credit > 0)
+
+
 def transition(status: LoanStatus, action: LoanAction) -> LoanStatus:
     target = TRANSITIONS.get((status, action))
     if target is None:

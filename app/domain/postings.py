@@ -14,6 +14,7 @@ class AccountRole(StrEnum):
     fees_receivable = "fees_receivable"
     penalties_receivable = "penalties_receivable"
     overpayment_liability = "overpayment_liability"
+    interest_received_in_advance = "interest_received_in_advance"
     interest_income = "interest_income"
     fee_income = "fee_income"
     penalty_income = "penalty_income"
@@ -40,6 +41,8 @@ class LoanTotals:
     recovered: int = 0
     overpaid: int = 0
     refunded: int = 0
+    # Refunds the remaining payments no longer cover (their payment was reversed): principal owed again.
+    principal_readvanced: int = 0
 
     def __add__(self, other: "LoanTotals") -> "LoanTotals":
         return LoanTotals(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
@@ -48,13 +51,16 @@ class LoanTotals:
 def role_balances(t: LoanTotals) -> dict[AccountRole, int]:
     """Signed balances (debit positive) per account role; they sum to zero by construction."""
     received = t.principal_paid + t.interest_paid + t.fees_paid + t.penalties_paid + t.overpaid + t.recovered
+    # Interest paid before it is recognised is not a negative receivable but interest received in advance.
+    interest_net = t.interest_recognized - t.interest_paid - t.interest_written_off
     balances = {
         AccountRole.fund_source: received - t.disbursed - t.refunded,
-        AccountRole.loan_portfolio: t.disbursed - t.principal_paid - t.principal_written_off,
-        AccountRole.interest_receivable: t.interest_recognized - t.interest_paid - t.interest_written_off,
+        AccountRole.loan_portfolio: t.disbursed + t.principal_readvanced - t.principal_paid - t.principal_written_off,
+        AccountRole.interest_receivable: max(interest_net, 0),
+        AccountRole.interest_received_in_advance: min(interest_net, 0),
         AccountRole.fees_receivable: t.fees_charged - t.fees_paid - t.fees_written_off,
         AccountRole.penalties_receivable: t.penalties_charged - t.penalties_paid - t.penalties_written_off,
-        AccountRole.overpayment_liability: -(t.overpaid - t.refunded),
+        AccountRole.overpayment_liability: -(t.overpaid - t.refunded + t.principal_readvanced),
         AccountRole.interest_income: -t.interest_recognized,
         AccountRole.fee_income: -t.fees_charged,
         AccountRole.penalty_income: -t.penalties_charged,

@@ -38,6 +38,7 @@ __all__ = [
     "is_regular_period",
     "period_interest",
     "reamortize",
+    "reamortize_keeping_maturity",
 ]
 
 MAX_PRINCIPAL = Decimal(10) ** 12
@@ -422,4 +423,34 @@ def reamortize(
             raise _fail("installment_amount", "must not be negative")
         plan = _Plan(installment, plan.principal_part, plan.flat_per, plan.flat_total)
     flat_remaining = plan.flat_total - plan.flat_per * (from_number - 1)
+    return _build(terms, plan, balance, from_number, period_start, max(flat_remaining, 0))
+
+
+def reamortize_keeping_maturity(
+    terms: ScheduleTerms, opening_balance: Decimal, from_number: int, period_start: date
+) -> tuple[ScheduledInstallment, ...]:
+    """Rebuild installments `from_number`…`term` from `opening_balance` with a new level installment, keeping
+    the maturity (product option `prepayment: reduce_installment`): equal installments get the annuity of the
+    balance over the periods left, equal principal the balance spread evenly over them; interest-only and
+    flat interest are unchanged in shape (bullet at maturity; the contractual flat amount per period)."""
+    terms.validate()
+    cur = terms.currency
+    _check_int(from_number, "from_number", 1, terms.term)
+    balance = to_minor(_check_amount(opening_balance, cur, "opening_balance"), cur)
+    if balance < 0:
+        raise _fail("opening_balance", "must not be negative")
+    if balance == 0:
+        return ()
+    plan = _plan(terms)
+    periods_left = terms.term - from_number + 1
+    amortizing = max(1, periods_left - max(0, terms.grace_principal_periods - from_number + 1))
+    principal_part = _level(balance, amortizing)
+    installment = plan.installment
+    if terms.amortization == Amortization.equal_installments:
+        if terms.interest_method == InterestMethod.flat:
+            installment = plan.flat_per + principal_part
+        else:
+            installment = _annuity_minor(balance, terms, amortizing)
+    flat_remaining = plan.flat_total - plan.flat_per * (from_number - 1)
+    plan = _Plan(installment, principal_part, plan.flat_per, plan.flat_total)
     return _build(terms, plan, balance, from_number, period_start, max(flat_remaining, 0))

@@ -1,20 +1,26 @@
 """The projection: `project(terms, events, as_of) -> LoanState`, the single source of every number of a
 disbursed loan. Pure and deterministic; works in integer minor units of the loan's currency.
 
-Conventions (README "Servicing"):
+Conventions (README "Servicing"; CONTRACT "Loans" and "Servicing instruments"):
 - Interest is scheduled per installment (`schedule.py`); within a period it is recognised (accrued) in
   proportion to the day count's days elapsed, rounded half-up, so the accrual at the due date is exactly the
-  installment's interest.
-- Allocation of a payment dated d: installments due on or before d, oldest first, each by the product's
-  order (default penalties -> fees -> interest -> principal); then the interest accrued in the current period
-  up to d; the rest prepays principal. A prepayment keeps the installment amount and shortens the term: the
-  installments after the current one are re-amortised from the lower balance (the current period's
-  scheduled interest stands). A payment at least the payoff for its date closes the loan: the current
-  period's interest is cut to what had accrued, and any excess is an overpayment (a credit balance).
+  installment's interest. Interest paid before it is recognised is interest received in advance (a
+  liability), never income.
+- Allocation of a payment dated d: (1) installments due on or before d, oldest first, each by the product's
+  order (default penalties -> fees -> interest -> principal); (2) the current installment (the earliest not
+  yet due) as scheduled, in the same order, so an installment whose scheduled total was received is paid
+  and never falls due, however early the money came; (3) the rest by the product's `prepayment`:
+  `reduce_term` prepays principal keeping the installment amount (later installments re-amortised from the
+  lower balance, the term shortens), `reduce_installment` prepays principal keeping the maturity (a new level
+  installment), `pay_ahead` pays the next installments in order as scheduled.
+- A payment at least the payoff for its date closes the loan: interest is owed only as accrued through that
+  date (interest received in advance is credited back), and any excess is an overpayment (a credit balance).
 - A late fee is charged once per installment at the end of the first day its days past due exceed the
   product's grace days, if it is still unpaid then (after that day's payments): fixed amount or percent of
   the installment's overdue principal and interest.
 - Days past due = as-of date - the oldest unpaid due date (principal or interest unpaid).
+- Corrections never lose money: a refund that the remaining payments no longer cover (its payment was
+  reversed) is principal owed again; a recovery beyond what was written off is a refundable credit.
 """
 
 from bisect import bisect_right
@@ -22,8 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from enum import StrEnum
 
-from app.domain.calendar import DayCount, day_count, is_leap
+from app.domain.calendar import DayCount, day_count
 from app.domain.errors import DomainValidationError
 from app.domain.lifecycle import LoanStatus
 from app.domain.money import to_minor
@@ -34,10 +41,24 @@ from app.domain.schedule import (
     generate_schedule,
     half_up_div,
     reamortize,
+    reamortize_keeping_maturity,
 )
 
 COMPONENTS = ("penalties", "fees", "interest", "principal")
 DEFAULT_ALLOCATION_ORDER = COMPONENTS
+
+
+class Prepayment(StrEnum):
+    """What money beyond the current installment does (CONTRACT "Servicing instruments")."""
+
+    reduce_term = "reduce_term"
+    reduce_installment = "reduce_installment"
+    pay_ahead = "pay_ahead"
+
+
+class InterestRecalculation(StrEnum):
+    none = "none"
+    daily = "daily"  # simple interest on the principal actually outstanding (app/domain/simple_interest.py)
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,8 @@ class LoanTerms:
     schedule: ScheduleTerms  # principal = the disbursed amount, disbursement_date = the actual date
     late_fee: LateFeeRule | None = None
     allocation_order: tuple[str, ...] = DEFAULT_ALLOCATION_ORDER
+    prepayment: Prepayment = Prepayment.reduce_term
+    interest_recalculation: InterestRecalculation = InterestRecalculation.none
 
 
 @dataclass(frozen=True)
@@ -141,10 +164,6 @@ class Installment:
         return "partially_paid" if self.paid else "pending"
 
 
-class PaymentRejected(DomainValidationError):
-    pass
-
-
 @dataclass(frozen=True)
 class Checkpoint:
     """Everything of a projection besides its installments: with the stored installments it is a valid
@@ -161,6 +180,8 @@ class Checkpoint:
     written_off_on: date | None = None
     written_off: LoanTotals = field(default_factory=LoanTotals)
     recognised_at_write_off: int = 0
+    readvanced: int = 0
+    settled_rows: int = 0  # installments whose interest was fixed at a payoff (fully recognised)
 
     def to_json(self) -> dict[str, object]:
         w = self.written_off
@@ -181,6 +202,8 @@ class Checkpoint:
                 w.penalties_written_off,
             ],
             "recognised_at_write_off": self.recognised_at_write_off,
+            "readvanced": self.readvanced,
+            "settled_rows": self.settled_rows,
         }
 
     @classmethod
@@ -207,6 +230,8 @@ class Checkpoint:
                 penalties_written_off=wo[3],
             ),
             recognised_at_write_off=int(str(data["recognised_at_write_off"])),
+            readvanced=int(str(data.get("readvanced", 0))),
+            settled_rows=int(str(data.get("settled_rows", 0))),
         )
 
 
@@ -230,11 +255,21 @@ class LoanState:
     written_off_on: date | None
     maturity_date: date
     checkpoint: Checkpoint
+    # Interest paid before it was recognised (an installment paid early): owed back at payoff, so it lowers
+    # the total; a liability in the books (README "Posting rules").
+    interest_in_advance: int = 0
+    # The amount each write-off event took off the books (principal, interest, fees, penalties).
+    write_offs: dict[int, Allocation] = field(default_factory=dict)
 
     @property
     def total_outstanding(self) -> int:
+        """The payoff for the as-of date: what is owed, less interest received in advance."""
         return (
-            self.principal_outstanding + self.interest_outstanding + self.fees_outstanding + self.penalties_outstanding
+            self.principal_outstanding
+            + self.interest_outstanding
+            + self.fees_outstanding
+            + self.penalties_outstanding
+            - self.interest_in_advance
         )
 
 
@@ -251,12 +286,14 @@ def accrual_fraction(convention: DayCount, start: date, due: date, on: date) -> 
 
 
 def recognised_interest(row: Installment, convention: DayCount, on: date) -> int:
+    """Interest of `row` recognised by the end of `on`: none before its period, all of it from its due date
+    (whatever was paid: money paid early is interest received in advance until it is recognised)."""
     if on >= row.due_date:
         return row.interest
     if on < row.period_start:
-        return row.paid_interest
+        return 0
     num, den = accrual_fraction(convention, row.period_start, row.due_date, on)
-    return max(half_up_div(row.interest * num, den), row.paid_interest)
+    return half_up_div(row.interest * num, den)
 
 
 class _Projection:
@@ -266,7 +303,9 @@ class _Projection:
         self.cur = st.currency
         self.convention = DayCount(st.day_count)
         self.allocations: dict[int, Allocation] = {}
+        self.write_offs: dict[int, Allocation] = {}
         self.will_be_written_off = False
+        self.pending_recoveries: list[int] = []  # recoveries dated before the write-off (capped by it)
         self.first_open = 0  # rows before this index are settled and stay settled
         if start is None:
             schedule = generate_schedule(st)
@@ -284,6 +323,7 @@ class _Projection:
         self.credit, self.overpaid, self.refunded, self.recovered = cp.credit, cp.overpaid, cp.refunded, cp.recovered
         self.closed_on, self.written_off_on = cp.closed_on, cp.written_off_on
         self.written_off, self.recognised_at_write_off = cp.written_off, cp.recognised_at_write_off
+        self.readvanced, self.settled_rows = cp.readvanced, cp.settled_rows
 
     def _rows(self, scheduled: Sequence[ScheduledInstallment]) -> list[Installment]:
         cur = self.cur
@@ -296,8 +336,12 @@ class _Projection:
     def principal_outstanding(self) -> int:
         return sum(r.principal - r.paid_principal for r in self.rows[self.first_open :])
 
+    def not_due_index(self, on: date) -> int:
+        """Index of the first installment not yet due on `on` (the current one), len(rows) if none."""
+        return bisect_right(self.rows, on, key=lambda r: r.due_date)
+
     def current_row(self, on: date) -> Installment | None:
-        index = bisect_right(self.rows, on, key=lambda r: r.due_date)
+        index = self.not_due_index(on)
         return self.rows[index] if index < len(self.rows) else None
 
     def open_rows(self) -> list[Installment]:
@@ -311,10 +355,23 @@ class _Projection:
             return self.recognised_at_write_off
         if self.closed_on is not None and on >= self.closed_on:
             return sum(r.interest for r in self.rows)
-        return sum(recognised_interest(r, self.convention, on) for r in self.rows)
+        settled = self.settled_rows
+        return sum(r.interest for r in self.rows[:settled]) + sum(
+            recognised_interest(r, self.convention, on) for r in self.rows[settled:]
+        )
 
-    def accrued_unpaid(self, on: date) -> int:
+    def interest_net(self, on: date) -> int:
+        """Recognised minus paid interest: accrued and unpaid when positive, received in advance when negative."""
         return self.recognised(on) - sum(r.paid_interest for r in self.rows)
+
+    def payoff(self, on: date) -> int:
+        """What closes the loan by a payment dated `on` (before that day's late fees)."""
+        rows = self.rows
+        split = self.not_due_index(on)
+        due = sum(r.outstanding for r in rows[self.first_open : split])
+        later = sum(r.outstanding - r.interest + r.paid_interest for r in rows[split:])
+        accrued = sum(recognised_interest(r, self.convention, on) - r.paid_interest for r in rows[split:])
+        return due + later + accrued
 
     # --- events ----------------------------------------------------------------------------------------------
     def charge_late_fees(self, through: date) -> None:
@@ -332,93 +389,110 @@ class _Projection:
 
     def pay(self, payment: Payment) -> Allocation:
         if self.written_off_on is not None or (payment.recovery and self.will_be_written_off):
-            self.recovered += payment.amount
-            return Allocation(recovery=payment.amount)
+            return self.recover(payment)
         if self.closed_on is not None:
             self.overpaid += payment.amount
             self.credit += payment.amount
             return Allocation(overpayment=payment.amount)
-        remaining = payment.amount
+        on = payment.date
+        if payment.amount >= self.payoff(on):
+            return self.settle(payment.amount, on)
         paid = dict.fromkeys(COMPONENTS, 0)
-        for row in self.open_rows():
-            if row.due_date > payment.date or remaining == 0:
+        remaining = payment.amount
+        split = self.not_due_index(on)
+        # (1) installments due on or before the payment date, oldest first
+        for row in self.rows[self.first_open : split]:
+            if remaining == 0:
                 break
-            for component in self.terms.allocation_order:
-                owed = getattr(row, component) - getattr(row, "paid_" + component)
-                take = min(owed, remaining)
-                if take:
-                    setattr(row, "paid_" + component, getattr(row, "paid_" + component) + take)
-                    paid[component] += take
-                    remaining -= take
-        current = self.current_row(payment.date)
-        if current is not None and remaining:
-            accrued = recognised_interest(current, self.convention, payment.date) - current.paid_interest
-            take = min(accrued, remaining)
-            current.paid_interest += take
-            paid["interest"] += take
-            remaining -= take
-        # Money left over means every installment due by the payment date is settled (step one took it all).
-        if remaining:
-            principal_left = self.principal_outstanding()
-            if remaining >= principal_left and (
-                current is None or current.paid_interest >= recognised_interest(current, self.convention, payment.date)
-            ):
-                paid["principal"] += principal_left
-                remaining -= principal_left
-                self.close(payment.date, current)
-                self.credit += remaining
-                self.overpaid += remaining
-                return Allocation(paid["principal"], paid["interest"], paid["fees"], paid["penalties"], remaining)
-            if current is not None:
-                self.prepay(current, remaining, payment.date)
-                paid["principal"] += remaining
-                remaining = 0
-        if not self.open_rows():
-            self.close(payment.date, None)
-        if remaining:
-            # Nothing due is left unpaid and no principal remains: the excess is a credit balance.
+            remaining = self._pay_row(row, remaining, paid)
+        # (2) the current installment as scheduled; (3) the rest by the product's prepayment option
+        if remaining and split < len(self.rows):
+            current = self.rows[split]
+            remaining = self._pay_row(current, remaining, paid)
+            if remaining:
+                remaining = self._prepay(current, remaining, paid)
+        if remaining:  # unreachable while the amount is below the payoff; kept as a credit, never lost
             self.credit += remaining
             self.overpaid += remaining
         return Allocation(paid["principal"], paid["interest"], paid["fees"], paid["penalties"], remaining)
+
+    def _pay_row(self, row: Installment, remaining: int, paid: dict[str, int]) -> int:
+        for component in self.terms.allocation_order:
+            owed = getattr(row, component) - getattr(row, "paid_" + component)
+            take = min(owed, remaining)
+            if take:
+                setattr(row, "paid_" + component, getattr(row, "paid_" + component) + take)
+                paid[component] += take
+                remaining -= take
+        return remaining
+
+    def _prepay(self, current: Installment, amount: int, paid: dict[str, int]) -> int:
+        """Money beyond the (fully paid) current installment, by the product's prepayment option."""
+        if self.terms.prepayment == Prepayment.pay_ahead:
+            for row in self.rows[self.rows.index(current) + 1 :]:
+                if amount == 0:
+                    break
+                amount = self._pay_row(row, amount, paid)
+            return amount
+        keep = self.rows.index(current)
+        balance = self.principal_outstanding() - amount
+        if balance <= 0 or keep + 1 >= len(self.rows):
+            return amount
+        # The prepaid principal shows on the current installment (as paid); later ones are rebuilt.
+        current.principal += amount
+        current.paid_principal += amount
+        paid["principal"] += amount
+        del self.rows[keep + 1 :]
+        scale = -self.cur.minor_units
+        opening = Decimal(balance).scaleb(scale)
+        if self.terms.prepayment == Prepayment.reduce_installment:
+            rebuilt = reamortize_keeping_maturity(self.terms.schedule, opening, current.number + 1, current.due_date)
+            self.rows += self._rows(rebuilt)
+            if rebuilt:
+                self.installment_amount = to_minor(rebuilt[0].total, self.cur)
+        else:
+            self.rows += self._reamortized(balance, current.number + 1, current.due_date)
+        return 0
+
+    def settle(self, amount: int, on: date) -> Allocation:
+        """Pay the loan off on `on`: everything due, later installments' fees and principal, and interest only
+        as recognised through `on` — interest received in advance is credited back against the principal."""
+        paid = dict.fromkeys(COMPONENTS, 0)
+        split = self.not_due_index(on)
+        for row in self.rows[self.first_open : split]:
+            for component in COMPONENTS:
+                paid[component] += getattr(row, component) - getattr(row, "paid_" + component)
+        later = self.rows[split:]
+        for row in later:
+            paid["fees"] += row.fees - row.paid_fees
+            paid["penalties"] += row.penalties - row.paid_penalties
+            paid["principal"] += row.principal - row.paid_principal
+        accrued = sum(recognised_interest(r, self.convention, on) - r.paid_interest for r in later)
+        if accrued >= 0:
+            paid["interest"] += accrued
+        else:
+            paid["principal"] += accrued  # credited back: less principal is needed
+        self.close(on, later[0] if later else None)
+        excess = amount - sum(paid.values())
+        self.credit += excess
+        self.overpaid += excess
+        return Allocation(paid["principal"], paid["interest"], paid["fees"], paid["penalties"], excess)
 
     def close(self, on: date, current: Installment | None) -> None:
         """Paid off on `on`: the current period's interest is cut to what had accrued, later rows fold in."""
         if current is not None:
             keep = self.rows.index(current)
             later = self.rows[keep + 1 :]
-            current.interest = current.paid_interest
+            current.interest = recognised_interest(current, self.convention, on)
             current.principal += sum(r.principal for r in later)
-            current.paid_principal = current.principal
+            current.fees += sum(r.fees for r in later)
+            current.penalties += sum(r.penalties for r in later)
             del self.rows[keep + 1 :]
         for row in self.rows:
-            row.paid_principal = row.principal
+            row.paid_principal, row.paid_interest = row.principal, row.interest
+            row.paid_fees, row.paid_penalties = row.fees, row.penalties
         self.closed_on = on
-
-    def prepay(self, current: Installment, amount: int, on: date) -> None:
-        """Prepay principal on `on`, inside `current`'s period: later installments are re-amortised from the
-        lower balance. When nothing of the current period has accrued yet (a payment on its first day), the
-        current installment is re-amortised too, so no interest is charged on principal repaid in advance."""
-        keep = self.rows.index(current)
-        after_prepayment = self.principal_outstanding() - amount
-        fresh = current.paid_interest == 0 and recognised_interest(current, self.convention, on) == 0
-        if fresh:
-            carried = current.paid_principal + amount
-            del self.rows[keep:]
-            rebuilt = self._reamortized(after_prepayment, current.number, current.period_start)
-            first = rebuilt[0] if rebuilt else Installment(current.number, current.period_start, current.due_date, 0, 0)
-            first.principal += carried
-            first.paid_principal += carried
-            self.rows += rebuilt or [first]
-            return
-        scheduled_unpaid = min(current.principal - current.paid_principal, after_prepayment)
-        current.principal = current.paid_principal + amount + scheduled_unpaid
-        current.paid_principal += amount
-        balance = after_prepayment - scheduled_unpaid
-        del self.rows[keep + 1 :]
-        if balance <= 0 or current.number >= self.terms.schedule.term:
-            current.principal += max(balance, 0)
-            return
-        self.rows += self._reamortized(balance, current.number + 1, current.due_date)
+        self.settled_rows = len(self.rows)
 
     def _reamortized(self, balance: int, from_number: int, period_start: date) -> list[Installment]:
         if balance <= 0:
@@ -433,7 +507,23 @@ class _Projection:
         )
         return self._rows(rebuilt)
 
-    def write_off(self, on: date) -> None:
+    def _release_interest_in_advance(self, on: date) -> None:
+        """Interest received for days after `on` stops being interest: it pays principal instead."""
+        excess = 0
+        for row in self.rows[self.not_due_index(on) :]:
+            recognised = recognised_interest(row, self.convention, on)
+            if row.paid_interest > recognised:
+                excess += row.paid_interest - recognised
+                row.paid_interest = recognised
+        for row in self.rows:
+            if excess == 0:
+                break
+            take = min(row.principal - row.paid_principal, excess)
+            row.paid_principal += take
+            excess -= take
+
+    def write_off(self, seq: int, on: date) -> None:
+        self._release_interest_in_advance(on)
         recognised = self.recognised(on)
         rows = self.rows
         self.written_off = LoanTotals(
@@ -442,14 +532,64 @@ class _Projection:
             fees_written_off=sum(r.fees - r.paid_fees for r in rows),
             penalties_written_off=sum(r.penalties - r.paid_penalties for r in rows),
         )
+        w = self.written_off
+        self.write_offs[seq] = Allocation(
+            w.principal_written_off, w.interest_written_off, w.fees_written_off, w.penalties_written_off
+        )
         self.recognised_at_write_off = recognised
         self.written_off_on = on
+        # Recoveries dated before the write-off (posted while it stood) are capped by it too.
+        pending, self.pending_recoveries = self.pending_recoveries, []
+        self.recovered = 0
+        for recovery_seq in pending:
+            self.allocations[recovery_seq] = self._capped_recovery(self.allocations[recovery_seq].total)
+
+    def _written_off_total(self) -> int:
+        w = self.written_off
+        return w.principal_written_off + w.interest_written_off + w.fees_written_off + w.penalties_written_off
+
+    def recover(self, payment: Payment) -> Allocation:
+        if self.written_off_on is None:  # dated before the write-off it was received under: capped there
+            self.pending_recoveries.append(payment.seq)
+            self.recovered += payment.amount
+            return Allocation(recovery=payment.amount)
+        return self._capped_recovery(payment.amount)
+
+    def _capped_recovery(self, amount: int) -> Allocation:
+        """Recovery income up to the amount written off; any excess is the borrower's credit (refundable)."""
+        recovered = min(amount, max(self._written_off_total() - self.recovered, 0))
+        excess = amount - recovered
+        self.recovered += recovered
+        self.credit += excess
+        self.overpaid += excess
+        return Allocation(recovery=recovered, overpayment=excess)
 
     def refund(self, refund: Refund) -> None:
-        if refund.amount > self.credit:
-            raise PaymentRejected("amount", "the refund exceeds the loan's credit balance")
-        self.credit -= refund.amount
+        """Pay out credit. A refund larger than the credit can only come from a replay (the payment that made
+        the credit was reversed): the uncovered part is principal the borrower owes again (CONTRACT Loans)."""
+        covered = min(refund.amount, self.credit)
+        uncovered = refund.amount - covered
+        self.credit -= covered
         self.refunded += refund.amount
+        if uncovered:
+            self._readvance(uncovered, refund.date)
+
+    def _readvance(self, amount: int, on: date) -> None:
+        """Principal owed again from `on`: with the installment falling due next, or due at once on `on` when
+        none is left; a paid-off loan reopens. On a written-off loan it is written off at once."""
+        self.readvanced += amount
+        if self.written_off_on is not None:
+            w = self.written_off
+            self.written_off = replace(w, principal_written_off=w.principal_written_off + amount)
+            return
+        self.closed_on = None
+        index = bisect_right(self.rows, on - timedelta(days=1), key=lambda r: r.due_date)  # first due >= on
+        if index < len(self.rows):
+            self.rows[index].principal += amount
+            self.first_open = min(self.first_open, index)
+            return
+        last = self.rows[-1]
+        self.rows.append(Installment(last.number + 1, last.due_date, on, amount, 0))
 
     # --- result ----------------------------------------------------------------------------------------------
     def totals(self, as_of: date) -> LoanTotals:
@@ -467,6 +607,7 @@ class _Projection:
                 recovered=self.recovered,
                 overpaid=self.overpaid,
                 refunded=self.refunded,
+                principal_readvanced=self.readvanced,
             )
             + self.written_off
         )
@@ -479,12 +620,8 @@ class _Projection:
         return LoanStatus.active
 
     def per_diem(self, on: date) -> int:
-        st = self.terms.schedule
-        year = {DayCount.thirty_360: 360, DayCount.actual_360: 360, DayCount.actual_365: 365}.get(
-            self.convention, 366 if is_leap(on.year) else 365
-        )
-        num, den = Decimal(st.annual_rate_percent).as_integer_ratio()
-        return half_up_div(self.principal_outstanding() * num, den * 100 * year)
+        """What one more day adds to the payoff: the interest recognised on the next day (CONTRACT payoff)."""
+        return self.recognised(on + timedelta(days=1)) - self.recognised(on)
 
     def state(self, as_of: date) -> LoanState:
         status = self.status()
@@ -497,6 +634,7 @@ class _Projection:
             next_due = (upcoming.due_date, upcoming.outstanding + arrears)
         elif open_loan and overdue:
             next_due = (overdue[0].due_date, arrears)
+        net = self.interest_net(as_of) if open_loan else 0
         return LoanState(
             as_of=as_of,
             status=status,
@@ -506,7 +644,7 @@ class _Projection:
             installment_amount=self.installment_amount,
             credit=self.credit,
             principal_outstanding=self.principal_outstanding() if open_loan else 0,
-            interest_outstanding=self.accrued_unpaid(as_of) if open_loan else 0,
+            interest_outstanding=max(net, 0),
             fees_outstanding=sum(r.fees - r.paid_fees for r in self.rows) if open_loan else 0,
             penalties_outstanding=sum(r.penalties - r.paid_penalties for r in self.rows) if open_loan else 0,
             days_past_due=(as_of - overdue[0].due_date).days if open_loan and overdue else 0,
@@ -527,7 +665,11 @@ class _Projection:
                 self.written_off_on,
                 self.written_off,
                 self.recognised_at_write_off,
+                self.readvanced,
+                self.settled_rows,
             ),
+            interest_in_advance=max(-net, 0),
+            write_offs=self.write_offs,
         )
 
 
@@ -575,7 +717,7 @@ def _run(
             projection.allocations[event.seq] = projection.pay(event)
         elif isinstance(event, WriteOff):
             if projection.written_off_on is None and projection.closed_on is None:
-                projection.write_off(event.date)
+                projection.write_off(event.seq, event.date)
         else:
             projection.refund(event)
     projection.charge_late_fees(as_of if fees_through is None else fees_through)

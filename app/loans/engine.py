@@ -209,6 +209,7 @@ def write_snapshot(
     loan.installment_amount = state.installment_amount
     loan.principal_outstanding = state.principal_outstanding
     loan.interest_outstanding = state.interest_outstanding
+    loan.interest_prepaid = state.interest_in_advance
     loan.fees_outstanding = state.fees_outstanding
     loan.penalties_outstanding = state.penalties_outstanding
     loan.credit_balance = state.credit
@@ -234,16 +235,20 @@ def write_snapshot(
 
 
 def sync_allocations(session: Session, loan: Loan, state: LoanState) -> None:
-    """A backdated payment or a reversal can move later payments' allocations: keep the list true
-    (read and written set-based: a loan may have a thousand payments)."""
+    """A backdated payment or a reversal can move later payments' allocations and what a write-off took off
+    the books: keep the transaction list true (read and written set-based: a loan may have a thousand
+    payments)."""
     changed = []
-    for tx_id, seq, current in repo.payment_allocations(session, loan.id):
-        alloc = state.allocations.get(seq)
+    for tx_id, seq, kind, amount, current in repo.projected_transactions(session, loan.id):
+        alloc = (state.write_offs if kind == "write_off" else state.allocations).get(seq)
         if alloc is None:
             continue
         values = (alloc.principal, alloc.interest, alloc.fees, alloc.penalties, alloc.overpayment, alloc.recovery)
-        if values != current:
-            changed.append({"id": tx_id, **dict(zip(repo.ALLOCATION_COLUMNS, values, strict=True))})
+        new_amount = alloc.total if kind == "write_off" else amount
+        if values != current or new_amount != amount:
+            changed.append(
+                {"id": tx_id, "amount": new_amount, **dict(zip(repo.ALLOCATION_COLUMNS, values, strict=True))}
+            )
     if changed:
         session.execute(update(LoanTransaction), changed)  # ORM bulk UPDATE by primary key
 

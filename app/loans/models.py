@@ -53,6 +53,8 @@ class Loan(Base):
     late_fee_percent_e6: Mapped[int | None] = mapped_column(BigInteger)
     late_fee_grace_days: Mapped[int] = mapped_column(Integer, default=0)
     allocation_order: Mapped[list[str]] = mapped_column(JSON)
+    prepayment: Mapped[str] = mapped_column(String(24), default="reduce_term")
+    interest_recalculation: Mapped[str] = mapped_column(String(8), default="none")
     accounts: Mapped[dict[str, str]] = mapped_column(JSON)
     expected_disbursement_date: Mapped[date | None] = mapped_column(Date)
     first_payment_date: Mapped[date | None] = mapped_column(Date)
@@ -70,6 +72,7 @@ class Loan(Base):
     installment_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     principal_outstanding: Mapped[int] = mapped_column(BigInteger, default=0)
     interest_outstanding: Mapped[int] = mapped_column(BigInteger, default=0)
+    interest_prepaid: Mapped[int] = mapped_column(BigInteger, default=0)  # received in advance, not yet accrued
     fees_outstanding: Mapped[int] = mapped_column(BigInteger, default=0)
     penalties_outstanding: Mapped[int] = mapped_column(BigInteger, default=0)
     credit_balance: Mapped[int] = mapped_column(BigInteger, default=0)

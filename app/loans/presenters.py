@@ -43,6 +43,7 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
             state.fees_outstanding,
             state.penalties_outstanding,
         )
+        advance = state.interest_in_advance
         credit, dpd, next_due = state.credit, state.days_past_due, state.next_due
         maturity: date | None = state.maturity_date
         installment = state.installment_amount
@@ -53,11 +54,12 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
             loan.fees_outstanding,
             loan.penalties_outstanding,
         )
+        advance = loan.interest_prepaid
         credit, dpd = loan.credit_balance, loan.days_past_due
         next_due = (loan.next_due_date, loan.next_due_amount or 0) if loan.next_due_date is not None else None
         maturity, installment = loan.maturity_date, loan.installment_amount
     if status == LoanStatus.approved.value and loan.disbursement_date is not None:
-        parts, credit, dpd, next_due = (0, 0, 0, 0), 0, 0, None  # as of a date before the disbursement
+        parts, advance, credit, dpd, next_due = (0, 0, 0, 0), 0, 0, 0, None  # as of a date before the disbursement
     return LoanOut(
         id=loan.id,
         status=status,
@@ -75,7 +77,8 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
             interest=m(parts[1]),
             fees=m(parts[2]),
             penalties=m(parts[3]),
-            total=m(sum(parts)),
+            interest_in_advance=m(advance),
+            total=m(sum(parts) - advance),
             credit=m(credit),
         ),
         days_past_due=dpd,

@@ -166,12 +166,15 @@ ALLOCATION_COLUMNS = (
 )
 
 
-def payment_allocations(session: Session, loan_id: str) -> list[tuple[str, int, tuple[int, ...]]]:
-    """(transaction id, event seq, stored allocation) of the loan's payments still in force."""
+def projected_transactions(session: Session, loan_id: str) -> list[tuple[str, int, str, int, tuple[int, ...]]]:
+    """(transaction id, event seq, type, amount, stored allocation) of the loan's payments and write-offs still
+    in force: the transactions whose figures the projection decides."""
     t = LoanTransaction.__table__
     rows = session.execute(
-        select(t.c.id, t.c.event_seq, *(t.c[c] for c in ALLOCATION_COLUMNS)).where(
-            t.c.loan_id == loan_id, t.c.reversed.is_(False), t.c.type.in_(("repayment", "recovery"))
+        select(t.c.id, t.c.event_seq, t.c.type, t.c.amount, *(t.c[c] for c in ALLOCATION_COLUMNS)).where(
+            t.c.loan_id == loan_id,
+            t.c.reversed.is_(False),
+            t.c.type.in_(("repayment", "recovery", "write_off")),
         )
     ).all()
-    return [(row[0], row[1], tuple(row[2:])) for row in rows]
+    return [(row[0], row[1], row[2], row[3], tuple(row[4:])) for row in rows]

@@ -58,10 +58,16 @@ class RefundIn(StrictModel):
 
 class Balances(BaseModel):
     principal: MoneyOut
-    interest: MoneyOut
+    interest: MoneyOut = Field(description="Interest accrued and unpaid (never interest not yet accrued)")
     fees: MoneyOut
     penalties: MoneyOut
-    total: MoneyOut
+    interest_in_advance: MoneyOut = Field(
+        description="Interest paid before it accrued (an installment paid early): credited back at payoff"
+    )
+    total: MoneyOut = Field(
+        description="principal + interest + fees + penalties - interest_in_advance: the payoff for the date "
+        "(except on a late-fee trigger day, whose fee a payment that day does not owe)"
+    )
     credit: MoneyOut
 
 

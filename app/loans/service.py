@@ -131,6 +131,8 @@ def submit(db: Database, principal: Principal, data: LoanCreate, dry_run: bool) 
             late_fee_percent_e6=product.late_fee_percent_e6,
             late_fee_grace_days=product.late_fee_grace_days,
             allocation_order=list(product.allocation_order),
+            prepayment=product.prepayment,
+            interest_recalculation=product.interest_recalculation,
             accounts={role.value: code for role, code in DEFAULT_ACCOUNTS.items()},
             expected_disbursement_date=data.expected_disbursement_date,
             first_payment_date=data.first_payment_date,

@@ -14,9 +14,9 @@ from app.core.metrics import PAYMENTS_POSTED
 from app.core.schemas import money_out
 from app.database import Database
 from app.domain.errors import InvalidTransition
-from app.domain.lifecycle import MONEY_STATUSES, LoanAction, LoanStatus, allowed_actions
+from app.domain.lifecycle import MONEY_STATUSES, LoanAction, LoanStatus, allowed_actions, refund_allowed
 from app.domain.money import currency
-from app.domain.servicing import Allocation, LoanState, PaymentRejected
+from app.domain.servicing import Allocation, LoanState
 from app.identity.access import Permission, Principal
 from app.ledger import repository as ledger_repo
 from app.ledger.models import JournalEntry, JournalLine
@@ -246,8 +246,10 @@ def write_off(
             description=f"write-off: {data.reason}",
             appended=event,
         )
-        t = state.totals
-        tx.amount = t.principal_written_off + t.interest_written_off + t.fees_written_off + t.penalties_written_off
+        taken = state.write_offs.get(event.seq, Allocation())
+        tx.amount = taken.total
+        tx.alloc_principal, tx.alloc_interest = taken.principal, taken.interest
+        tx.alloc_fees, tx.alloc_penalties = taken.fees, taken.penalties
         audit.record(
             session,
             principal,
@@ -278,9 +280,15 @@ def refund(
         loan, replay = begin(session, principal, loan_id, Permission.refunds_write, request, version, dry_run)
         if replay is not None:
             return replay
-        engine.check_action(loan, LoanAction.refund)
+        if not refund_allowed(LoanStatus(loan.status), loan.credit_balance):
+            engine.check_action(loan, LoanAction.refund)
         today = engine.business_date(session)
         on = _money_date(loan, data.date, today)
+        if loan.latest_event_date is not None and on < loan.latest_event_date:
+            # the credit must exist on the refund's date: a refund is never backdated past money it pays out
+            raise ValidationFailed.single(
+                "date", f"must not be before the loan's latest transaction ({loan.latest_event_date.isoformat()})"
+            )
         amount = (
             loan.credit_balance if data.amount is None else minor_amount(data.amount, currency(loan.currency), "amount")
         )
@@ -297,20 +305,17 @@ def refund(
             created_by=principal.user_id,
         )
         event = engine.record_transaction(session, loan, principal, tx, "refund", amount, {"reason": data.reason})
-        try:
-            state, draft = engine.reproject(
-                session,
-                loan,
-                today,
-                principal,
-                "refund",
-                on,
-                tx.id,
-                description="refund of credit balance",
-                appended=event,
-            )
-        except PaymentRejected as exc:
-            raise ValidationFailed.single("amount", exc.message) from exc
+        state, draft = engine.reproject(
+            session,
+            loan,
+            today,
+            principal,
+            "refund",
+            on,
+            tx.id,
+            description="refund of credit balance",
+            appended=event,
+        )
         audit.record(
             session, principal, "loan.refund", "loan", loan.id, before, loan.status, {"amount": _m(amount, loan)}
         )

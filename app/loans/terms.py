@@ -6,7 +6,16 @@ from datetime import date
 from app.domain.calendar import DayCount, Frequency
 from app.domain.money import currency, from_minor
 from app.domain.schedule import Amortization, InterestMethod, ScheduleTerms
-from app.domain.servicing import Event, LateFeeRule, LoanTerms, Payment, Refund, WriteOff
+from app.domain.servicing import (
+    Event,
+    InterestRecalculation,
+    LateFeeRule,
+    LoanTerms,
+    Payment,
+    Prepayment,
+    Refund,
+    WriteOff,
+)
 from app.loans.models import Loan, LoanEvent
 from app.products.schemas import rate_from_e6
 
@@ -42,6 +51,8 @@ def loan_terms(loan: Loan) -> LoanTerms:
         schedule=schedule_terms(loan, loan.disbursed_principal, loan.disbursement_date),
         late_fee=late_fee,
         allocation_order=tuple(loan.allocation_order),
+        prepayment=Prepayment(loan.prepayment),
+        interest_recalculation=InterestRecalculation(loan.interest_recalculation),
     )
 
 

@@ -6,6 +6,12 @@ import re
 from dataclasses import dataclass
 
 from app.domain.delinquency import BUCKETS
+from app.domain.postings import AccountRole
+from app.ledger.accounts import DEFAULT_ACCOUNTS
+
+RECEIVABLE = DEFAULT_ACCOUNTS[AccountRole.interest_receivable]
+IN_ADVANCE = DEFAULT_ACCOUNTS[AccountRole.interest_received_in_advance]
+INCOME = DEFAULT_ACCOUNTS[AccountRole.interest_income]
 
 CHUNK = "l.status = 'active' AND l.id > :lo AND l.id <= :hi"
 OUTSTANDING_PI = "(i.principal - i.paid_principal + i.interest - i.paid_interest)"
@@ -115,13 +121,23 @@ class CobSql:
             f"AND f.due_date = {alias}.current_due_date), 0))"
         )
 
+    @staticmethod
+    def from_advance(delta: str, alias: str = "l") -> str:
+        """The part of a day's accrual that interest received in advance already paid (README "Posting rules")."""
+        prepaid = f"{alias}.interest_prepaid"
+        return f"(CASE WHEN {delta} > 0 THEN (CASE WHEN {prepaid} < {delta} THEN {prepaid} ELSE {delta} END) ELSE 0 END)"
+
     def accrual_lines(self) -> str:
         delta = f"({self.recognised()} - l.interest_recognized)"
+        used = self.from_advance(delta)
+        receivable = f"({delta} - {used})"
         base = f"FROM loans l WHERE {CHUNK} AND l.product_id = :product_id"
         return (
-            f"SELECT '1200' AS account_code, l.id AS loan_id, CASE WHEN {delta} > 0 THEN {delta} ELSE 0 END AS debit, "
-            f"CASE WHEN {delta} < 0 THEN -{delta} ELSE 0 END AS credit {base} "
-            f"UNION ALL SELECT '4000', l.id, CASE WHEN {delta} < 0 THEN -{delta} ELSE 0 END, "
+            f"SELECT '{RECEIVABLE}' AS account_code, l.id AS loan_id, "
+            f"CASE WHEN {receivable} > 0 THEN {receivable} ELSE 0 END AS debit, "
+            f"CASE WHEN {receivable} < 0 THEN -{receivable} ELSE 0 END AS credit {base} "
+            f"UNION ALL SELECT '{IN_ADVANCE}', l.id, {used}, 0 {base} AND l.interest_prepaid > 0 "
+            f"UNION ALL SELECT '{INCOME}', l.id, CASE WHEN {delta} < 0 THEN -{delta} ELSE 0 END, "
             f"CASE WHEN {delta} > 0 THEN {delta} ELSE 0 END {base}"
         )
 
@@ -130,8 +146,12 @@ class CobSql:
 
     def accrue(self) -> str:
         new = self.recognised("loans")
+        delta = f"({new} - loans.interest_recognized)"
+        used = self.from_advance(delta, "loans")
+        # SET expressions all read the row as it was before the UPDATE (SQL standard; SQLite and PostgreSQL).
         return (
-            f"UPDATE loans SET interest_outstanding = interest_outstanding + ({new} - interest_recognized), "
+            f"UPDATE loans SET interest_outstanding = interest_outstanding + {delta} - {used}, "
+            f"interest_prepaid = interest_prepaid - {used}, "
             f"interest_recognized = {new} WHERE {on_loans(CHUNK)}"
         )
 

@@ -36,5 +36,7 @@ class Product(Base):
     late_fee_percent_e6: Mapped[int | None] = mapped_column(BigInteger)
     late_fee_grace_days: Mapped[int] = mapped_column(Integer, default=0)
     allocation_order: Mapped[list[str]] = mapped_column(JSON)
+    prepayment: Mapped[str] = mapped_column(String(24), default="reduce_term")
+    interest_recalculation: Mapped[str] = mapped_column(String(8), default="none")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = created_at_column()

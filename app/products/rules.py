@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from app.core.errors import FieldError
-from app.domain.calendar import periods_per_year
+from app.domain.calendar import DayCount, periods_per_year
 from app.domain.errors import DomainValidationError
 from app.domain.money import Currency, currency
 from app.domain.schedule import MAX_PRINCIPAL, MAX_RATE_PERCENT, MAX_TERM, Amortization, InterestMethod
+from app.domain.servicing import InterestRecalculation
 from app.products.schemas import RATE_SCALE, AllocationBucket, ProductCreate
 
 MIN_TERM = 1
@@ -144,6 +145,15 @@ RULES: tuple[Rule, ...] = (
     Rule("allocation_order_permutation", ("allocation_order",),
          lambda p: sorted(p.allocation_order) != sorted(AllocationBucket),
          "must list each of penalties, fees, interest and principal exactly once"),
+    # Interest recalculation (simple interest accrues by calendar days on the actual balance).
+    Rule("daily_needs_actual_days", ("interest_recalculation", "day_count"),
+         lambda p: p.interest_recalculation == InterestRecalculation.daily and p.day_count == DayCount.thirty_360,
+         "daily interest recalculation needs an actual/* day count (actual/365, actual/360 or actual/actual), "
+         "not 30/360"),
+    Rule("daily_needs_declining_balance", ("interest_recalculation", "interest_method"),
+         lambda p: p.interest_recalculation == InterestRecalculation.daily
+         and p.interest_method != InterestMethod.declining_balance,
+         "daily interest recalculation is simple interest on the declining balance, not flat"),
 )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from app.core.schemas import MoneyIn, MoneyOut, RateIn, StrictModel
 from app.domain.calendar import DayCount, Frequency
 from app.domain.money import currency, format_money, from_minor
 from app.domain.schedule import Amortization, InterestMethod
+from app.domain.servicing import InterestRecalculation, Prepayment
 from app.products.models import Product
 
 RATE_SCALE = 6  # rates are stored as integer micro-percent
@@ -73,6 +74,15 @@ class ProductCreate(StrictModel):
         default_factory=lambda: list(DEFAULT_ALLOCATION_ORDER),
         description="A permutation of penalties, fees, interest, principal",
     )
+    prepayment: Prepayment = Field(
+        default=Prepayment.reduce_term,
+        description="Money beyond the current installment: reduce_term (prepay principal, installment kept), "
+        "reduce_installment (prepay principal, maturity kept) or pay_ahead (next installments in order)",
+    )
+    interest_recalculation: InterestRecalculation = Field(
+        default=InterestRecalculation.none,
+        description="daily: simple interest on the principal actually outstanding (actual/* day counts only)",
+    )
 
     @property
     def effective_min_rate(self) -> Decimal:
@@ -121,6 +131,8 @@ class ProductOut(BaseModel):
     grace_principal_periods: int
     late_fee: LateFeeOut
     allocation_order: list[AllocationBucket]
+    prepayment: Prepayment
+    interest_recalculation: InterestRecalculation
     is_active: bool
     created_at: datetime
 
@@ -155,6 +167,8 @@ class ProductOut(BaseModel):
                 grace_days=product.late_fee_grace_days,
             ),
             allocation_order=[AllocationBucket(b) for b in product.allocation_order],
+            prepayment=Prepayment(product.prepayment),
+            interest_recalculation=InterestRecalculation(product.interest_recalculation),
             is_active=product.is_active,
             created_at=product.created_at,
         )

@@ -42,6 +42,8 @@ def _new_product(data: ProductCreate) -> Product:
         late_fee_percent_e6=None if fee.percent_of_overdue is None else rate_to_e6(fee.percent_of_overdue),
         late_fee_grace_days=fee.grace_days,
         allocation_order=[bucket.value for bucket in data.allocation_order],
+        prepayment=data.prepayment.value,
+        interest_recalculation=data.interest_recalculation.value,
         is_active=True,
     )
 

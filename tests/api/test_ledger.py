@@ -78,7 +78,16 @@ def test_a_repayment_posts_dr_fund_source_cr_portfolio(world: World) -> None:
     assert r.status_code == 201, r.text
     entries = world.get("manager", f"{LOANS}/{loan['id']}/journal-entries").json()
     assert [e["entry_type"] for e in entries] == ["disbursement", "repayment"]
-    assert lines(entries[1]) == [("1000", "200.00", "0.00"), ("1100", "0.00", "200.00")]
+    # Paid on the disbursement day: installment 1 (1200.00 at the product's rate) is paid as scheduled, so its
+    # interest is received in advance (2110, a liability) until it accrues; the rest is principal.
+    installment = world.get("manager", f"{LOANS}/{loan['id']}/schedule").json()["installments"][0]
+    interest = Decimal(installment["interest"])
+    assert interest > 0
+    assert lines(entries[1]) == [
+        ("1000", "200.00", "0.00"),
+        ("1100", "0.00", f"{Decimal('200.00') - interest:.2f}"),
+        ("2110", "0.00", f"{interest:.2f}"),
+    ]
     assert entries[1]["transaction_id"] == r.json()["transaction_id"]
 
 

@@ -87,7 +87,7 @@ def test_submit_approve_disburse_end_to_end(world: World) -> None:
     assert active["status"] == "active" and active["allowed_actions"] == allowed_actions(LoanStatus.active)
     assert active["disbursement_date"] == today.isoformat() and active["disbursed_principal"] == "1200.00"
     assert active["balances"] == {"principal": "1200.00", "interest": "0.00", "fees": "0.00", "penalties": "0.00",
-                                  "total": "1200.00", "credit": "0.00"}
+                                  "interest_in_advance": "0.00", "total": "1200.00", "credit": "0.00"}
     assert active["installment_amount"] == "106.62"  # 1200 at 1 %/month over 12: the textbook annuity
     assert active["next_due"] == {"date": add_months(today, 1).isoformat(), "amount": "106.62"}
     assert active["maturity_date"] is not None and active["days_past_due"] == 0
@@ -564,7 +564,8 @@ def test_dry_run_money_actions_write_nothing_and_skip_idempotency_keys(world: Wo
     r = world.post("manager", f"{LOANS}/{loan['id']}/payments", {"amount": "100.00"},
                    headers={"Idempotency-Key": key}, params={"dry_run": "true"})
     assert r.status_code == 200, r.text
-    assert r.json()["allocation"]["principal"] == "100.00"
+    # paid on the disbursement day: installment 1 as scheduled, interest 1200.00 * 1 % = 12.00 first
+    assert (r.json()["allocation"]["interest"], r.json()["allocation"]["principal"]) == ("12.00", "88.00")
     w = world.post("manager", f"{LOANS}/{loan['id']}/write-off", {"reason": "test"}, params={"dry_run": "true"})
     assert w.status_code == 200 and w.json()["loan"]["status"] == "written_off", w.text
     assert table_counts(db) == before and get_loan(world, loan["id"]) == loan

@@ -12,7 +12,7 @@ installments of 340.02 (last 340.03), 30/360, disbursed 2024-01-01, late fee 15.
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -51,6 +51,9 @@ from tests.conftest import (
 
 D = date
 START = D(2024, 1, 1)
+PRODUCT_FIELDS = ("name", "currency", "min_principal", "max_principal", "min_term", "max_term", "annual_rate_percent",
+                  "min_rate_percent", "max_rate_percent", "frequency", "amortization", "interest_method",
+                  "day_count", "late_fee", "allocation_order", "interest_recalculation")
 ZERO = {"principal": "0.00", "interest": "0.00", "fees": "0.00", "penalties": "0.00", "total": "0.00"}
 
 
@@ -59,16 +62,33 @@ class Svc:
     world: World
     db: Database
     product: dict[str, Any]
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def product_with(self, prepayment: str) -> dict[str, Any]:
+        """The module's product with another prepayment option (created once per option)."""
+        if prepayment == self.product["prepayment"]:
+            return self.product
+        if prepayment not in self.variants:
+            body = {k: v for k, v in self.product.items() if k in PRODUCT_FIELDS}
+            self.variants[prepayment] = make_product(self.world, **{**body, "code": unique("SV-"),
+                                                                     "prepayment": prepayment})
+        return self.variants[prepayment]
 
     def set_date(self, day: date) -> None:
         with self.db.transaction() as session:
             operations.set_business_date(session, day)
 
-    def loan(self, principal: str = "1000.00", term: int = 3, pay_on: date | None = None) -> dict[str, Any]:
+    def loan(
+        self,
+        principal: str = "1000.00",
+        term: int = 3,
+        pay_on: date | None = None,
+        product: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """LOAN3 approved and disbursed on 2024-01-01, the disbursement posted on the business date `pay_on`
         (default START) so the books already hold the accrual up to that date."""
         self.set_date(START)
-        approved = approved_loan(self.world, principal=principal, term=term, product=self.product)
+        approved = approved_loan(self.world, principal=principal, term=term, product=product or self.product)
         self.set_date(pay_on or START)
         loan = disburse(self.world, approved["id"], date=START.isoformat())
         assert loan["disbursement_date"] == START.isoformat()
@@ -277,12 +297,12 @@ def test_as_of_before_and_after_a_backdated_payment(svc: Svc) -> None:
     # 03-10: #2 unpaid since 03-01 (DPD 9), fee 15.00 from 03-07, interest 6.70 + 3.37 * 9 / 30 = 1.01
     assert (before["as_of"], before["days_past_due"], before["status"]) == ("2024-03-10", 9, "active")
     assert before["balances"] == {"principal": "669.98", "interest": "7.71", "fees": "0.00", "penalties": "15.00",
-                                  "total": "692.69", "credit": "0.00"}
+                                  "interest_in_advance": "0.00", "total": "692.69", "credit": "0.00"}
     svc.pay(loan["id"], "340.02", D(2024, 3, 5))
     after = svc.get(url, as_of="2024-03-10")
     assert after["days_past_due"] == 0
     assert after["balances"] == {"principal": "336.66", "interest": "1.01", "fees": "0.00", "penalties": "0.00",
-                                 "total": "337.67", "credit": "0.00"}
+                                 "interest_in_advance": "0.00", "total": "337.67", "credit": "0.00"}
     assert svc.get(url, as_of="2024-01-16")["balances"]["interest"] == "5.00"
 
 
@@ -417,7 +437,8 @@ def test_a_dry_run_payment_writes_nothing_and_leaves_the_key_unused(svc: Svc) ->
 
 # --- the state machine -------------------------------------------------------------------------------------
 
-MACHINE_TODAY = D(2024, 5, 15)  # not a late-fee trigger day of the 6-month loan (those are the 7th)
+MACHINE_TODAY = D(2024, 5, 15)
+PREPAYMENT_MODES = ("reduce_term", "reduce_installment", "pay_ahead")  # not a late-fee trigger day of the 6-month loan (those are the 7th)
 
 
 class ServicingMachine(RuleBasedStateMachine):
@@ -429,9 +450,9 @@ class ServicingMachine(RuleBasedStateMachine):
         super().__init__()
         self.loan_id = ""
 
-    @initialize()
-    def open_loan(self) -> None:
-        self.loan_id = self.svc.loan(term=6, pay_on=MACHINE_TODAY)["id"]
+    @initialize(prepayment=st.sampled_from(PREPAYMENT_MODES))
+    def open_loan(self, prepayment: str) -> None:
+        self.loan_id = self.svc.loan(term=6, pay_on=MACHINE_TODAY, product=self.svc.product_with(prepayment))["id"]
 
     def status(self) -> str:
         status: str = get_loan(self.svc.world, self.loan_id)["status"]
@@ -463,6 +484,16 @@ class ServicingMachine(RuleBasedStateMachine):
         assert paid["loan_status"] == "closed", (quote, paid)
 
     @rule()
+    def refund(self) -> None:
+        """Pay out the credit of an overpaid loan, or of a written-off one whose recovery exceeded the write-off."""
+        loan = get_loan(self.svc.world, self.loan_id)
+        if Decimal(loan["balances"]["credit"]) == 0:
+            return
+        r = self.svc.world.post("manager", f"{LOANS}/{self.loan_id}/refund", {"reason": "test"})
+        assert r.status_code == 200, r.text
+        assert r.json()["balances"]["credit"] == "0.00"
+
+    @rule()
     def write_off(self) -> None:
         if self.status() != "active":
             return
@@ -489,6 +520,7 @@ class ServicingMachine(RuleBasedStateMachine):
             "interest": state.interest_outstanding,
             "fees": state.fees_outstanding,
             "penalties": state.penalties_outstanding,
+            "interest_in_advance": state.interest_in_advance,
             "total": state.total_outstanding,
             "credit": state.credit,
         }

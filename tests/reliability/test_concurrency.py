@@ -222,9 +222,13 @@ def test_100_concurrent_payments_on_one_loan_all_succeed_and_add_up(pg_lender: L
     assert len(repayments) == 100
     principal_paid = sum(Decimal(t["allocation"]["principal"]) for t in repayments)
     loan = pg_lender.get(f"/loans/{loan_id}")
-    # paid on the disbursement date: nothing has accrued, so every cent prepays principal
-    assert principal_paid == Decimal("1000.00")
+    interest_paid = sum(Decimal(t["allocation"]["interest"]) for t in repayments)
+    # paid on the disbursement date: installment 1 as scheduled (its interest received in advance), the
+    # rest principal; nothing has accrued, so the payoff is the principal less everything paid
+    assert principal_paid + interest_paid == Decimal("1000.00")
     assert Decimal(loan["balances"]["principal"]) == Decimal("50000.00") - principal_paid
+    assert Decimal(loan["balances"]["interest_in_advance"]) == interest_paid
+    assert Decimal(loan["balances"]["total"]) == Decimal("50000.00") - Decimal("1000.00")
     assert loan["version"] >= 100 + 3
     pg_lender.assert_trial_balance_zero()
 
@@ -320,7 +324,8 @@ def test_sqlite_begin_immediate_serialises_concurrent_payments(tmp_path: Path) -
             repayments = lender.repayments(loan_id)
             assert len(repayments) == 20
             loan = lender.get(f"/loans/{loan_id}")
-            assert Decimal(loan["balances"]["principal"]) == Decimal("5000.00") - Decimal("60.00")
+            # all paid on the disbursement day: the payoff drops by exactly what was paid
+            assert Decimal(loan["balances"]["total"]) == Decimal("5000.00") - Decimal("60.00")
             lender.assert_trial_balance_zero()
         finally:
             server.stop()

@@ -58,6 +58,9 @@ VIOLATIONS: dict[str, dict[str, Any]] = {
     "late_fee_percent_decimals": {"late_fee": {"percent_of_overdue": "1.0000001"}},
     "late_fee_grace_days_range": {"late_fee": {"grace_days": 366}},
     "allocation_order_permutation": {"allocation_order": ["fees", "fees", "interest", "principal"]},
+    "daily_needs_actual_days": {"interest_recalculation": "daily", "day_count": "30/360"},
+    "daily_needs_declining_balance": {"interest_recalculation": "daily", "day_count": "actual/365",
+                                      "interest_method": "flat"},
 }
 
 VALID_VARIANTS: list[dict[str, Any]] = [
@@ -81,6 +84,10 @@ VALID_VARIANTS: list[dict[str, Any]] = [
     {"late_fee": {"percent_of_overdue": "0.000001", "grace_days": 0}},
     {"late_fee": {}},
     {"allocation_order": ["interest", "principal", "fees", "penalties"]},
+    {"prepayment": "reduce_installment"},
+    {"prepayment": "pay_ahead"},
+    {"interest_recalculation": "daily", "day_count": "actual/365"},
+    {"interest_recalculation": "daily", "day_count": "actual/actual", "prepayment": "pay_ahead"},
 ]
 
 

@@ -28,7 +28,6 @@ from app.domain.servicing import (
     LoanState,
     LoanTerms,
     Payment,
-    PaymentRejected,
     Refund,
     WriteOff,
     payoff_quote,
@@ -173,25 +172,38 @@ def test_prepayment_keeps_the_installment_shortens_the_term_and_recomputes_futur
     assert [r.interest for r in before.installments] == [1000, 837, 673, 507, 340, 171]
     events: list[Event] = [Payment(1, D(2024, 2, 1), 17255), Payment(2, D(2024, 2, 16), 40000)]
     state = project(LOAN6, events, D(2024, 2, 16))
-    # 02-16: #2 accrued 8.37 * 15 / 30 = 4.185 -> 4.19 (half-up); the remaining 395.81 prepays principal
-    assert state.allocations[2] == Allocation(principal=39581, interest=419)
-    # balance 837.45 - 395.81 = 441.64. #2 keeps its scheduled interest 8.37 and principal 164.18 (plus the
-    # prepaid 395.81 shown as paid); after #2 the balance is 441.64 - 164.18 = 277.46, re-amortised at 172.55:
-    # #3 interest 277.46 * 1 % = 2.7746 -> 2.77, principal 172.55 - 2.77 = 169.78, balance 107.68
-    # #4 interest 1.0768 -> 1.08, principal 107.68 (last): the term shrinks from 6 to 4 installments
+    # 02-16: #2 (due 03-01) is the current installment and is paid as scheduled first: interest 8.37 +
+    # principal 164.18 = 172.55; the remaining 400.00 - 172.55 = 227.45 prepays principal (reduce_term)
+    assert state.allocations[2] == Allocation(principal=16418 + 22745, interest=837)
+    # balance after #2: 837.45 - 164.18 - 227.45 = 445.82, re-amortised at 172.55 from #2's due date:
+    # #3 interest 445.82 * 1 % = 4.4582 -> 4.46, principal 168.09, balance 277.73
+    # #4 interest 2.7773 -> 2.78, principal 169.77, balance 107.96
+    # #5 interest 1.0796 -> 1.08, principal 107.96 (last): the term shrinks from 6 to 5 installments
     assert rows(state) == [
         (1, 16255, 1000, 0, 16255, 1000),
-        (2, 39581 + 16418, 837, 0, 39581, 419),
-        (3, 16978, 277, 0, 0, 0),
-        (4, 10768, 108, 0, 0, 0),
+        (2, 16418 + 22745, 837, 0, 16418 + 22745, 837),
+        (3, 16809, 446, 0, 0, 0),
+        (4, 16977, 278, 0, 0, 0),
+        (5, 10796, 108, 0, 0, 0),
     ]
     assert state.installment_amount == 17255 and state.installments[2].total == 17255
-    assert state.maturity_date == D(2024, 5, 1)
-    # future interest 2.77 + 1.08 = 3.85 instead of 6.73 + 5.07 + 3.40 + 1.71 = 16.91
-    assert balances(state) == (44164, 0, 0, 0)
-    # still due on 03-01: #2's principal 164.18 + its unpaid interest 8.37 - 4.19 = 4.18
-    assert state.next_due == (D(2024, 3, 1), 16418 + 418)
-    assert roles(state) == {"fund_source": 17255 + 40000 - 100000, "loan_portfolio": 44164, "interest_income": -1419}
+    assert state.maturity_date == D(2024, 6, 1)
+    # future interest 4.46 + 2.78 + 1.08 = 8.32 instead of 6.73 + 5.07 + 3.40 + 1.71 = 16.91.
+    # #2's interest 8.37 was taken whole, but only 8.37 * 15 / 30 = 4.185 -> 4.19 has accrued by 02-16: the other
+    # 4.18 is interest received in advance (a liability), so the payoff is 445.82 - 4.18 = 441.64
+    assert balances(state) == (44582, 0, 0, 0) and state.interest_in_advance == 418
+    assert state.total_outstanding == 44164
+    # nothing is due on 03-01 any more: #2 is paid; next is #3
+    assert state.next_due == (D(2024, 4, 1), 17255)
+    assert roles(state) == {
+        "fund_source": 17255 + 40000 - 100000,
+        "loan_portfolio": 44582,
+        "interest_income": -1419,
+        "interest_received_in_advance": -418,
+    }
+    # on 03-01 #2's interest is recognised in full: the advance is gone, nothing is receivable
+    march = project(LOAN6, events, D(2024, 3, 1))
+    assert (march.interest_outstanding, march.interest_in_advance, march.days_past_due) == (0, 0, 0)
 
 
 def test_overpayment_leaves_a_credit_and_a_refund_closes_the_loan() -> None:
@@ -209,8 +221,11 @@ def test_overpayment_leaves_a_credit_and_a_refund_closes_the_loan() -> None:
     assert roles(refunded) == {"fund_source": 500, "interest_income": -500}
     partly = project(LOAN3, [pay, Refund(2, D(2024, 1, 20), 5000)], D(2024, 1, 20))
     assert partly.status == LoanStatus.overpaid and partly.credit == 14500
-    with pytest.raises(PaymentRejected):
-        project(LOAN3, [pay, Refund(2, D(2024, 1, 20), 19501)], D(2024, 1, 20))
+    # a refund beyond the credit (only a replay can produce one: its payment was reversed) is owed again as
+    # principal: 0.01 with #1, which the closed loan folded into one installment due 02-01; the loan reopens
+    beyond = project(LOAN3, [pay, Refund(2, D(2024, 1, 20), 19501)], D(2024, 1, 20))
+    assert beyond.status == LoanStatus.active and beyond.credit == 0 and beyond.principal_outstanding == 1
+    assert roles(beyond) == {"fund_source": 499, "loan_portfolio": 1, "interest_income": -500}
 
 
 def test_a_backdated_payment_between_two_later_ones_changes_the_later_allocation() -> None:
@@ -267,8 +282,11 @@ def test_paying_the_payoff_quote_on_a_mid_period_date_closes_the_loan() -> None:
     assert balances(state) == (0, 0, 0, 0) and state.credit == 0 and state.total_outstanding == 0
     assert roles(state) == {"fund_source": 1335, "interest_income": -1335}
     # a cent less leaves the loan open with a cent of principal
+    # (#2 is paid as scheduled, 340.02 of which 6.70 - 3.35 = 3.35 is interest in advance; 333.30 prepays
+    # principal, leaving 669.98 - 333.32 - 333.30 = 3.36 of principal less the 3.35 advance = 0.01)
     short = project(LOAN3, [*events, Payment(2, D(2024, 2, 16), 67332)], D(2024, 2, 16))
-    assert short.status == LoanStatus.active and short.principal_outstanding == 1
+    assert short.status == LoanStatus.active and short.total_outstanding == 1
+    assert (short.principal_outstanding, short.interest_in_advance) == (336, 335)
 
 
 def test_write_off_then_a_recovery_payment() -> None:
