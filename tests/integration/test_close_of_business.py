@@ -49,6 +49,7 @@ def assert_snapshots_match_projection(db: Database, on: date) -> int:
             assert loan.snapshot_date == on
             assert loan.interest_recognized == state.totals.interest_recognized, loan.id
             assert loan.interest_outstanding == state.interest_outstanding, loan.id
+            assert loan.interest_prepaid == state.interest_in_advance, loan.id
             assert loan.penalties_outstanding == state.penalties_outstanding, loan.id
             assert loan.principal_outstanding == state.principal_outstanding, loan.id
             assert loan.days_past_due == state.days_past_due, loan.id
@@ -242,3 +243,40 @@ def test_two_worker_processes_close_a_day_like_one() -> None:
             done_by = s.execute(text("SELECT COUNT(DISTINCT done_by) FROM cob_chunks")).scalar_one()
         assert done_by >= 1
         assert business_date(w) == on + timedelta(days=1)
+
+
+def test_an_installment_paid_before_its_due_date_never_falls_due_and_its_interest_accrues_from_the_advance() -> None:
+    """Issue 11, defect 1, as close of business sees it: 1200.00 x 12 at 12 %, 30/360, late fee 10.00 after 5
+    grace days. Installment 1 (106.62 = interest 12.00 + principal 94.62) paid 5 days before its due date;
+    closing through 6 days after the due date used to give DPD 7, a 10.00 fee and 212.84 due."""
+    with fresh_world() as (w, db):
+        product = make_product(w, late_fee={"amount": "10.00", "grace_days": 5})
+        ahead = make_product(w, late_fee={"amount": "10.00", "grace_days": 5}, prepayment="pay_ahead")
+        loan = active_loan(w, principal="1200.00", term=12, product=product)
+        paid_ahead = active_loan(w, principal="1200.00", term=12, product=ahead)
+        first_due = date.fromisoformat(loan["next_due"]["date"])
+        close(w, first_due - timedelta(days=6))  # business date now 5 days before the due date
+        assert pay(w, loan["id"], "106.62").status_code == 201
+        # three installments at once on a pay_ahead loan: #1, #2, #3 paid as scheduled, interest in advance
+        assert pay(w, paid_ahead["id"], "319.86").status_code == 201
+        day = business_date(w)
+        while day <= first_due + timedelta(days=6):
+            close(w, day)
+            assert assert_snapshots_match_projection(db, day) == 2
+            day += timedelta(days=1)
+        shown = w.get("manager", f"/api/v1/loans/{loan['id']}").json()
+        assert (shown["days_past_due"], shown["balances"]["penalties"]) == (0, "0.00")
+        # the business date is now 7 days after the due date (where the defect showed DPD 7). #1's interest
+        # 12.00 accrued in full out of the advance by its due date; #2 (interest 1105.38 * 1 % = 11.05) has
+        # accrued 7 of 30 days: 11.05 * 7 / 30 = 2.578 -> 2.58
+        assert (shown["balances"]["interest"], shown["balances"]["interest_in_advance"]) == ("2.58", "0.00")
+        assert shown["next_due"]["amount"] == "106.62"
+        schedule = w.get("manager", f"/api/v1/loans/{loan['id']}/schedule").json()["installments"]
+        assert schedule[0]["status"] == "paid" and schedule[1]["status"] == "pending"
+        ahead_now = w.get("manager", f"/api/v1/loans/{paid_ahead['id']}").json()
+        # #2 (11.05) is paid but only 2.58 of it has accrued: 8.47 in advance; #3's 10.10 all in advance
+        assert ahead_now["balances"]["interest_in_advance"] == "18.57" and ahead_now["days_past_due"] == 0
+        with db.session(writer=False) as session:
+            balances = ledger_repo.loan_balances(session, loan["id"])
+        # the books hold what close of business posted through the last closed day (6 days: 2.21)
+        assert balances.get("2110", 0) == 0 and balances["1200"] == 221
