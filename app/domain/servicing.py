@@ -31,7 +31,6 @@ from decimal import Decimal
 from enum import StrEnum
 
 from app.domain.calendar import DayCount, day_count
-from app.domain.errors import DomainValidationError
 from app.domain.lifecycle import LoanStatus
 from app.domain.money import to_minor
 from app.domain.postings import LoanTotals

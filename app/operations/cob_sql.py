@@ -125,7 +125,8 @@ class CobSql:
     def from_advance(delta: str, alias: str = "l") -> str:
         """The part of a day's accrual that interest received in advance already paid (README "Posting rules")."""
         prepaid = f"{alias}.interest_prepaid"
-        return f"(CASE WHEN {delta} > 0 THEN (CASE WHEN {prepaid} < {delta} THEN {prepaid} ELSE {delta} END) ELSE 0 END)"
+        least = f"(CASE WHEN {prepaid} < {delta} THEN {prepaid} ELSE {delta} END)"
+        return f"(CASE WHEN {delta} > 0 THEN {least} ELSE 0 END)"
 
     def accrual_lines(self) -> str:
         delta = f"({self.recognised()} - l.interest_recognized)"

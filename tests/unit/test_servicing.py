@@ -14,8 +14,6 @@ Late-fee trigger day = due + grace + 1 (the first day DPD > 5): 02-07 for #1, 03
 from datetime import date
 from decimal import Decimal
 
-import pytest
-
 from app.domain.calendar import Frequency
 from app.domain.lifecycle import LoanStatus
 from app.domain.money import currency
