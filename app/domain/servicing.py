@@ -181,6 +181,9 @@ class Checkpoint:
     recognised_at_write_off: int = 0
     readvanced: int = 0
     settled_rows: int = 0  # installments whose interest was fixed at a payoff (fully recognised)
+    # Daily interest recalculation: interest accrued through `segment_start` (every closed segment rounded).
+    accrued_interest: int = 0
+    segment_start: date | None = None
 
     def to_json(self) -> dict[str, object]:
         w = self.written_off
@@ -203,6 +206,8 @@ class Checkpoint:
             "recognised_at_write_off": self.recognised_at_write_off,
             "readvanced": self.readvanced,
             "settled_rows": self.settled_rows,
+            "accrued_interest": self.accrued_interest,
+            "segment_start": self.segment_start.isoformat() if self.segment_start else None,
         }
 
     @classmethod
@@ -231,6 +236,8 @@ class Checkpoint:
             recognised_at_write_off=int(str(data["recognised_at_write_off"])),
             readvanced=int(str(data.get("readvanced", 0))),
             settled_rows=int(str(data.get("settled_rows", 0))),
+            accrued_interest=int(str(data.get("accrued_interest", 0))),
+            segment_start=day("segment_start"),
         )
 
 
@@ -493,6 +500,9 @@ class _Projection:
         self.closed_on = on
         self.settled_rows = len(self.rows)
 
+    def after_event(self, on: date) -> None:
+        """Hook for projections that re-estimate open installments after each event."""
+
     def _reamortized(self, balance: int, from_number: int, period_start: date) -> list[Installment]:
         if balance <= 0:
             return []
@@ -672,9 +682,17 @@ class _Projection:
         )
 
 
+def _projection(terms: LoanTerms, start: tuple[Sequence[Installment], Checkpoint] | None = None) -> "_Projection":
+    if terms.interest_recalculation == InterestRecalculation.daily:
+        from app.domain.simple_interest import DailyProjection  # a subclass of _Projection: import cycle
+
+        return DailyProjection(terms, start)
+    return _Projection(terms, start)
+
+
 def project(terms: LoanTerms, events: Sequence[Event], as_of: date) -> LoanState:
     """The loan as it stands at the end of `as_of`, from its terms and its (non-reversed) events."""
-    return _run(_Projection(terms), events, as_of)
+    return _run(_projection(terms), events, as_of)
 
 
 def resume(
@@ -683,13 +701,13 @@ def resume(
     """Continue a projection from a stored state (its installments and checkpoint) with events dated after
     it: equal to `project()` over all events whenever no event is dated on or before `checkpoint.as_of`
     (on the checkpoint's own date only when no late fee was charged that day)."""
-    return _run(_Projection(terms, (rows, checkpoint)), events, as_of)
+    return _run(_projection(terms, (rows, checkpoint)), events, as_of)
 
 
 def payoff_quote(terms: LoanTerms, events: Sequence[Event], on: date) -> LoanState:
     """What closes the loan if paid on `on`: the state at the end of `on` except late fees triggered that very
     day, because a payment dated `on` settles before the day's fees are charged."""
-    return _run(_Projection(terms), events, on, fees_through=on - timedelta(days=1))
+    return _run(_projection(terms), events, on, fees_through=on - timedelta(days=1))
 
 
 def can_resume(
@@ -719,5 +737,6 @@ def _run(
                 projection.write_off(event.seq, event.date)
         else:
             projection.refund(event)
+        projection.after_event(event.date)
     projection.charge_late_fees(as_of if fees_through is None else fees_through)
     return projection.state(as_of)

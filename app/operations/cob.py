@@ -27,8 +27,11 @@ from app.core.orm import utcnow
 from app.database import Database
 from app.domain.calendar import DayCount
 from app.domain.servicing import accrual_fraction
+from app.identity.access import Principal, Role
 from app.ledger import partitions
 from app.ledger import service as ledger
+from app.loans import engine as loan_engine
+from app.loans import repository as loans_repo
 from app.operations import repository as repo
 from app.operations.cob_sql import CobSql
 from app.operations.models import AccrualFraction, CobChunk, CobRun
@@ -41,6 +44,9 @@ MAX_DAYS_AHEAD = 366
 COB_NAMESPACE = uuid.UUID("5b0c9f0e-6c1a-4c3e-9a59-3a1f1f3c0b7e")
 
 Progress = Callable[[int, int], None]  # (chunks done, chunks total)
+# Who the journal and events name for what close of business posts itself.
+CLOSE_OF_BUSINESS = Principal(user_id="close-of-business", username="close-of-business", role=Role.manager,
+                              branch_id=None)
 
 
 @dataclass(frozen=True)
@@ -228,10 +234,33 @@ def _chunks_done(session: Session, day: date) -> tuple[int, int]:
     return int(finished), int(total)
 
 
+def _close_daily_loans(session: Session, sql: CobSql, day: date, chunk: CobChunk, p: dict[str, Any]) -> int:
+    """Simple-interest loans accrue on each day's actual principal, which the set-based steps do not model:
+    each is locked and re-projected through the loan write path, which posts what the books lack (accrual,
+    late fees) and rewrites its snapshot — the same code a payment runs, so the two can never disagree."""
+    ids = list(session.scalars(text(sql.daily_in_chunk()), p))
+    for loan_id in ids:
+        loan = loans_repo.lock(session, loan_id)
+        if loan is None or loan.status != "active":
+            continue
+        interest, penalties = loan.interest_recognized, loan.penalties_outstanding
+        state, _ = loan_engine.reproject(
+            session, loan, day, CLOSE_OF_BUSINESS, "accrual", day, description=f"interest accrual {day.isoformat()}"
+        )
+        chunk.interest_accrued += state.totals.interest_recognized - interest
+        fee = state.penalties_outstanding - penalties
+        if fee > 0:
+            chunk.late_fees_charged += fee
+            chunk.late_fee_count += 1
+    return len(ids)
+
+
 def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> None:
     p = {"d": day, "lo": chunk.lo, "hi": chunk.hi}
-    chunk.loans_processed = int(session.execute(text(sql.count_chunk()), p).scalar_one())
-    if not chunk.loans_processed:
+    chunk.interest_accrued = chunk.late_fees_charged = chunk.late_fee_count = 0
+    daily = _close_daily_loans(session, sql, day, chunk, p)
+    chunk.loans_processed = daily + int(session.execute(text(sql.count_chunk()), p).scalar_one())
+    if chunk.loans_processed == daily:
         return
     products = [(str(r[0]), str(r[1])) for r in session.execute(text(sql.products_in_chunk()), p)]
     # 1. Late fees (penalties), once per installment after the grace days.
@@ -240,11 +269,12 @@ def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> N
         _post_per_product(session, products, "late_fee", "late fees", sql.fee_lines(), p)
         session.execute(text(sql.charge_fees_on_loans()), p)
         session.execute(text(sql.charge_fees_on_installments()), p)
-    chunk.late_fees_charged, chunk.late_fee_count = int(fee_total), int(fee_count)
+    chunk.late_fees_charged += int(fee_total)
+    chunk.late_fee_count += int(fee_count)
     # 2. Interest accrual through the end of the day, by the day-count fraction of the current period.
     session.execute(text(sql.roll_periods()), p)
     _ensure_fractions(session, sql, day, p)
-    chunk.interest_accrued = int(session.execute(text(sql.accrual_total()), p).scalar_one())
+    chunk.interest_accrued += int(session.execute(text(sql.accrual_total()), p).scalar_one())
     _post_per_product(session, products, "accrual", "interest accrual", sql.accrual_lines(), p)
     session.execute(text(sql.accrue()), p)
     # 3. Ageing: days past due, delinquency bucket (with history), next due, past maturity.

@@ -13,7 +13,11 @@ RECEIVABLE = DEFAULT_ACCOUNTS[AccountRole.interest_receivable]
 IN_ADVANCE = DEFAULT_ACCOUNTS[AccountRole.interest_received_in_advance]
 INCOME = DEFAULT_ACCOUNTS[AccountRole.interest_income]
 
-CHUNK = "l.status = 'active' AND l.id > :lo AND l.id <= :hi"
+# The set-based steps serve fixed-schedule loans; simple-interest (daily recalculation) loans accrue on each
+# day's actual principal and are re-projected one by one (cob.py `_close_daily_loans`).
+IN_RANGE = "l.status = 'active' AND l.id > :lo AND l.id <= :hi"
+CHUNK = f"{IN_RANGE} AND l.interest_recalculation = 'none'"
+DAILY = f"{IN_RANGE} AND l.interest_recalculation = 'daily'"
 OUTSTANDING_PI = "(i.principal - i.paid_principal + i.interest - i.paid_interest)"
 # half_up(o * pct_e6 / 10^8) split as o = q·10^8 + r so no product overflows 64 bits (o up to 10^14).
 PERCENT_FEE = (
@@ -222,3 +226,6 @@ class CobSql:
 
     def count_chunk(self) -> str:
         return f"SELECT COUNT(*) FROM loans l WHERE {CHUNK}"
+
+    def daily_in_chunk(self) -> str:
+        return f"SELECT l.id FROM loans l WHERE {DAILY} ORDER BY l.id"

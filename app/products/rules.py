@@ -154,6 +154,10 @@ RULES: tuple[Rule, ...] = (
          lambda p: p.interest_recalculation == InterestRecalculation.daily
          and p.interest_method != InterestMethod.declining_balance,
          "daily interest recalculation is simple interest on the declining balance, not flat"),
+    Rule("daily_needs_equal_installments", ("interest_recalculation", "amortization"),
+         lambda p: p.interest_recalculation == InterestRecalculation.daily
+         and p.amortization != Amortization.equal_installments,
+         "daily interest recalculation services equal installments (a fixed amount due per installment)"),
 )  # fmt: skip
 
 

@@ -280,3 +280,36 @@ def test_an_installment_paid_before_its_due_date_never_falls_due_and_its_interes
             balances = ledger_repo.loan_balances(session, loan["id"])
         # the books hold what close of business posted through the last closed day (6 days: 2.21)
         assert balances.get("2110", 0) == 0 and balances["1200"] == 221
+
+
+def test_simple_interest_loans_accrue_on_the_actual_principal_through_close_of_business() -> None:
+    """A daily-recalculation loan next to a fixed one: close of business re-projects it every day, so its
+    snapshot, installments and ledger equal the projection daily, early and late payments included."""
+    with fresh_world() as (w, db):
+        daily = make_product(w, day_count="actual/365", interest_recalculation="daily",
+                             late_fee={"amount": "10.00", "grace_days": 5})
+        fixed = make_product(w, day_count="actual/365", late_fee={"amount": "10.00", "grace_days": 5})
+        simple = active_loan(w, principal="1200.00", term=12, product=daily)
+        other = active_loan(w, principal="1200.00", term=12, product=fixed)
+        first_due = date.fromisoformat(simple["next_due"]["date"])
+        close(w, first_due - timedelta(days=11))
+        # 10 days early: interest accrued to today first, the rest of the installment is principal
+        paid = pay(w, simple["id"], simple["next_due"]["amount"])
+        assert paid.status_code == 201, paid.text
+        assert pay(w, other["id"], other["next_due"]["amount"]).status_code == 201
+        day = business_date(w)
+        while day <= first_due + timedelta(days=40):
+            close(w, day)
+            assert assert_snapshots_match_projection(db, day) == 2
+            day += timedelta(days=1)
+        shown = w.get("manager", f"/api/v1/loans/{simple['id']}").json()
+        # installment 2 was not paid: 10 days past grace, the late fee is charged once, DPD counts from its due
+        assert shown["days_past_due"] > 5 and shown["balances"]["penalties"] == "10.00"
+        # the payment took the simple interest of its days only: 1200.00 * 12 % * days / 365, half-up
+        days = (first_due - timedelta(days=10) - date.fromisoformat(simple["disbursement_date"])).days
+        expected = (Decimal("1200.00") * Decimal("0.12") * days / 365).quantize(Decimal("0.01"), "ROUND_HALF_UP")
+        allocation = paid.json()["allocation"]
+        assert Decimal(allocation["interest"]) == expected
+        assert Decimal(allocation["principal"]) == Decimal(simple["next_due"]["amount"]) - expected
+        entries = w.get("manager", f"/api/v1/loans/{simple['id']}/journal-entries").json()
+        assert {e["entry_type"] for e in entries} >= {"disbursement", "repayment", "accrual"}

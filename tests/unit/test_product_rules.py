@@ -61,6 +61,8 @@ VIOLATIONS: dict[str, dict[str, Any]] = {
     "daily_needs_actual_days": {"interest_recalculation": "daily", "day_count": "30/360"},
     "daily_needs_declining_balance": {"interest_recalculation": "daily", "day_count": "actual/365",
                                       "interest_method": "flat"},
+    "daily_needs_equal_installments": {"interest_recalculation": "daily", "day_count": "actual/365",
+                                       "amortization": "equal_principal"},
 }
 
 VALID_VARIANTS: list[dict[str, Any]] = [

@@ -1,6 +1,7 @@
 """Resuming the projection from a stored state equals replaying the whole event log (ARCHITECTURE: the
 snapshot is a valid starting state), for events dated after the state, including late fees and closure."""
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -13,9 +14,11 @@ from app.domain.schedule import Amortization, ScheduleTerms
 from app.domain.servicing import (
     Checkpoint,
     Event,
+    InterestRecalculation,
     LateFeeRule,
     LoanTerms,
     Payment,
+    Prepayment,
     Refund,
     WriteOff,
     can_resume,
@@ -40,6 +43,16 @@ def loans_and_events(draw: st.DrawFn) -> tuple[LoanTerms, list[tuple[Event, date
     )
     if terms.late_fee is not None and terms.late_fee.amount is None:
         terms = LoanTerms(terms.schedule, LateFeeRule(terms.late_fee.grace_days, percent_of_overdue=Decimal("2.5")))
+    daily = (
+        terms.schedule.day_count != DayCount.thirty_360
+        and terms.schedule.amortization == Amortization.equal_installments
+        and draw(st.booleans())
+    )
+    terms = replace(
+        terms,
+        prepayment=draw(st.sampled_from(list(Prepayment))),
+        interest_recalculation=InterestRecalculation.daily if daily else InterestRecalculation.none,
+    )
     day, steps = START, []
     for seq in range(1, draw(st.integers(1, 12)) + 1):
         day += timedelta(days=draw(st.integers(0, 45)))

@@ -21,6 +21,7 @@ from app.domain.schedule import Amortization, InterestMethod, ScheduleTerms, gen
 from app.domain.servicing import (
     COMPONENTS,
     Event,
+    InterestRecalculation,
     LateFeeRule,
     LoanState,
     LoanTerms,
@@ -75,7 +76,18 @@ def loan_terms(draw: st.DrawFn) -> LoanTerms:
             ),
         )
     )
-    return LoanTerms(schedule, late_fee, prepayment=draw(st.sampled_from(list(Prepayment))))
+    daily = (
+        schedule.day_count != DayCount.thirty_360
+        and schedule.amortization == Amortization.equal_installments
+        and schedule.interest_method == InterestMethod.declining_balance
+        and draw(st.booleans())
+    )
+    return LoanTerms(
+        schedule,
+        late_fee,
+        prepayment=draw(st.sampled_from(list(Prepayment))),
+        interest_recalculation=InterestRecalculation.daily if daily else InterestRecalculation.none,
+    )
 
 
 @st.composite
