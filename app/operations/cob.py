@@ -45,8 +45,9 @@ COB_NAMESPACE = uuid.UUID("5b0c9f0e-6c1a-4c3e-9a59-3a1f1f3c0b7e")
 
 Progress = Callable[[int, int], None]  # (chunks done, chunks total)
 # Who the journal and events name for what close of business posts itself.
-CLOSE_OF_BUSINESS = Principal(user_id="close-of-business", username="close-of-business", role=Role.manager,
-                              branch_id=None)
+CLOSE_OF_BUSINESS = Principal(
+    user_id="close-of-business", username="close-of-business", role=Role.manager, branch_id=None
+)
 
 
 @dataclass(frozen=True)
