@@ -241,6 +241,17 @@ class Checkpoint:
         )
 
 
+@dataclass(frozen=True)
+class AccrualSegment:
+    """Interest on a constant principal over [start, end) by the day count, rounded half-up once."""
+
+    start: date
+    end: date
+    principal: int
+    interest: int
+    projected: bool = False  # after the last event: as if every installment is paid on its due date
+
+
 @dataclass
 class LoanState:
     as_of: date
@@ -266,6 +277,8 @@ class LoanState:
     interest_in_advance: int = 0
     # The amount each write-off event took off the books (principal, interest, fees, penalties).
     write_offs: dict[int, Allocation] = field(default_factory=dict)
+    # Simple-interest loans: how interest accrued, segment by segment (a full replay only; empty otherwise).
+    accrual_segments: list[AccrualSegment] = field(default_factory=list)
 
     @property
     def total_outstanding(self) -> int:

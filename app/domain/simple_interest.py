@@ -19,12 +19,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
+from itertools import pairwise
 
 from app.domain.calendar import day_count, due_dates
 from app.domain.money import to_minor
 from app.domain.schedule import half_up_div, reamortize_keeping_maturity
 from app.domain.servicing import (
     COMPONENTS,
+    AccrualSegment,
     Allocation,
     Checkpoint,
     Installment,
@@ -49,6 +51,7 @@ class DailyProjection(_Projection):
         self.grid = due_dates(st.disbursement_date, st.frequency, st.term, st.first_payment_date)
         numerator, denominator = Decimal(st.annual_rate_percent).as_integer_ratio()
         self.rate = (numerator, denominator * 100)
+        self.segments: list[AccrualSegment] = []  # closed segments, in order (a replay from disbursement)
 
     def principal_outstanding(self) -> int:
         """The principal actually owed, independent of how open installments are currently split."""
@@ -62,19 +65,25 @@ class DailyProjection(_Projection):
         frac_num, frac_den = self.day_count.fraction(start, end)
         return half_up_div(principal * self.rate[0] * frac_num, self.rate[1] * frac_den)
 
+    def split(self, principal: int, start: date, end: date, projected: bool = False) -> list[AccrualSegment]:
+        """The segments from `start` to `end` on a constant principal: one per period (due dates cut them)."""
+        bounds = [due for due in self.grid[bisect_right(self.grid, start) :] if due < end]
+        edges = [start, *bounds, end]
+        return [
+            AccrualSegment(a, b, principal, self._segment(principal, a, b), projected)
+            for a, b in pairwise(edges)
+            if b > a
+        ]
+
     def accrual_between(self, principal: int, start: date, end: date) -> int:
         """Interest on a constant principal from `start` through `end`, one rounded segment per period."""
-        total, segment_start = 0, start
-        for due in self.grid[bisect_right(self.grid, start) :]:
-            if due >= end:
-                break
-            total += self._segment(principal, segment_start, due)
-            segment_start = due
-        return total + self._segment(principal, segment_start, end)
+        return sum(s.interest for s in self.split(principal, start, end))
 
     def accrue_to(self, on: date) -> None:
         if on > self.segment_start:
-            self.accrued += self.accrual_between(self.principal_outstanding(), self.segment_start, on)
+            closed = self.split(self.principal_outstanding(), self.segment_start, on)
+            self.segments += closed
+            self.accrued += sum(s.interest for s in closed)
             self.segment_start = on
 
     def recognised(self, on: date) -> int:
@@ -255,4 +264,13 @@ class DailyProjection(_Projection):
     def state(self, as_of: date) -> LoanState:
         state = super().state(as_of)
         state.checkpoint = replace(state.checkpoint, accrued_interest=self.accrued, segment_start=self.segment_start)
+        state.accrual_segments = list(self.segments)
+        if state.status.value == "active" and self.rows:
+            # what the open installments assume: the current principal until each is paid on its due date
+            principal, day = self.principal_outstanding(), self.segment_start
+            for row in self.rows[self.first_open :]:
+                if row.due_date > day:
+                    state.accrual_segments += self.split(principal, day, row.due_date, projected=True)
+                    day = row.due_date
+                principal -= row.principal - row.paid_principal
         return state

@@ -1,7 +1,7 @@
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api.deps import DEFAULT_PAGE_SIZE, CurrentUser, Cursor, DbDep, Limit, SettingsDep
@@ -15,10 +15,12 @@ from app.loans import presenters, service, servicing
 from app.loans.engine import Outcome
 from app.loans.idempotent import MoneyResult
 from app.loans.schemas import (
+    AccrualSegmentOut,
     ApproveIn,
     AuditOut,
     DisburseIn,
     DryRunOut,
+    InstallmentInterestOut,
     LoanCreate,
     LoanOut,
     PaymentIn,
@@ -31,6 +33,7 @@ from app.loans.schemas import (
     WithdrawIn,
     WriteOffIn,
 )
+from app.products.schemas import format_rate
 
 router = APIRouter(prefix="/api/v1/loans", tags=["loans"])
 
@@ -117,6 +120,40 @@ def get_loan(db: DbDep, principal: CurrentUser, loan_id: str, response: Response
     view = service.get_loan(db, principal, loan_id, as_of)
     response.headers["ETag"] = f'"{view.loan.version}"'
     return presenters.loan_out(view.loan, view.as_of, view.state, view.status)
+
+
+@router.get(
+    "/{loan_id}/installments/{number}/interest",
+    response_model=InstallmentInterestOut,
+    responses=ERRORS,
+    summary="How an installment's interest accrues (simple interest: segment by segment)",
+)
+def get_installment_interest(
+    db: DbDep, principal: CurrentUser, loan_id: str, number: Annotated[int, Path(ge=1, le=1200)]
+) -> InstallmentInterestOut:
+    found = service.installment_interest(db, principal, loan_id, number)
+    loan, c = found.loan, found.loan.currency
+    return InstallmentInterestOut(
+        loan_id=loan.id,
+        number=found.row.number,
+        period_start=found.row.period_start,
+        due_date=found.row.due_date,
+        interest_recalculation=loan.interest_recalculation,
+        annual_rate_percent=format_rate(loan.annual_rate_e6),
+        day_count=loan.day_count,
+        interest=money_out(found.row.interest, c),
+        segments=[
+            AccrualSegmentOut(
+                start=s.start,
+                end=s.end,
+                days=(s.end - s.start).days,
+                principal=money_out(s.principal, c),
+                interest=money_out(s.interest, c),
+                projected=s.projected,
+            )
+            for s in found.segments
+        ],
+    )
 
 
 @router.get("/{loan_id}/schedule", response_model=ScheduleOut, responses=ERRORS, summary="Repayment schedule")

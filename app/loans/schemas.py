@@ -136,6 +136,31 @@ class InstallmentOut(BaseModel):
     late_fee_date: dt.date | None
 
 
+class AccrualSegmentOut(BaseModel):
+    start: dt.date
+    end: dt.date
+    days: int = Field(description="Calendar days from start to end")
+    principal: MoneyOut = Field(description="The principal outstanding over the segment")
+    interest: MoneyOut = Field(description="principal x rate x day-count fraction, rounded half-up once")
+    projected: bool = Field(description="After the last event: assumes each installment is paid on its due date")
+
+
+class InstallmentInterestOut(BaseModel):
+    """How an installment's interest arises. Simple-interest loans (`interest_recalculation: daily`) list the
+    accrual segments of its period (they end at due dates and at every event); fixed schedules show the one
+    period on the balance it opened with."""
+
+    loan_id: str
+    number: int
+    period_start: dt.date
+    due_date: dt.date
+    interest_recalculation: str
+    annual_rate_percent: str
+    day_count: str
+    interest: MoneyOut
+    segments: list[AccrualSegmentOut]
+
+
 class ScheduleOut(BaseModel):
     loan_id: str
     as_of: dt.date

@@ -15,11 +15,11 @@ from app.core.idempotency import IdempotentRequest
 from app.core.metrics import LOANS_DISBURSED
 from app.core.schemas import money_out
 from app.database import Database
-from app.domain.errors import DomainValidationError
-from app.domain.lifecycle import MONEY_STATUSES, LoanAction, LoanStatus
+from app.domain.errors import DomainValidationError, InvalidTransition
+from app.domain.lifecycle import MONEY_STATUSES, LoanAction, LoanStatus, allowed_actions
 from app.domain.money import Currency, currency, to_minor
 from app.domain.schedule import generate_schedule
-from app.domain.servicing import Installment, LoanState, payoff_quote, project
+from app.domain.servicing import AccrualSegment, Installment, LoanState, payoff_quote, project
 from app.identity.access import Permission, Principal
 from app.ledger.accounts import DEFAULT_ACCOUNTS
 from app.loans import engine, idempotent
@@ -361,6 +361,30 @@ def list_loans(
     principal.require(Permission.read)
     with db.session(writer=False) as session:
         return repo.list_loans(session, principal.branch_scope, status, borrower_id, branch_id, cursor, limit)
+
+
+@dataclass(frozen=True)
+class InstallmentInterest:
+    loan: Loan
+    row: Installment
+    segments: list[AccrualSegment]
+
+
+def installment_interest(db: Database, principal: Principal, loan_id: str, number: int) -> InstallmentInterest:
+    """The accrual behind installment `number` as of the business date (a full replay of the event log)."""
+    with db.session(writer=False) as session:
+        loan = _visible(session, principal, loan_id)
+        if loan.disbursement_date is None:
+            raise InvalidTransition(loan.status, "explain the interest of", allowed_actions(LoanStatus(loan.status)))
+        state = project_loan(session, loan, max(engine.business_date(session), loan.disbursement_date))
+        row = next((r for r in state.installments if r.number == number), None)
+        if row is None:
+            raise NotFound(f"the loan has no installment {number}")
+        segments = [s for s in state.accrual_segments if row.period_start <= s.start < row.due_date]
+        if not state.accrual_segments:
+            opening = sum(r.principal for r in state.installments if r.number >= number)
+            segments = [AccrualSegment(row.period_start, row.due_date, opening, row.interest)]
+        return InstallmentInterest(loan, row, segments)
 
 
 def schedule(

@@ -539,3 +539,31 @@ def test_servicing_state_machine(svc: Svc) -> None:
         settings=settings(max_examples=20, stateful_step_count=15, deadline=None,
                           suppress_health_check=list(HealthCheck)),
     )
+
+
+def test_simple_interest_over_http_with_its_accrual_segments(svc: Svc) -> None:
+    body = {k: v for k, v in svc.product.items() if k in PRODUCT_FIELDS}
+    refused = svc.world.post("admin", "/api/v1/products", {**body, "code": unique("SI-"),
+                                                            "interest_recalculation": "daily"})
+    problem = assert_problem(refused, 422)
+    assert {"interest_recalculation", "day_count"} <= {e["field"] for e in problem["errors"]}
+    product = make_product(svc.world, **{**body, "code": unique("SI-"), "day_count": "actual/365",
+                                         "interest_recalculation": "daily"})
+    assert product["interest_recalculation"] == "daily" and product["prepayment"] == "reduce_term"
+    loan = svc.loan(pay_on=D(2024, 1, 22), product=product)
+    paid = svc.pay(loan["id"], "340.02", D(2024, 1, 22))
+    # 21 days on 1000.00: 1000.00 * 12 % * 21 / 365 = 6.9041 -> 6.90 first; principal 340.02 - 6.90 = 333.12
+    assert (paid["allocation"]["interest"], paid["allocation"]["principal"]) == ("6.90", "333.12")
+    explained = svc.get(f"{LOANS}/{loan['id']}/installments/1/interest")
+    # 01-01 -> 01-22 on 1000.00: 6.90 (accrued); 01-22 -> 02-01 on 666.88: 666.88 * 12 % * 10 / 365 = 2.1925
+    # -> 2.19 (projected: nothing is known yet after 01-22)
+    assert [(s["start"], s["end"], s["days"], s["principal"], s["interest"], s["projected"])
+            for s in explained["segments"]] == [
+        ("2024-01-01", "2024-01-22", 21, "1000.00", "6.90", False),
+        ("2024-01-22", "2024-02-01", 10, "666.88", "2.19", True),
+    ]
+    schedule = svc.get(f"{LOANS}/{loan['id']}/schedule")["installments"]
+    assert schedule[0]["status"] == "paid"
+    assert svc.get(f"{LOANS}/{loan['id']}")["balances"]["interest_in_advance"] == "0.00"
+    assert_problem(svc.world.get("manager", f"{LOANS}/{loan['id']}/installments/9/interest"), 404)
+    svc.trial_balance_is_zero()
