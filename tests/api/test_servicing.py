@@ -567,3 +567,38 @@ def test_simple_interest_over_http_with_its_accrual_segments(svc: Svc) -> None:
     assert svc.get(f"{LOANS}/{loan['id']}")["balances"]["interest_in_advance"] == "0.00"
     assert_problem(svc.world.get("manager", f"{LOANS}/{loan['id']}/installments/9/interest"), 404)
     svc.trial_balance_is_zero()
+
+
+def test_a_write_off_item_shows_what_the_projection_writes_off_after_a_reversal(svc: Svc) -> None:
+    loan = svc.loan(pay_on=D(2024, 3, 16))
+    paid = svc.pay(loan["id"], "340.02", D(2024, 2, 1))
+    assert svc.world.post("manager", f"{LOANS}/{loan['id']}/write-off", {"reason": "uncollectable"}).status_code == 200
+    [wo] = [t for t in svc.transactions(loan["id"]) if t["type"] == "write_off"]
+    assert wo["amount"] == "693.37"  # 669.98 + 8.39 + 15.00 (unit golden)
+    r = svc.world.post("manager", f"{LOANS}/{loan['id']}/transactions/{paid['transaction_id']}/reverse",
+                       {"reason": "cheque bounced"})
+    assert r.status_code == 200, r.text
+    # without the payment: principal 1000.00 + interest 10.00 + 6.70 + 1.69 = 18.39 + two fees 15.00 = 1048.39
+    [wo] = [t for t in svc.transactions(loan["id"]) if t["type"] == "write_off"]
+    assert wo["amount"] == "1048.39"
+    assert svc.ledger_balances(loan["id"])["5000"] == 104839
+    svc.trial_balance_is_zero()
+
+
+def test_a_repayment_stays_reversible_after_its_overpayment_was_refunded(svc: Svc) -> None:
+    loan = svc.loan(pay_on=D(2024, 1, 16))
+    paid = svc.pay(loan["id"], "1200.00")  # payoff 1005.00, 195.00 credit
+    assert svc.world.post("manager", f"{LOANS}/{loan['id']}/refund", {"reason": "excess"}).status_code == 200
+    dry = svc.world.post("manager", f"{LOANS}/{loan['id']}/transactions/{paid['transaction_id']}/reverse",
+                         {"reason": "cheque bounced"}, params={"dry_run": "true"})
+    assert dry.status_code == 200, dry.text
+    r = svc.world.post("manager", f"{LOANS}/{loan['id']}/transactions/{paid['transaction_id']}/reverse",
+                       {"reason": "cheque bounced"})
+    assert r.status_code == 200, r.text
+    reopened = r.json()
+    # the bounced 1200.00 is gone and the 195.00 paid out is owed again with installment 1:
+    # principal 1000.00 + 195.00, interest 10.00 * 15 / 30 = 5.00 accrued by 01-16
+    assert reopened["status"] == "active"
+    assert (reopened["balances"]["principal"], reopened["balances"]["interest"]) == ("1195.00", "5.00")
+    assert svc.ledger_balances(loan["id"]) == {"1000": -119500, "1100": 119500, "1200": 500, "4000": -500}
+    svc.trial_balance_is_zero()
