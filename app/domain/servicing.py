@@ -379,6 +379,15 @@ class _Projection:
             recognised_interest(r, self.convention, on) for r in self.rows[settled:]
         )
 
+    def row_recognised(self, index: int, on: date) -> int:
+        """Interest of installment `index` recognised by `on`; one settled by a payoff is recognised in full."""
+        row = self.rows[index]
+        return row.interest if index < self.settled_rows else recognised_interest(row, self.convention, on)
+
+    def later_accrued(self, split: int, on: date) -> int:
+        """Recognised minus paid interest of the installments from `split` on (negative: paid in advance)."""
+        return sum(self.row_recognised(i, on) - self.rows[i].paid_interest for i in range(split, len(self.rows)))
+
     def interest_net(self, on: date) -> int:
         """Recognised minus paid interest: accrued and unpaid when positive, received in advance when negative."""
         return self.recognised(on) - sum(r.paid_interest for r in self.rows)
@@ -389,8 +398,7 @@ class _Projection:
         split = self.not_due_index(on)
         due = sum(r.outstanding for r in rows[self.first_open : split])
         later = sum(r.outstanding - r.interest + r.paid_interest for r in rows[split:])
-        accrued = sum(recognised_interest(r, self.convention, on) - r.paid_interest for r in rows[split:])
-        return due + later + accrued
+        return due + later + self.later_accrued(split, on)
 
     # --- events ----------------------------------------------------------------------------------------------
     def charge_late_fees(self, through: date) -> None:
@@ -486,7 +494,7 @@ class _Projection:
             paid["fees"] += row.fees - row.paid_fees
             paid["penalties"] += row.penalties - row.paid_penalties
             paid["principal"] += row.principal - row.paid_principal
-        accrued = sum(recognised_interest(r, self.convention, on) - r.paid_interest for r in later)
+        accrued = self.later_accrued(split, on)
         if accrued >= 0:
             paid["interest"] += accrued
         else:
@@ -502,7 +510,7 @@ class _Projection:
         if current is not None:
             keep = self.rows.index(current)
             later = self.rows[keep + 1 :]
-            current.interest = recognised_interest(current, self.convention, on)
+            current.interest = self.row_recognised(keep, on)
             current.principal += sum(r.principal for r in later)
             current.fees += sum(r.fees for r in later)
             current.penalties += sum(r.penalties for r in later)
@@ -532,8 +540,9 @@ class _Projection:
     def _release_interest_in_advance(self, on: date) -> None:
         """Interest received for days after `on` stops being interest: it pays principal instead."""
         excess = 0
-        for row in self.rows[self.not_due_index(on) :]:
-            recognised = recognised_interest(row, self.convention, on)
+        split = self.not_due_index(on)
+        for index, row in enumerate(self.rows[split:], split):
+            recognised = self.row_recognised(index, on)
             if row.paid_interest > recognised:
                 excess += row.paid_interest - recognised
                 row.paid_interest = recognised

@@ -64,15 +64,18 @@ class Svc:
     product: dict[str, Any]
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def product_with(self, prepayment: str) -> dict[str, Any]:
-        """The module's product with another prepayment option (created once per option)."""
-        if prepayment == self.product["prepayment"]:
+    def product_with(self, prepayment: str, simple_interest: bool = False) -> dict[str, Any]:
+        """The module's product with another prepayment option, or as a simple-interest (daily recalculation,
+        actual/365) product (created once per variant)."""
+        if prepayment == self.product["prepayment"] and not simple_interest:
             return self.product
-        if prepayment not in self.variants:
+        variant = f"{prepayment}:{simple_interest}"
+        if variant not in self.variants:
             body = {k: v for k, v in self.product.items() if k in PRODUCT_FIELDS}
-            self.variants[prepayment] = make_product(self.world, **{**body, "code": unique("SV-"),
-                                                                     "prepayment": prepayment})
-        return self.variants[prepayment]
+            extra = {"day_count": "actual/365", "interest_recalculation": "daily"} if simple_interest else {}
+            self.variants[variant] = make_product(self.world, **{**body, "code": unique("SV-"),
+                                                                  "prepayment": prepayment, **extra})
+        return self.variants[variant]
 
     def set_date(self, day: date) -> None:
         with self.db.transaction() as session:
@@ -450,9 +453,10 @@ class ServicingMachine(RuleBasedStateMachine):
         super().__init__()
         self.loan_id = ""
 
-    @initialize(prepayment=st.sampled_from(PREPAYMENT_MODES))
-    def open_loan(self, prepayment: str) -> None:
-        self.loan_id = self.svc.loan(term=6, pay_on=MACHINE_TODAY, product=self.svc.product_with(prepayment))["id"]
+    @initialize(prepayment=st.sampled_from(PREPAYMENT_MODES), simple_interest=st.booleans())
+    def open_loan(self, prepayment: str, simple_interest: bool) -> None:
+        product = self.svc.product_with(prepayment, simple_interest)
+        self.loan_id = self.svc.loan(term=6, pay_on=MACHINE_TODAY, product=product)["id"]
 
     def status(self) -> str:
         status: str = get_loan(self.svc.world, self.loan_id)["status"]

@@ -51,7 +51,8 @@ def _terms(rate: str = "12", term: int = 12, principal: str = "1200.00", **kw: o
         currency=currency("USD"),
         day_count=kw.pop("day_count", DayCount.thirty_360),  # type: ignore[arg-type]
     )
-    return LoanTerms(schedule, LateFeeRule(grace_days=5, amount=1000), **kw)  # type: ignore[arg-type]
+    late_fee = kw.pop("late_fee", LateFeeRule(grace_days=5, amount=1000))
+    return LoanTerms(schedule, late_fee, **kw)  # type: ignore[arg-type]
 
 
 LOAN12 = _terms()
@@ -297,3 +298,18 @@ def test_a_payment_on_a_closed_loan_is_a_credit() -> None:
     after = project(LOAN12, [Payment(1, D(2024, 1, 1), 120000), Payment(2, D(2024, 1, 5), 500)], D(2024, 1, 5))
     assert after.status == LoanStatus.overpaid and after.credit == 500
     assert after.allocations[2] == Allocation(overpayment=500)
+
+
+def test_a_loan_reopened_by_an_uncovered_refund_is_paid_off_by_its_quote() -> None:
+    """Found by the HTTP state machine: a loan paid off mid-period (its current interest cut to 1.59), then
+    overpaid by 0.01 and refunded; the payment that made it closed was reversed so the refund is owed again.
+    The interest fixed at the payoff stays recognised in full: the new payoff is just the 0.01."""
+    loan6 = _terms(term=6, principal="1000.00", late_fee=LateFeeRule(grace_days=5, amount=1500))
+    on = D(2024, 5, 15)
+    quote = payoff_quote(loan6, [Payment(1, on, 1)], on).total_outstanding
+    events: list[Event] = [Payment(2, on, quote), Payment(3, on, 1), Refund(4, on, 1)]  # payment 1 reversed
+    reopened = project(loan6, events, on)
+    assert reopened.status == LoanStatus.active and reopened.total_outstanding == 1
+    assert payoff_quote(loan6, events, on).total_outstanding == 1
+    closed = project(loan6, [*events, Payment(5, on, 1)], on)
+    assert closed.status == LoanStatus.closed and closed.allocations[5] == Allocation(principal=1)
