@@ -396,6 +396,16 @@ def generate_schedule(terms: ScheduleTerms) -> Schedule:
     return Schedule(terms, from_minor(installment, terms.currency), rows)
 
 
+def _rebuild_balance(terms: ScheduleTerms, opening_balance: Decimal, from_number: int) -> int:
+    """Validated inputs of a re-amortisation: the opening balance in minor units (never negative)."""
+    terms.validate()
+    _check_int(from_number, "from_number", 1, terms.term)
+    balance = to_minor(_check_amount(opening_balance, terms.currency, "opening_balance"), terms.currency)
+    if balance < 0:
+        raise _fail("opening_balance", "must not be negative")
+    return balance
+
+
 def reamortize(
     terms: ScheduleTerms, opening_balance: Decimal, from_number: int, period_start: date, installment_amount: Decimal
 ) -> tuple[ScheduledInstallment, ...]:
@@ -408,16 +418,12 @@ def reamortize(
     the final one takes whatever remains. Flat interest is contractual: the per-period amount is unchanged
     and the last rebuilt installment collects the flat interest still due.
     """
-    terms.validate()
-    cur = terms.currency
-    _check_int(from_number, "from_number", 1, terms.term)
-    balance = to_minor(_check_amount(opening_balance, cur, "opening_balance"), cur)
-    if balance < 0:
-        raise _fail("opening_balance", "must not be negative")
+    balance = _rebuild_balance(terms, opening_balance, from_number)
     if balance == 0:
         return ()
     plan = _plan(terms)
     if terms.amortization == Amortization.equal_installments:
+        cur = terms.currency
         installment = to_minor(_check_amount(installment_amount, cur, "installment_amount"), cur)
         if installment < 0:
             raise _fail("installment_amount", "must not be negative")
@@ -433,12 +439,7 @@ def reamortize_keeping_maturity(
     the maturity (product option `prepayment: reduce_installment`): equal installments get the annuity of the
     balance over the periods left, equal principal the balance spread evenly over them; interest-only and
     flat interest are unchanged in shape (bullet at maturity; the contractual flat amount per period)."""
-    terms.validate()
-    cur = terms.currency
-    _check_int(from_number, "from_number", 1, terms.term)
-    balance = to_minor(_check_amount(opening_balance, cur, "opening_balance"), cur)
-    if balance < 0:
-        raise _fail("opening_balance", "must not be negative")
+    balance = _rebuild_balance(terms, opening_balance, from_number)
     if balance == 0:
         return ()
     plan = _plan(terms)
