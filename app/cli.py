@@ -139,12 +139,16 @@ def close_day(
 
 @cli.command("verify-ledger")
 def verify_ledger() -> None:
-    """Check that every journal entry and every currency's books balance (exit 1 listing the problems)."""
+    """Check that every journal entry and every currency's books balance, and that every loan's journal lines
+    equal its balances per account (exit 1 listing the problems, naming the loans that differ)."""
     from app.ledger import service as ledger
+    from app.loans import reconcile
 
     db = _db()
     try:
         problems = ledger.verify(db)
+        with db.session(writer=False) as session:
+            problems += [str(m) for m in reconcile.mismatches(session)]
         totals = [] if problems else _book_totals(db)
     except SQLAlchemyError as exc:
         typer.echo(f"error: cannot read the ledger ({type(exc).__name__}); is the database migrated?", err=True)
@@ -156,7 +160,7 @@ def verify_ledger() -> None:
         for problem in problems:
             typer.echo(f"  - {problem}", err=True)
         raise typer.Exit(1)
-    typer.echo("ledger OK: every journal entry balances")
+    typer.echo("ledger OK: every journal entry balances and every loan's ledger equals its balances")
     for code, debit, credit in totals:
         typer.echo(f"  {code}: total debits {debit} = total credits {credit}")
 

@@ -150,3 +150,28 @@ def test_postgres_refuses_to_edit_the_journal(seeded_pg_url: str, statement: str
             assert session.execute(select(func.count()).select_from(JournalLine)).scalar_one() == before > 0
     finally:
         db.dispose()
+
+
+def test_verify_ledger_names_a_loan_whose_lines_differ_from_its_balances(fresh_url: str) -> None:
+    """A balanced entry that double-books a day's accrual on one loan: the books balance, the loan does not."""
+    seeded = loanctl(fresh_url, "seed-demo")
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    db = Database(fresh_url)
+    try:
+        with db.transaction() as session:
+            loan_id = session.scalars(select(Loan.id).where(Loan.status == "active").order_by(Loan.id)).first()
+            entry_id = session.execute(
+                insert(JournalEntry)
+                .values(entry_type="accrual", currency="USD", effective_date=date(2024, 1, 2), posted_at=utcnow(),
+                        description="the same day's accrual again")
+                .returning(JournalEntry.id)
+            ).scalar_one()
+            for code, debit, credit in (("1200", 307, 0), ("4000", 0, 307)):
+                session.execute(insert(JournalLine).values(entry_id=entry_id, account_code=code, loan_id=loan_id,
+                                                           currency="USD", effective_date=date(2024, 1, 2),
+                                                           debit=debit, credit=credit))
+    finally:
+        db.dispose()
+    r = loanctl(fresh_url, "verify-ledger")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"loan {loan_id}: account 1200 holds" in r.stderr and "does not balance" not in r.stderr
