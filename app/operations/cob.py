@@ -259,6 +259,8 @@ def _close_daily_loans(session: Session, sql: CobSql, day: date, chunk: CobChunk
 def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> None:
     p = {"d": day, "lo": chunk.lo, "hi": chunk.hi}
     chunk.interest_accrued = chunk.late_fees_charged = chunk.late_fee_count = 0
+    if sql.postgres:
+        session.execute(text(sql.lock_chunk()), p)  # SQLite: BEGIN IMMEDIATE already serialises writers
     daily = _close_daily_loans(session, sql, day, chunk, p)
     chunk.loans_processed = daily + int(session.execute(text(sql.count_chunk()), p).scalar_one())
     if chunk.loans_processed == daily:

@@ -227,5 +227,10 @@ class CobSql:
     def count_chunk(self) -> str:
         return f"SELECT COUNT(*) FROM loans l WHERE {CHUNK}"
 
+    def lock_chunk(self) -> str:
+        """Lock the chunk's loans before reading them: a payment holding a loan's row lock finishes first (and
+        its catch-up accrual is seen), a later one waits for this chunk — never both book the same day."""
+        return f"SELECT l.id FROM loans l WHERE {IN_RANGE} ORDER BY l.id FOR NO KEY UPDATE"
+
     def daily_in_chunk(self) -> str:
         return f"SELECT l.id FROM loans l WHERE {DAILY} ORDER BY l.id"

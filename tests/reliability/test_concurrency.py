@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -332,3 +333,49 @@ def test_sqlite_begin_immediate_serialises_concurrent_payments(tmp_path: Path) -
 
 
 _ = PG_ADMIN_DSN  # the throwaway databases are created through conftest's admin DSN
+
+
+@pytest.mark.postgres_only
+def test_payments_during_a_two_worker_close_of_business_keep_every_loan_ledger_equal_to_its_balances(
+    tmp_path: Path,
+) -> None:
+    """Payments from several threads while `loanctl close-day --workers 2` closes 25 days: close of business
+    locks what it posts, so no day's accrual is booked twice and every loan's lines equal its balances."""
+    if LEG != "postgresql":
+        pytest.skip("PostgreSQL leg only (TEST_DATABASE=postgresql)")
+    require_postgres()
+    name = create_pg_database("loans_cobrace")
+    server = Server(pg_url(name), tmp_path, gunicorn=True)
+    try:
+        with httpx.Client(base_url=server.base, timeout=60, limits=httpx.Limits(max_connections=16)) as client:
+            lender = Lender(server, client)
+            server.start()
+            lender.setup()
+            loans = [lender.loan("5000.00") for _ in range(40)]
+            today = lender.get("/operations/business-date")["business_date"]
+            through = (date.fromisoformat(today) + timedelta(days=24)).isoformat()
+            cob = subprocess.Popen([sys.executable, "-m", "app.cli", "close-day", "--date", through, "--workers", "2"],
+                                   cwd=ROOT, env=server.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            posted: list[int] = []
+
+            def keep_paying(worker: int) -> None:
+                n = 0
+                while cob.poll() is None or n < 5:
+                    r = lender.pay(loans[(worker * 7 + n) % len(loans)], "1.00")
+                    assert r.status_code == 201, r.text
+                    n += 1
+                posted.append(n)
+
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(keep_paying, range(4)))
+            output, _ = cob.communicate(timeout=600)
+            assert cob.returncode == 0, output
+            assert lender.get("/operations/business-date")["business_date"] > through
+            assert sum(posted) >= 20
+            verified = subprocess.run([sys.executable, "-m", "app.cli", "verify-ledger"], cwd=ROOT, env=server.env,
+                                      capture_output=True, text=True, check=False, timeout=300)
+            assert verified.returncode == 0, verified.stdout + verified.stderr
+            lender.assert_trial_balance_zero()
+    finally:
+        server.stop()
+        drop_pg_database(name)
