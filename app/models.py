@@ -3,6 +3,14 @@
 from app.audit.models import AuditRecord
 from app.borrowers.models import Borrower
 from app.core.idempotency_models import IdempotencyKey
+from app.events.models import (
+    OutboxEvent,
+    PaymentBatch,
+    PaymentBatchRow,
+    PayoffQuoteRecord,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from app.identity.models import Branch, User
 from app.ledger.models import JournalEntry, JournalLine, LedgerAccount
 from app.loans.models import DelinquencyChange, Loan, LoanEvent, LoanInstallment, LoanTransaction
@@ -26,6 +34,12 @@ __all__ = [
     "LoanEvent",
     "LoanInstallment",
     "LoanTransaction",
+    "OutboxEvent",
+    "PaymentBatch",
+    "PaymentBatchRow",
+    "PayoffQuoteRecord",
     "Product",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]
