@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from app.api import service_routes
 from app.borrowers import router as borrowers
 from app.console import router as console
+from app.events import router as events
 from app.identity import router as identity
 from app.ledger import router as ledger
 from app.loans import router as loans
@@ -23,6 +24,7 @@ ROUTERS = (
     ledger.router,
     operations.router,
     reports.router,
+    events.router,
 )
 
 
