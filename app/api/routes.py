@@ -10,6 +10,7 @@ from app.identity import router as identity
 from app.ledger import router as ledger
 from app.loans import router as loans
 from app.operations import router as operations
+from app.payments import router as payments
 from app.products import router as products
 from app.reports import router as reports
 from app.schedules import router as schedules
@@ -25,6 +26,7 @@ ROUTERS = (
     operations.router,
     reports.router,
     events.router,
+    payments.router,
 )
 
 

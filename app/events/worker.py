@@ -93,7 +93,8 @@ def run_until_idle(db: Database, settings: Settings, timeout: float = 60.0) -> T
 def pending_work(db: Database) -> bool:
     from sqlalchemy import select
 
-    from app.events.models import OutboxEvent, PaymentBatchRow, WebhookDelivery
+    from app.events.models import WebhookDelivery
+    from app.payments.models import PaymentBatchRow
 
     with db.session(writer=False) as session:
         for stmt in (
@@ -102,5 +103,4 @@ def pending_work(db: Database) -> bool:
         ):
             if session.execute(stmt).first() is not None:
                 return True
-        _ = OutboxEvent
     return False
