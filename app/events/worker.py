@@ -51,7 +51,8 @@ class Worker:
         signal.signal(signal.SIGINT, _graceful)
 
     def run(self, once: bool = False) -> Totals:
-        from app.events import batches, publisher
+        from app.events import publisher
+        from app.payments import batches
 
         amqp = publisher.Publisher.from_settings(self.settings)
         with (
