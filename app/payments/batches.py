@@ -6,6 +6,7 @@ is a `duplicate` (nothing posted twice, so a re-upload is harmless); a bad row f
 import csv
 import io
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -181,7 +182,17 @@ def process_next_chunk(db: Database, settings: Settings) -> int:
         raise RuntimeError(f"payment batch {batch.id}: its user is gone")
     principal = Principal(user.id, user.username, Role(user.role), user.branch_id)
     ttl = timedelta(hours=settings.idempotency_key_ttl_hours)
-    results = [_post(db, principal, row, ttl) for row in rows]
+    by_loan: dict[str, list[PaymentBatchRow]] = {}
+    for row in rows:
+        by_loan.setdefault(row.loan_ref or "", []).append(row)
+
+    def post_all(group: list[PaymentBatchRow]) -> list[Result]:
+        return [_post(db, principal, row, ttl) for row in group]  # one loan's rows in file order
+
+    # Different loans in parallel on PostgreSQL (row locks); SQLite has one writer at a time anyway.
+    threads = settings.worker_concurrency if db.is_postgres else 1
+    with ThreadPoolExecutor(threads, thread_name_prefix="batch") as pool:
+        results = [r for group in pool.map(post_all, by_loan.values()) for r in group]
     _record(db, batch.id, results)
     return len(rows)
 
