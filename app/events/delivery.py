@@ -1,18 +1,21 @@
-"""Webhook delivery (Standard Webhooks). The head of each (endpoint, loan) queue — the lowest pending sequence —
-is the only delivery of that queue that may be sent, so one endpoint receives one loan's events in order; heads
-of different queues are sent concurrently. A claim leases the head (`next_attempt_at` moves to now + lease) in a
-short transaction; the HTTP call happens outside any transaction; the outcome is written afterwards. A worker
-killed between claim and outcome leaves the delivery pending, due again when the lease ends: at-least-once."""
+"""Webhook delivery (Standard Webhooks). Each (endpoint, loan) is a queue ordered by sequence; a worker leases a
+queue by its head (the lowest pending sequence: `next_attempt_at` moves to now + lease, in a short transaction)
+together with the next few pending deliveries, and sends them one after the other, stopping at the first
+failure — so one endpoint receives one loan's events in order, and the next waits until the previous was
+answered 2xx or given up. Different queues are sent concurrently. The HTTP calls happen outside any
+transaction; the outcomes are written afterwards. A worker killed in between leaves the deliveries pending,
+due again when the lease ends: at-least-once."""
 
 import json
 import random
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, tuple_, update
 from sqlalchemy.orm import aliased
 from standardwebhooks import Webhook
 
@@ -35,7 +38,8 @@ class Policy:
     retry_window: timedelta
     lease: timedelta
     timeout: float
-    batch: int
+    queues: int
+    window: int = 20
 
     @classmethod
     def of(cls, settings: Settings) -> "Policy":
@@ -45,7 +49,7 @@ class Policy:
             retry_window=timedelta(hours=settings.webhook_retry_window_hours),
             lease=timedelta(seconds=max(settings.webhook_lease_seconds, settings.webhook_timeout_seconds + 1)),
             timeout=settings.webhook_timeout_seconds,
-            batch=settings.worker_concurrency * 4,
+            queues=settings.worker_concurrency * 4,
         )
 
     def backoff(self, attempts: int) -> timedelta:
@@ -61,7 +65,6 @@ class Claimed:
     secret: str
     event_id: str
     body: str
-    attempts: int
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,10 @@ class Outcome:
     error: str | None
 
 
-def claim(db: Database, policy: Policy, limit: int) -> list[Claimed]:
+def claim(db: Database, policy: Policy, queues: int) -> list[list[Claimed]]:
+    """Lease the due heads of up to `queues` (endpoint, loan) queues, each with the next `window - 1` pending
+    deliveries of its queue, in sequence order. Whoever holds a head's lease owns its queue: the others are
+    blocked behind a pending head, so two workers never send the same queue at once."""
     now = utcnow()
     earlier = aliased(WebhookDelivery)
     blocked = exists().where(
@@ -84,36 +90,50 @@ def claim(db: Database, policy: Policy, limit: int) -> list[Claimed]:
             and_(earlier.sequence == WebhookDelivery.sequence, earlier.id < WebhookDelivery.id),
         ),
     )
-    stmt = (
-        select(WebhookDelivery.id)
+    heads_stmt = (
+        select(WebhookDelivery.id, WebhookDelivery.endpoint_id, WebhookDelivery.stream)
         .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now, ~blocked)
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-        .limit(limit)
+        .limit(queues)
     )
     with db.transaction() as session:
         if db.is_postgres:
-            stmt = stmt.with_for_update(skip_locked=True)
-        ids = list(session.scalars(stmt))
-        if not ids:
+            heads_stmt = heads_stmt.with_for_update(of=WebhookDelivery, skip_locked=True)
+        heads = session.execute(heads_stmt).all()
+        if not heads:
             return []
-        session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(ids))
-            .values(next_attempt_at=now + policy.lease, attempts=WebhookDelivery.attempts + 1)
+        ranked = (
+            select(
+                WebhookDelivery.id,
+                func.row_number()
+                .over(
+                    partition_by=(WebhookDelivery.endpoint_id, WebhookDelivery.stream),
+                    order_by=(WebhookDelivery.sequence, WebhookDelivery.id),
+                )
+                .label("rn"),
+            )
+            .where(
+                WebhookDelivery.status == "pending",
+                tuple_(WebhookDelivery.endpoint_id, WebhookDelivery.stream).in_([(e, st) for _, e, st in heads]),
+            )
+            .subquery()
         )
+        ids = list(session.scalars(select(ranked.c.id).where(ranked.c.rn <= policy.window)))
         session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(ids), WebhookDelivery.first_attempt_at.is_(None))
-            .values(first_attempt_at=now)
+            update(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).values(next_attempt_at=now + policy.lease)
         )
         rows = session.execute(
-            select(WebhookDelivery.id, WebhookEndpoint.url, WebhookEndpoint.secret, OutboxEvent.event_id,
-                   OutboxEvent.payload, WebhookDelivery.attempts)
+            select(WebhookDelivery.id, WebhookDelivery.endpoint_id, WebhookDelivery.stream, WebhookDelivery.sequence,
+                   WebhookEndpoint.url, WebhookEndpoint.secret, OutboxEvent.event_id, OutboxEvent.payload)
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
             .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.outbox_id)
             .where(WebhookDelivery.id.in_(ids))
+            .order_by(WebhookDelivery.endpoint_id, WebhookDelivery.stream, WebhookDelivery.sequence, WebhookDelivery.id)
         ).all()
-    return [Claimed(i, url, secret, eid, body_text(payload), n) for i, url, secret, eid, payload, n in rows]
+    by_queue: dict[tuple[str, str], list[Claimed]] = {}
+    for i, endpoint_id, stream, _seq, url, secret, eid, payload in rows:
+        by_queue.setdefault((endpoint_id, stream), []).append(Claimed(i, url, secret, eid, body_text(payload)))
+    return list(by_queue.values())
 
 
 def body_text(payload: object) -> str:
@@ -141,33 +161,69 @@ def send(client: httpx.Client, item: Claimed) -> Outcome:
     return Outcome(item.delivery_id, ok, response.status_code, None if ok else f"HTTP {response.status_code}")
 
 
-def record(db: Database, policy: Policy, outcomes: Sequence[Outcome]) -> None:
+def send_queue(client: httpx.Client, policy: Policy, queue: list[Claimed]) -> list[Outcome]:
+    """One queue's claimed deliveries, strictly in order: stop at the first failure (the rest waits behind it)
+    and before the lease could run out."""
+    started = time.monotonic()
+    budget = policy.lease.total_seconds() - policy.timeout - 1
+    outcomes: list[Outcome] = []
+    for item in queue:
+        if outcomes and time.monotonic() - started > budget:
+            break
+        outcome = send(client, item)
+        outcomes.append(outcome)
+        if not outcome.ok:
+            break
+    return outcomes
+
+
+def record(db: Database, policy: Policy, outcomes: Sequence[Outcome], unsent: Sequence[int]) -> None:
     now = utcnow()
+    delivered = [o for o in outcomes if o.ok]
     with db.transaction() as session:
+        pending = WebhookDelivery.status == "pending"  # a delivery cancelled meanwhile (endpoint deleted) stays so
+        first = func.coalesce(WebhookDelivery.first_attempt_at, now)
+        for code in {o.status_code for o in delivered}:
+            ids = [o.delivery_id for o in delivered if o.status_code == code]
+            session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(ids), pending)
+                .values(status="delivered", finished_at=now, last_status_code=code, last_error=None,
+                        attempts=WebhookDelivery.attempts + 1, first_attempt_at=first)
+            )
+        if unsent:
+            session.execute(
+                update(WebhookDelivery).where(WebhookDelivery.id.in_(unsent), pending).values(next_attempt_at=now)
+            )
         for out in outcomes:
+            if out.ok:
+                continue
             d = session.get(WebhookDelivery, out.delivery_id)
             if d is None or d.status != "pending":
-                continue  # cancelled meanwhile (endpoint deleted)
+                continue
+            d.attempts += 1
+            d.first_attempt_at = d.first_attempt_at or now
             d.last_status_code, d.last_error = out.status_code, out.error
-            if out.ok:
-                d.status, d.finished_at = "delivered", now
-            elif d.first_attempt_at is not None and now - d.first_attempt_at >= policy.retry_window:
+            if now - d.first_attempt_at >= policy.retry_window:
                 d.status, d.finished_at = "failed", now  # gives up: the next event of the loan may go
             else:
                 d.next_attempt_at = now + policy.backoff(d.attempts)
 
 
 def deliver_due(db: Database, client: httpx.Client, pool: ThreadPoolExecutor, policy: Policy) -> int:
-    """One round: claim the due heads, send them concurrently, record the outcomes. Answers how many were sent."""
-    items = claim(db, policy, policy.batch)
-    if not items:
+    """One round: claim due queues, send each queue in order (queues concurrently), record the outcomes.
+    Answers how many deliveries were attempted."""
+    queues = claim(db, policy, policy.queues)
+    if not queues:
         return 0
-    outcomes = list(pool.map(lambda item: send(client, item), items))
-    record(db, policy, outcomes)
+    results = list(pool.map(lambda queue: send_queue(client, policy, queue), queues))
+    outcomes = [o for result in results for o in result]
+    unsent = [item.delivery_id for queue, result in zip(queues, results, strict=True) for item in queue[len(result):]]
+    record(db, policy, outcomes, unsent)
     failed = sum(not o.ok for o in outcomes)
     if failed:
         log.info("webhook_attempts", sent=len(outcomes), failed=failed)
-    return len(items)
+    return len(outcomes)
 
 
 def http_client(policy: Policy) -> httpx.Client:

@@ -17,6 +17,7 @@ class Received:
     webhook_id: str
     body: dict[str, Any]
     answered: int
+    at: float = 0.0  # time.time() of receipt
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Receiver:
                     else:
                         failing = receiver.always_fail or (receiver.fail_every and n % receiver.fail_every == 0)
                         status = 500 if failing else 204
-                    receiver.received.append(Received(self.headers["webhook-id"], body, status))
+                    receiver.received.append(Received(self.headers["webhook-id"], body, status, time.time()))
                 self.send_response(status)
                 self.send_header("content-length", "0")
                 self.end_headers()
