@@ -5,15 +5,20 @@ batch. Long-running; SIGTERM/SIGINT finish the round in hand and exit 0; `once` 
 import signal
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.config import Settings
 from app.core.logging import get_logger
 from app.database import Database
-from app.events import delivery
+from app.events import delivery, publisher
+from app.events.models import WebhookDelivery
+from app.payments import batches
+from app.payments.models import PaymentBatchRow
 
 log = get_logger(__name__)
 
@@ -24,14 +29,6 @@ class Totals:
     published: int = 0
     batch_rows: int = 0
     rounds: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def busy(self) -> int:
-        return self.webhooks + self.published + self.batch_rows
-
-
-Step = Callable[[], int]
 
 
 class Worker:
@@ -51,9 +48,6 @@ class Worker:
         signal.signal(signal.SIGINT, _graceful)
 
     def run(self, once: bool = False) -> Totals:
-        from app.events import publisher
-        from app.payments import batches
-
         amqp = publisher.Publisher.from_settings(self.settings)
         with (
             delivery.http_client(self.policy) as client,
@@ -61,9 +55,16 @@ class Worker:
         ):
             try:
                 while not self.stop.is_set():
-                    sent = delivery.deliver_due(self.db, client, pool, self.policy)
-                    published = amqp.publish_pending(self.db) if amqp else 0
-                    rows = batches.process_next_chunk(self.db, self.settings)
+                    try:
+                        sent = delivery.deliver_due(self.db, client, pool, self.policy)
+                        published = amqp.publish_pending(self.db) if amqp else 0
+                        rows = batches.process_next_chunk(self.db, self.settings)
+                    except SQLAlchemyError as exc:  # the database is away: wait, then carry on where we were
+                        if once:
+                            raise
+                        log.warning("worker_database_error", error=f"{type(exc).__name__}: {exc}"[:500])
+                        self.stop.wait(min(30.0, self.settings.worker_poll_seconds * 10))
+                        continue
                     self.totals.webhooks += sent
                     self.totals.published += published
                     self.totals.batch_rows += rows
@@ -92,11 +93,6 @@ def run_until_idle(db: Database, settings: Settings, timeout: float = 60.0) -> T
 
 
 def pending_work(db: Database) -> bool:
-    from sqlalchemy import select
-
-    from app.events.models import WebhookDelivery
-    from app.payments.models import PaymentBatchRow
-
     with db.session(writer=False) as session:
         for stmt in (
             select(WebhookDelivery.id).where(WebhookDelivery.status == "pending").limit(1),
