@@ -101,3 +101,31 @@ def test_close_of_business_publishes_cob_completed_on_its_own_stream() -> None:
         assert [(x.type, x.sequence) for x in rows] == [("cob.completed", 1)]
         assert rows[0].payload["data"]["business_date"] == today
         assert rows[0].payload["data"]["loans_processed"] == 1
+
+
+def test_close_of_business_publishes_late_fees_and_delinquency_in_the_loans_sequence() -> None:
+    from datetime import date, timedelta
+
+    from tests.api.helpers_lending import make_product
+
+    with fresh_world() as (w, database):
+        product = make_product(w, late_fee={"amount": "15", "grace_days": 5})
+        loan = active_loan(w, product=product)
+        today = date.fromisoformat(w.get("manager", "/api/v1/operations/business-date").json()["business_date"])
+        through = today + timedelta(days=45)
+        r = w.post("manager", "/api/v1/operations/close-of-business", {"business_date": through.isoformat()})
+        assert r.status_code == 200, r.text
+        assert pay(w, loan["id"], "5.00").status_code == 201
+        rows = outbox(database, loan["id"])
+        types = [x.type for x in rows]
+        assert types[:3] == ["loan.submitted", "loan.approved", "loan.disbursed"]
+        assert types[3:] == ["loan.delinquent", "loan.late_fee_charged", "loan.payment_received"], types
+        assert [x.sequence for x in rows] == list(range(1, len(rows) + 1))
+        fee = rows[4].payload["data"]
+        assert fee["penalties"] == "15.00" and fee["installment"] == 1
+        due = date.fromisoformat(fee["due_date"])
+        assert fee["business_date"] == (due + timedelta(days=6)).isoformat()
+        moved = rows[3].payload["data"]
+        assert (moved["from_bucket"], moved["to_bucket"]) == ("current", "1-30")
+        assert moved["business_date"] == (due + timedelta(days=1)).isoformat()
+        assert len(outbox(database, "cob")) == 46
