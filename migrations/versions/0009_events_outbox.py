@@ -1,7 +1,7 @@
 """events out (outbox, webhook endpoints and deliveries), payoff quotes, payment batches
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0007 (main's 0008_servicing_options once merged: set down_revision = '0008')
 Create Date: 2026-12-06 22:47:33.430279
 """
 from collections.abc import Sequence
@@ -10,7 +10,9 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0008'
+revision: str = '0009'
+# Numbered 0009 because main gained 0008 (servicing options) while this branch was open; on integration this
+# becomes down_revision = '0008' (the two touch different tables).
 down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
