@@ -6,10 +6,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Response
 
-from app.api.deps import CurrentUser, DbDep
+from app.api.deps import DEFAULT_PAGE_SIZE, CurrentUser, DbDep, Limit
 from app.api.problems import PROBLEM_SCHEMA
 from app.core.errors import PayloadTooLarge
-from app.core.schemas import money_out
+from app.core.schemas import Page, money_out
 from app.payments import batches, quotes
 from app.payments.models import PaymentBatch, PaymentBatchRow, PayoffQuoteRecord
 from app.payments.schemas import BatchAccepted, BatchOut, BatchRowResult, PayoffQuoteIn, PayoffQuoteOut
@@ -115,11 +115,12 @@ def _batch_out(batch: PaymentBatch, pending: int, rows: list[BatchRowResult], mo
     )
 
 
-@router.get("/payment-batches", response_model=list[BatchAccepted], tags=["payments"], summary="Recent batches")
-def list_batches(
-    db: DbDep, principal: CurrentUser, limit: Annotated[int, Query(ge=1, le=500)] = 50
-) -> list[BatchAccepted]:
-    return [BatchAccepted(id=b.id, status=b.status, rows=b.rows) for b in batches.list_batches(db, principal, limit)]
+@router.get(
+    "/payment-batches", response_model=Page[BatchAccepted], tags=["payments"], summary="Recent batches, newest first"
+)
+def list_batches(db: DbDep, principal: CurrentUser, limit: Limit = DEFAULT_PAGE_SIZE) -> Page[BatchAccepted]:
+    items = [BatchAccepted(id=b.id, status=b.status, rows=b.rows) for b in batches.list_batches(db, principal, limit)]
+    return Page[BatchAccepted](items=items, next_cursor=None)
 
 
 @router.get(

@@ -107,6 +107,9 @@ def test_bad_files_and_access(lender: tuple[World, Database]) -> None:
     assert_problem(w.get("officer_b", f"{BATCHES}/{ok.json()['id']}"), 404)
     assert w.get("manager", f"{BATCHES}/{ok.json()['id']}").status_code == 200
     assert_problem(w.get("manager", f"{BATCHES}/nope"), 404)
+    listed = w.get("officer_a", BATCHES).json()
+    assert ok.json()["id"] in [b["id"] for b in listed["items"]] and listed["next_cursor"] is None
+    assert ok.json()["id"] not in [b["id"] for b in w.get("officer_b", BATCHES).json()["items"]]
     assert_problem(w.get("manager", f"{BATCHES}/{ok.json()['id']}", params={"status": "weird"}), 422)
     big = "loan_id,amount,external_id\n" + "x" * (9 * 1024 * 1024)
     assert_problem(upload(w, big), 413)
