@@ -7,6 +7,7 @@ import csv
 import io
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -15,7 +16,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.errors import AppError, FieldError, NotFound, PayloadTooLarge, ValidationFailed
+from app.core.errors import AppError, DuplicateValue, FieldError, NotFound, PayloadTooLarge, ValidationFailed
 from app.core.orm import utcnow
 from app.core.schemas import parse_decimal_input
 from app.database import Database
@@ -24,7 +25,7 @@ from app.identity import repository as identity
 from app.identity.access import Permission, Principal, Role
 from app.loans import repository as loans
 from app.loans import servicing
-from app.loans.models import Loan
+from app.loans.models import Loan, LoanTransaction
 from app.loans.schemas import PaymentIn
 from app.payments.models import PaymentBatch, PaymentBatchRow
 
@@ -182,12 +183,14 @@ def process_next_chunk(db: Database, settings: Settings) -> int:
         raise RuntimeError(f"payment batch {batch.id}: its user is gone")
     principal = Principal(user.id, user.username, Role(user.role), user.branch_id)
     ttl = timedelta(hours=settings.idempotency_key_ttl_hours)
+    with db.session(writer=False) as session:
+        known = _lookups(session, rows)
     by_loan: dict[str, list[PaymentBatchRow]] = {}
     for row in rows:
         by_loan.setdefault(row.loan_ref or "", []).append(row)
 
     def post_all(group: list[PaymentBatchRow]) -> list[Result]:
-        return [_post(db, principal, row, ttl) for row in group]  # one loan's rows in file order
+        return [_post(db, principal, row, known, ttl) for row in group]  # one loan's rows in file order
 
     # Different loans in parallel on PostgreSQL (row locks); SQLite has one writer at a time anyway.
     threads = settings.worker_concurrency if db.is_postgres else 1
@@ -200,18 +203,47 @@ def process_next_chunk(db: Database, settings: Settings) -> int:
 Result = tuple[int, str, str | None, str | None]  # row_no, status, transaction_id, error
 
 
-def _post(db: Database, principal: Principal, row: PaymentBatchRow, ttl: timedelta) -> Result:
-    with db.session(writer=False) as session:
-        loan = _loan(session, row)
-        if loan is None or not principal.can_see_branch(loan.branch_id):
-            return row.row_no, "failed", None, "loan not found"
-        assert row.external_id is not None
-        existing = loans.transaction_by_external_id(session, row.external_id)
-        if existing is not None:
-            if existing.loan_id == loan.id:
-                return row.row_no, "duplicate", existing.id, None
-            return row.row_no, "failed", None, "external_id: already used by a payment on another loan"
-        loan_id = loan.id
+@dataclass(frozen=True)
+class Known:
+    """What a chunk's rows refer to, read once per chunk: loans by reference, payments by external_id."""
+
+    loans: dict[str, tuple[str, str]]  # loan_id or account_no -> (loan id, branch id)
+    payments: dict[str, tuple[str, str]]  # external_id -> (transaction id, loan id)
+
+
+def _lookups(session: Session, rows: Sequence[PaymentBatchRow]) -> Known:
+    refs = {r.loan_ref for r in rows if r.loan_ref}
+    found: dict[str, tuple[str, str]] = {}
+    account_no = getattr(Loan, "account_no", None)  # CONTRACT: account_no, once loans carry one
+    if account_no is not None:
+        for ref, loan_id, branch_id in session.execute(
+            select(account_no, Loan.id, Loan.branch_id).where(account_no.in_(refs))
+        ):
+            found[str(ref)] = (loan_id, branch_id)
+    for loan_id, branch_id in session.execute(select(Loan.id, Loan.branch_id).where(Loan.id.in_(refs - set(found)))):
+        found[loan_id] = (loan_id, branch_id)
+    external_ids = {r.external_id for r in rows if r.external_id}
+    payments = {
+        str(ext): (tx_id, loan_id)
+        for ext, tx_id, loan_id in session.execute(
+            select(LoanTransaction.external_id, LoanTransaction.id, LoanTransaction.loan_id).where(
+                LoanTransaction.external_id.in_(external_ids)
+            )
+        )
+    }
+    return Known(found, payments)
+
+
+def _post(db: Database, principal: Principal, row: PaymentBatchRow, known: Known, ttl: timedelta) -> Result:
+    loan = known.loans.get(row.loan_ref or "")
+    if loan is None or not principal.can_see_branch(loan[1]):
+        return row.row_no, "failed", None, "loan not found"
+    assert row.external_id is not None
+    existing = known.payments.get(row.external_id)
+    if existing is not None:
+        if existing[1] == loan[0]:
+            return row.row_no, "duplicate", existing[0], None
+        return row.row_no, "failed", None, "external_id: already used by a payment on another loan"
     try:
         data = PaymentIn(
             amount=Decimal(row.amount or ""),
@@ -219,24 +251,20 @@ def _post(db: Database, principal: Principal, row: PaymentBatchRow, ttl: timedel
             channel=CHANNEL,
             external_id=row.external_id,
         )
-        result = servicing.record_payment(db, principal, loan_id, data, None, None, False, ttl)
+        result = servicing.record_payment(db, principal, loan[0], data, None, None, False, ttl)
     except (ValidationError, InvalidOperation, ValueError) as exc:
         return row.row_no, "failed", None, str(exc)[:500]
+    except DuplicateValue:  # posted meanwhile by someone else (another upload, the API)
+        with db.session(writer=False) as session:
+            tx = loans.transaction_by_external_id(session, row.external_id)
+        if tx is not None and tx.loan_id == loan[0]:
+            return row.row_no, "duplicate", tx.id, None
+        return row.row_no, "failed", None, "external_id: already used by a payment on another loan"
     except AppError as exc:
         return row.row_no, "failed", None, _reason(exc)
     except DomainError as exc:
         return row.row_no, "failed", None, str(exc)[:500]
     return row.row_no, "succeeded", str(result.body["transaction_id"]), None
-
-
-def _loan(session: Session, row: PaymentBatchRow) -> Loan | None:
-    ref = row.loan_ref or ""
-    account_no = getattr(Loan, "account_no", None)
-    if account_no is not None:
-        by_account = session.scalars(select(Loan).where(account_no == ref)).first()
-        if by_account is not None:
-            return by_account
-    return loans.get(session, ref)
 
 
 def _reason(exc: AppError) -> str:
