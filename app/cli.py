@@ -137,6 +137,30 @@ def close_day(
         )
 
 
+@cli.command("deliver-events")
+def deliver_events(
+    once: Annotated[bool, typer.Option("--once", help="deliver what is due, process pending batches, exit")] = False,
+) -> None:
+    """The events worker: webhook deliveries, RabbitMQ publishing (AMQP_URL), payment batches. Runs until
+    SIGTERM (finishes the round in hand, exit 0); with --once it does what is due now and exits."""
+    from app.core.logging import configure_logging
+    from app.events.worker import Worker
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    db = Database(settings.database_url, pool_size=settings.worker_concurrency + 2)
+    worker = Worker(db, settings)
+    worker.install_signal_handlers()
+    try:
+        totals = worker.run(once=once)
+    finally:
+        db.dispose()
+    typer.echo(
+        f"delivered {totals.webhooks} webhook attempts, published {totals.published} events, "
+        f"processed {totals.batch_rows} batch rows"
+    )
+
+
 @cli.command("verify-ledger")
 def verify_ledger() -> None:
     """Check that every journal entry and every currency's books balance, and that every loan's journal lines

@@ -26,6 +26,7 @@ PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:54
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 TEST_SECRET = "test-secret-" + "s" * 64
 PASSWORD = "Test-password-123"
+ROOT_DIR = Path(__file__).resolve().parent.parent
 
 
 def pg_reachable() -> bool:

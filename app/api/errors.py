@@ -17,6 +17,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (app_errors.AuthenticationFailed, 401),
     (app_errors.PermissionDenied, 403),
     (app_errors.Conflict, 409),
+    (app_errors.PayloadTooLarge, 413),
     (app_errors.RateLimited, 429),
     (app_errors.ServiceUnavailable, 503),
     (domain_errors.InvalidTransition, 409),

@@ -5,10 +5,12 @@ from fastapi import FastAPI
 from app.api import service_routes
 from app.borrowers import router as borrowers
 from app.console import router as console
+from app.events import router as events
 from app.identity import router as identity
 from app.ledger import router as ledger
 from app.loans import router as loans
 from app.operations import router as operations
+from app.payments import router as payments
 from app.products import router as products
 from app.reports import router as reports
 from app.schedules import router as schedules
@@ -23,6 +25,8 @@ ROUTERS = (
     ledger.router,
     operations.router,
     reports.router,
+    events.router,
+    payments.router,
 )
 
 

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.borrowers import service as borrowers
 from app.borrowers.schemas import BorrowerCreate
-from app.console import charts, loans, operations
+from app.console import batches, charts, loans, operations
 from app.console import session as sessions
 from app.console.web import (
     FORM_ERRORS,
@@ -42,6 +42,7 @@ TREND_STEP_DAYS = 7  # PAR 30 sampled weekly: 13 points draw the 90-day trend at
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 router.include_router(loans.router)
 router.include_router(operations.router)
+router.include_router(batches.router)
 
 
 def mount(app: FastAPI) -> None:

@@ -36,6 +36,16 @@ class Settings(BaseSettings):
     min_borrower_age_years: int = Field(default=18, ge=0, le=100)
     idempotency_key_ttl_hours: int = Field(default=48, ge=24)
     prometheus_multiproc_dir: str | None = None
+    amqp_url: SecretStr | None = Field(default=None, description="RabbitMQ: publish events to exchange loan-events")
+    amqp_exchange: str = "loan-events"
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_backoff_base_seconds: float = Field(default=5.0, ge=0)
+    webhook_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    webhook_retry_window_hours: float = Field(default=24.0, ge=0)
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    worker_concurrency: int = Field(default=8, ge=1, le=64)
+    payment_batch_chunk_rows: int = Field(default=200, ge=1, le=10_000)
     cob_fault_after_chunks: int | None = Field(
         default=None, description="Test-only fault injection: close of business kills itself after N chunks"
     )

@@ -75,6 +75,11 @@ class RequestInFlight(Conflict):
     slug = "idempotency-in-flight"
 
 
+class PayloadTooLarge(AppError):
+    title = "Payload too large"
+    slug = "payload-too-large"
+
+
 class RateLimited(AppError):
     title = "Too many requests"
     slug = "rate-limited"

@@ -30,6 +30,7 @@ class Permission(StrEnum):
     users_admin = "users.admin"
     branches_admin = "branches.admin"
     products_admin = "products.admin"
+    webhooks_admin = "webhooks.admin"
 
 
 _OFFICER = frozenset(

@@ -19,6 +19,7 @@ from app.domain.delinquency import bucket_for
 from app.domain.lifecycle import LoanAction, LoanStatus, transition
 from app.domain.postings import AccountRole, by_account, correcting_lines, role_balances
 from app.domain.servicing import Allocation, Checkpoint, Installment, LoanState, can_resume, project, resume
+from app.events import outbox
 from app.identity.access import Permission, Principal
 from app.ledger import service as ledger
 from app.ledger.accounts import DEFAULT_ACCOUNTS
@@ -107,6 +108,7 @@ def append_event(
         request_id=current_request_id(),
     )
     session.add(event)
+    outbox.emit(session, loan, event)  # written with this transaction (CONTRACT Events out)
     return event
 
 

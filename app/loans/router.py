@@ -33,6 +33,7 @@ from app.loans.schemas import (
     WithdrawIn,
     WriteOffIn,
 )
+from app.payments import quotes
 from app.products.schemas import format_rate
 
 router = APIRouter(prefix="/api/v1/loans", tags=["loans"])
@@ -265,6 +266,8 @@ def record_payment(
 ) -> JSONResponse:
     req = _idempotent_request(principal, idempotency_key, request, body.model_dump(mode="json"), dry_run)
     ttl = timedelta(hours=settings.idempotency_key_ttl_hours)
+    if body.payoff_quote_id is not None:
+        quotes.check_payment(db, principal, loan_id, body.payoff_quote_id, body.amount, body.date, req)
     return _money_response(
         servicing.record_payment(db, principal, loan_id, body, req, _version(if_match), dry_run, ttl)
     )

@@ -43,6 +43,9 @@ class PaymentIn(StrictModel):
     date: dt.date | None = Field(default=None, description="Default: the business date; earlier dates are backdated")
     channel: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] | None = None
     external_id: ExternalId | None = None
+    payoff_quote_id: str | None = Field(
+        default=None, max_length=36, description="Pay a stored payoff quote: at least its total, by its valid_until"
+    )
 
 
 class WriteOffIn(StrictModel):

@@ -27,6 +27,7 @@ from app.core.orm import utcnow
 from app.database import Database
 from app.domain.calendar import DayCount
 from app.domain.servicing import accrual_fraction
+from app.events import cob_events, outbox
 from app.identity.access import Principal, Role
 from app.ledger import partitions
 from app.ledger import service as ledger
@@ -393,6 +394,9 @@ def _finish(db: Database, day: date, started: float) -> DayResult:
         if db.is_postgres:
             partitions.ensure_months(session, day + timedelta(days=1))
         idempotency.purge_expired(session)
+        done = {"business_date": day.isoformat(), "loans_processed": run.loans_processed}
+        cob_events.emit_day(session, day, db.is_postgres)  # late fees and delinquency of the day (outbox)
+        outbox.emit_system(session, "cob.completed", {**done, "late_fee_count": run.late_fee_count})
         session.flush()
         session.expunge(run)
         return _result(run)

@@ -122,12 +122,77 @@ files = {tmp_path}/conf.d/*.conf
         sup.stop(timeout=30)
 
 
+def events_program() -> configparser.SectionProxy:
+    parser = configparser.RawConfigParser(inline_comment_prefixes=(";",))
+    parser.read(DEPLOY / "supervisor" / "loan-events.conf")
+    return parser["program:loan-events"]
+
+
+def test_supervisor_events_program_parses() -> None:
+    p = events_program()
+    assert p["command"] == f"{APP_DIR}/.venv/bin/python -m app.cli deliver-events"
+    assert p["directory"] == APP_DIR and p["user"] == "loanapp"
+    assert p["stopsignal"] == "TERM" and p["stopasgroup"] == "true" and p["killasgroup"] == "true"
+    assert int(p["stopwaitsecs"]) >= 15
+
+
+def test_supervisord_runs_the_events_worker_and_stops_it_gracefully(tmp_path: Path) -> None:
+    """The shipped program runs `loanctl deliver-events`; `supervisorctl stop` (TERM) ends it with exit 0."""
+    require_app()
+    apt_install("supervisor")
+    for d in ("logs", "run", "conf.d"):
+        (tmp_path / d).mkdir()
+    program = substitute((DEPLOY / "supervisor" / "loan-events.conf").read_text(), [
+        ("/home/loanapp/loan-backend", str(REPO)),
+        ("/home/loanapp/logs", str(tmp_path / "logs")),
+        ("user=loanapp", f"user={getpass.getuser()}"),
+    ])
+    (tmp_path / "conf.d" / "loan-events.conf").write_text(program)
+    sock = tmp_path / "supervisor.sock"
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(f"""[unix_http_server]
+file={sock}
+chmod=0700
+[supervisord]
+logfile={tmp_path}/supervisord.log
+pidfile={tmp_path}/supervisord.pid
+childlogdir={tmp_path}
+nodaemon=true
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[supervisorctl]
+serverurl=unix://{sock}
+[include]
+files = {tmp_path}/conf.d/*.conf
+""")
+    env = app_env(f"sqlite:///{tmp_path}/loans.db", WORKER_POLL_SECONDS="0.2", LOG_FORMAT="json")
+    loanctl(env, "init-db")
+    ctl = ["supervisorctl", "-c", str(conf)]
+    sup = Proc(["supervisord", "-c", str(conf)], tmp_path / "supervisord.out", env=env)
+    try:
+        deadline = time.monotonic() + 40
+        while "RUNNING" not in (status := subprocess.run([*ctl, "status", "loan-events"], capture_output=True,
+                                                         text=True).stdout):
+            assert time.monotonic() < deadline and sup.alive(), status
+            time.sleep(0.5)
+        r = subprocess.run([*ctl, "stop", "loan-events"], capture_output=True, text=True, timeout=60)
+        assert "stopped" in r.stdout, r.stdout + r.stderr
+        log = (tmp_path / "supervisord.log").read_text()
+        assert "exited: loan-events (exit status 0" in log or "stopped: loan-events (exit status 0" in log, log
+        assert "delivered 0 webhook attempts" in (tmp_path / "logs" / "events.log").read_text()
+    finally:
+        subprocess.run([*ctl, "shutdown"], capture_output=True, text=True, timeout=60)
+        sup.stop(timeout=30)
+
+
 # --- systemd ----------------------------------------------------------------------------------------------
 def test_systemd_units_verify(tmp_path: Path) -> None:
     if shutil.which("systemd-analyze") is None:
         apt_install("systemd")
     units = sorted((DEPLOY / "systemd").iterdir())
-    assert {u.name for u in units} == {"loan-backend.service", "loan-close-day.service", "loan-close-day.timer"}
+    assert {u.name for u in units} == {
+        "loan-backend.service", "loan-close-day.service", "loan-close-day.timer", "loan-events.service"
+    }
     for unit in units:  # ExecStart must exist to verify: point the app directory at this checkout
         (tmp_path / unit.name).write_text(unit.read_text().replace(APP_DIR, str(REPO)))
     r = subprocess.run(["systemd-analyze", "verify", *map(str, sorted(tmp_path.iterdir()))], capture_output=True,
@@ -146,6 +211,9 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
     assert r.returncode == 0 and "00:05:00 UTC" in r.stdout, r.stdout + r.stderr
     main = (DEPLOY / "systemd" / "loan-backend.service").read_text()
     assert "Type=notify" in main and "ExecReload=/bin/kill -s HUP $MAINPID" in main
+    events = (DEPLOY / "systemd" / "loan-events.service").read_text()
+    assert f"ExecStart={APP_DIR}/.venv/bin/python -m app.cli deliver-events" in events
+    assert "KillSignal=SIGTERM" in events and "Restart=always" in events
 
 
 # --- logrotate --------------------------------------------------------------------------------------------
