@@ -39,7 +39,7 @@ Term = Annotated[StrictInt, Field(ge=1, le=MAX_TERM, description="Number of inst
 class ScheduleRequest(StrictModel):
     """Loan terms to schedule. Money is a plain decimal string or an integer in the currency's minor units."""
 
-    principal: MoneyIn = Field(description="Amount lent, > 0 and at most 10^12")
+    principal: MoneyIn = Field(description="Amount lent, > 0 and at most 999999999999 (12 integer digits)")
     annual_rate_percent: RateIn = Field(description='Nominal annual rate in percent ("7.5" = 7.5 %), 0-1000')
     term: Term
     frequency: Frequency

@@ -1,0 +1,78 @@
+"""Regression tests for issue 17 (red-team, fuzzing and new-user findings), one or more per numbered item.
+They run on both legs (tests/api is in the PostgreSQL leg too)."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.api.helpers_lending import LOANS, active_loan, pay
+from tests.api.test_console import Console, hidden, username
+from tests.conftest import World, assert_problem
+
+
+@pytest.fixture
+def console(world: World) -> Callable[[str], Console]:
+    def signed_in(who: str) -> Console:
+        c = Console(world.client)
+        assert c.login(username(world, who)).status_code == 200
+        return c
+
+    return signed_in
+
+
+# --- 1. Huge amounts: at most 12 integer digits everywhere money is parsed, dry run included -------------------
+
+HUGE = ["100000000000000000", "90000000000000000", "1000000000000", 10**12, "1000000000000.00", -(10**13)]
+
+
+@pytest.mark.parametrize("amount", HUGE, ids=str)
+@pytest.mark.parametrize("dry_run", [False, True], ids=["posted", "dry-run"])
+def test_item1_payment_above_twelve_integer_digits_is_422(world: World, amount: Any, dry_run: bool) -> None:
+    loan = active_loan(world, principal="1000.00")
+    r = world.post("manager", f"{LOANS}/{loan['id']}/payments" + ("?dry_run=true" if dry_run else ""),
+                   {"amount": amount}, headers={"Idempotency-Key": f"huge-{amount}-{dry_run}"})
+    body = assert_problem(r, 422, "amount")
+    assert "12 integer digits" in body["detail"]
+
+
+def test_item1_largest_amount_is_accepted_and_the_books_still_add_up(world: World) -> None:
+    loan = active_loan(world, principal="1000.00")
+    for _ in range(2):
+        r = pay(world, loan["id"], "999999999999.99")
+        assert r.status_code == 201, r.text
+    assert world.get("manager", "/api/v1/ledger/trial-balance").status_code == 200
+    assert world.get("manager", "/api/v1/reports/collections").status_code == 200
+    balance = world.get("manager", "/api/v1/ledger/trial-balance").json()
+    assert balance["total_debit"] == balance["total_credit"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/schedules/preview", {"principal": "1000000000000", "annual_rate_percent": "5", "term": 12,
+                                       "frequency": "monthly", "disbursement_date": "2026-01-01"}),
+        ("/api/v1/products", {"code": "HUGE", "name": "x", "currency": "USD", "min_principal": "1",
+                              "max_principal": "1000000000000", "min_term": 1, "max_term": 2,
+                              "annual_rate_percent": "5", "frequency": "monthly",
+                              "amortization": "equal_installments", "interest_method": "declining_balance",
+                              "day_count": "30/360"}),
+    ],
+    ids=["schedule-preview", "product"],
+)
+def test_item1_cap_applies_to_every_money_input(world: World, path: str, body: dict[str, Any]) -> None:
+    r = world.post("admin", path, body)
+    assert_problem(r, 422)
+    assert "12 integer digits" in r.json()["detail"]
+
+
+def test_item1_console_shows_a_form_error_not_a_raw_500(world: World, console: Any) -> None:
+    loan = active_loan(world, principal="1000.00")
+    c = console("manager")
+    form = c.get(f"/console/loans/{loan['id']}/payment")
+    key = hidden(form.text, "idempotency_key")
+    for path in ("/payment/preview", "/payment"):
+        r = c.post(f"/console/loans/{loan['id']}{path}", {"amount": "100000000000000000", "idempotency_key": key})
+        assert r.status_code == 422, r.text[:500]
+        assert r.headers["content-type"].startswith("text/html")
+        assert 'id="e-amount"' in r.text and "12 integer digits" in r.text
