@@ -8,7 +8,7 @@ import pytest
 
 from tests.api.helpers_lending import LOANS, active_loan, pay
 from tests.api.test_console import Console, hidden, username
-from tests.conftest import World, assert_problem
+from tests.conftest import World, assert_problem, fresh_world
 
 
 @pytest.fixture
@@ -76,3 +76,71 @@ def test_item1_console_shows_a_form_error_not_a_raw_500(world: World, console: A
         assert r.status_code == 422, r.text[:500]
         assert r.headers["content-type"].startswith("text/html")
         assert 'id="e-amount"' in r.text and "12 integer digits" in r.text
+
+
+# --- 2. Concurrent close of business: one runs, the others get 409, never 500 -----------------------------------
+
+
+def _concurrently(app: Any, token: str, requests: list[tuple[str, str, Any]]) -> list[Any]:
+    """Send requests at once through the ASGI app (sync endpoints run in its thread pool, so they overlap)."""
+    import asyncio
+
+    import httpx
+
+    async def main() -> list[Any]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as http:
+            headers = {"Authorization": f"Bearer {token}"}
+            return list(await asyncio.gather(*(http.request(m, p, json=b, headers=headers) for m, p, b in requests)))
+
+    return asyncio.run(main())
+
+
+def test_item2_concurrent_close_of_business_one_200_the_rest_409(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from app.operations import cob
+
+    create_chunks, process_chunks = cob._create_chunks, cob.process_chunks
+
+    def slow_create(*args: Any, **kw: Any) -> int:
+        time.sleep(0.5)  # holds the claiming transaction: the others' INSERT (PostgreSQL) or BEGIN (SQLite) waits
+        return create_chunks(*args, **kw)
+
+    def slow_process(*args: Any, **kw: Any) -> int:
+        time.sleep(1.0)  # the run is claimed and live while the others arrive (same process, other threads)
+        return process_chunks(*args, **kw)
+
+    monkeypatch.setattr(cob, "_create_chunks", slow_create)
+    monkeypatch.setattr(cob, "process_chunks", slow_process)
+    with fresh_world() as (w, _db):
+        active_loan(w)
+        day = w.get("manager", "/api/v1/operations/business-date").json()["business_date"]
+        rs = _concurrently(w.client.app, w.tokens["manager"],
+                           [("POST", "/api/v1/operations/close-of-business", {"business_date": day})] * 4)
+        statuses = sorted(r.status_code for r in rs)
+        assert statuses == [200, 409, 409, 409], [r.text for r in rs]
+        for r in rs:
+            if r.status_code == 409:
+                assert_problem(r, 409)
+        # The claim is released with the run: the next close goes ahead at once.
+        monkeypatch.setattr(cob, "process_chunks", process_chunks)
+        assert w.post("manager", "/api/v1/operations/close-of-business", {}).status_code == 200
+
+
+def test_item2_a_failed_run_releases_its_claim_for_an_immediate_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.operations import cob
+
+    process_chunks = cob.process_chunks
+
+    def broken(*args: Any, **kw: Any) -> int:
+        raise cob.Conflict("simulated failure mid-run")
+
+    with fresh_world() as (w, _db):
+        active_loan(w)
+        monkeypatch.setattr(cob, "process_chunks", broken)
+        assert w.post("manager", "/api/v1/operations/close-of-business", {}).status_code == 409
+        monkeypatch.setattr(cob, "process_chunks", process_chunks)
+        r = w.post("manager", "/api/v1/operations/close-of-business", {})
+        assert r.status_code == 200, r.text
+        assert r.json()["loans_processed"] == 1
