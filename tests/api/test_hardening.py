@@ -8,7 +8,7 @@ import pytest
 
 from tests.api.helpers_lending import LOANS, active_loan, pay
 from tests.api.test_console import Console, hidden, username
-from tests.conftest import World, assert_problem, fresh_world
+from tests.conftest import LEG, World, assert_problem, fresh_world
 
 
 @pytest.fixture
@@ -144,3 +144,79 @@ def test_item2_a_failed_run_releases_its_claim_for_an_immediate_retry(monkeypatc
         r = w.post("manager", "/api/v1/operations/close-of-business", {})
         assert r.status_code == 200, r.text
         assert r.json()["loans_processed"] == 1
+
+
+# --- 3. A lost database connection answers 503 with Retry-After, never 500 -------------------------------------
+
+
+def _lose_the_connection(session: Any) -> None:
+    """The request's own connection dies under it: terminated by the server (PostgreSQL), or the driver reports
+    an I/O failure (SQLite has no server to lose)."""
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy import exc, text
+
+    from tests.conftest import PG_ADMIN_DSN
+
+    if LEG == "postgresql":
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        return
+    raise exc.OperationalError("SELECT 1", {}, sqlite3.OperationalError("disk I/O error"))
+
+
+def test_item3_connection_lost_mid_request_is_503_with_retry_after(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.borrowers import repository
+
+    original = repository.list_borrowers
+
+    def dying(session: Any, *args: Any, **kw: Any) -> Any:
+        _lose_the_connection(session)
+        return original(session, *args, **kw)
+
+    monkeypatch.setattr(repository, "list_borrowers", dying)
+    r = world.get("manager", "/api/v1/borrowers")
+    body = assert_problem(r, 503)
+    assert int(r.headers["Retry-After"]) > 0
+    assert "retry" in body["detail"]
+    monkeypatch.setattr(repository, "list_borrowers", original)
+    assert world.get("manager", "/api/v1/borrowers").status_code == 200  # the pool recovers by itself
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(LEG != "postgresql", reason="pg_terminate_backend needs PostgreSQL")
+def test_item3_terminating_every_app_connection_during_a_burst_never_500s() -> None:
+    import threading
+
+    import psycopg
+
+    from tests.conftest import PG_ADMIN_DSN
+
+    with fresh_world() as (w, db):
+        loan = active_loan(w)
+        name = db.engine.url.database
+        stop = threading.Event()
+
+        def killer() -> None:
+            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+                while not stop.is_set():
+                    admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+                    stop.wait(0.02)
+
+        thread = threading.Thread(target=killer)
+        thread.start()
+        try:
+            requests = [("GET", f"{LOANS}/{loan['id']}", None), ("GET", "/api/v1/borrowers", None)] * 40
+            rs = _concurrently(w.client.app, w.tokens["manager"], requests)
+        finally:
+            stop.set()
+            thread.join()
+        statuses = [r.status_code for r in rs]
+        assert set(statuses) <= {200, 503}, statuses
+        assert all(int(r.headers["Retry-After"]) > 0 for r in rs if r.status_code == 503)
+        assert w.get("manager", f"{LOANS}/{loan['id']}").status_code == 200
