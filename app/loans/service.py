@@ -114,7 +114,8 @@ def submit(db: Database, principal: Principal, data: LoanCreate, dry_run: bool) 
         if data.external_id is not None:
             existing = repo.by_external_id(session, data.external_id)
             if existing is not None:
-                raise DuplicateValue("external_id", existing.id, "loan")
+                shown = existing.id if principal.can_see_branch(existing.branch_id) else None
+                raise DuplicateValue("external_id", shown, "loan")
         loan = Loan(
             branch_id=borrower.branch_id,
             borrower_id=borrower.id,

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.helpers_lending import LOANS, active_loan, pay
+from tests.api.helpers_lending import LOANS, active_loan, loan_body, make_borrower, pay
 from tests.api.test_console import Console, hidden, username
-from tests.conftest import LEG, World, assert_problem, fresh_world
+from tests.conftest import LEG, World, assert_problem, fresh_world, unique
 
 
 @pytest.fixture
@@ -220,3 +220,32 @@ def test_item3_terminating_every_app_connection_during_a_burst_never_500s() -> N
         assert set(statuses) <= {200, 503}, statuses
         assert all(int(r.headers["Retry-After"]) > 0 for r in rs if r.status_code == 503)
         assert w.get("manager", f"{LOANS}/{loan['id']}").status_code == 200
+
+
+# --- 5. A 409 duplicate never reveals the id of an object the caller cannot see --------------------------------
+
+
+def test_item5_duplicate_conflict_hides_another_branchs_ids(world: World) -> None:
+    national_id, loan_ext, pay_ext = unique("NID-"), unique("LX-"), unique("PX-")
+    theirs = make_borrower(world, "B", national_id=national_id)
+    their_loan = active_loan(world, branch="B", external_id=loan_ext)
+    assert pay(world, their_loan["id"], "10.00", who="officer_b", external_id=pay_ext).status_code == 201
+
+    mine = active_loan(world, branch="A")
+    attempts = [
+        world.post("officer_a", "/api/v1/borrowers",
+                   {"branch_id": world.branches["A"], "first_name": "A", "last_name": "B", "national_id": national_id}),
+        world.post("officer_a", LOANS, loan_body(world, branch="A", external_id=loan_ext)),
+        pay(world, mine["id"], "10.00", who="officer_a", external_id=pay_ext),
+    ]
+    for r in attempts:
+        body = assert_problem(r, 409)
+        assert body["field"] in {"national_id", "external_id"}
+        assert "existing_id" not in body, body
+        assert theirs["id"] not in r.text and their_loan["id"] not in r.text
+    # A caller who may see the other object is still told which one it is.
+    r = world.post("manager", "/api/v1/borrowers",
+                   {"branch_id": world.branches["A"], "first_name": "A", "last_name": "B", "national_id": national_id})
+    assert assert_problem(r, 409)["existing_id"] == theirs["id"]
+    r = world.post("manager", LOANS, loan_body(world, branch="A", external_id=loan_ext))
+    assert assert_problem(r, 409)["existing_id"] == their_loan["id"]
