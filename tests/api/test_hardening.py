@@ -249,3 +249,38 @@ def test_item5_duplicate_conflict_hides_another_branchs_ids(world: World) -> Non
     assert assert_problem(r, 409)["existing_id"] == theirs["id"]
     r = world.post("manager", LOANS, loan_body(world, branch="A", external_id=loan_ext))
     assert assert_problem(r, 409)["existing_id"] == their_loan["id"]
+
+
+# --- 4. CSV reports neutralise formula cells ---------------------------------------------------------------------
+
+
+def test_item4_csv_cells_that_a_spreadsheet_would_run_are_neutralised() -> None:
+    import csv
+    import io
+    from datetime import date, timedelta
+
+    with fresh_world() as (w, _db):
+        first, last = '=HYPERLINK("http://evil.example","x")', "@SUM(1+1)"
+        borrower = make_borrower(w, "A", first_name=first, last_name=last)
+        loan = active_loan(w, borrower=borrower)
+        today = date.fromisoformat(w.get("manager", "/api/v1/operations/business-date").json()["business_date"])
+        r = w.post("manager", "/api/v1/operations/close-of-business",
+                   {"business_date": (today + timedelta(days=40)).isoformat()})
+        assert r.status_code == 200, r.text
+        r = w.get("manager", "/api/v1/reports/delinquent-loans?format=csv")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(r.text)))
+        row = next(x for x in rows if x["loan_id"] == loan["id"])
+        assert row["borrower_name"] == f"'{first} {last}"
+        assert not any(cell.startswith(("=", "+", "@", "\t", "\r")) for x in rows for cell in x.values())
+        assert int(row["days_past_due"]) > 0 and row["principal_outstanding"][0].isdigit()
+
+
+@pytest.mark.parametrize(("cell", "shown"), [
+    ("=1+1", "'=1+1"), ("+1+1", "'+1+1"), ("-1+1", "'-1+1"), ("@A1", "'@A1"), ("\tx", "'\tx"), ("\rx", "'\rx"),
+    ("-12.50", "-12.50"), ("12.50", "12.50"), ("Ada", "Ada"), (7, 7),
+])
+def test_item4_csv_cell_rule(cell: Any, shown: Any) -> None:
+    from app.reports.router import csv_cell
+
+    assert csv_cell(cell) == shown
