@@ -3,13 +3,14 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.api.errors import register_error_handlers
 from app.api.middleware import RateLimitMiddleware, RequestContextMiddleware
 from app.api.problems import PROBLEM_SCHEMA
 from app.api.routes import include_routers
+from app.api.strict import BodyLimitMiddleware, strict_request
 from app.core.config import ConfigurationError, Settings, get_settings
 from app.core.logging import configure_logging
 from app.core.ratelimit import RateLimiter
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         debug=settings.debug,
         lifespan=lifespan,
         responses={422: PROBLEM_SCHEMA, 401: PROBLEM_SCHEMA},
+        dependencies=[Depends(strict_request)],
     )
     app.state.settings = settings
     app.state.db = db
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_error_handlers(app)
     include_routers(app)
     app.add_middleware(RateLimitMiddleware, limiter=app.state.limiter)
+    app.add_middleware(BodyLimitMiddleware)
     if settings.origins:
         app.add_middleware(
             CORSMiddleware,

@@ -9,6 +9,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.problems import problem
+from app.api.strict import authorize_before_validation
 from app.core import errors as app_errors
 from app.core.logging import get_logger
 from app.domain import errors as domain_errors
@@ -103,6 +104,10 @@ def register_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        try:
+            await authorize_before_validation(request)
+        except app_errors.AppError as denied:
+            return await app_error(request, denied)
         errors = [
             {
                 "field": "body" if e.get("type") == "json_invalid" else _field_from_loc(tuple(e.get("loc", ()))),

@@ -40,19 +40,15 @@ def parse_decimal_input(value: object) -> Decimal:
     if isinstance(value, Decimal) and value.is_finite():
         return value
     if isinstance(value, str):
-        text = value.strip()
-        if len(text) <= MAX_DECIMAL_DIGITS + 2 and _DECIMAL_RE.fullmatch(text):
-            return Decimal(text)
+        if len(value) <= MAX_DECIMAL_DIGITS + 2 and _DECIMAL_RE.fullmatch(value):
+            return Decimal(value)
         raise ValueError(f"{value[:40]!r} is not a plain decimal string (digits, optional '.', no exponent)")
     raise ValueError('expected a decimal string such as "1234.50" or an integer')
 
 
 _DECIMAL_SCHEMA = {"anyOf": [{"type": "string", "pattern": DECIMAL_PATTERN}, {"type": "integer"}]}
 _MONEY_SCHEMA = {
-    "anyOf": [
-        {"type": "string", "pattern": DECIMAL_PATTERN},
-        {"type": "integer", "minimum": -MAX_MONEY_MAJOR_UNITS, "maximum": MAX_MONEY_MAJOR_UNITS},
-    ],
+    **_DECIMAL_SCHEMA,
     "description": "Decimal string or integer; at most 12 integer digits and the currency's minor units",
 }
 

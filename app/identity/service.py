@@ -26,6 +26,8 @@ from app.identity.models import Branch, User
 from app.identity.schemas import BranchCreate, UserCreate, UserUpdate
 
 BAD_CREDENTIALS = "incorrect username or password"
+MAX_USERNAME_LENGTH = 64
+MAX_PASSWORD_LENGTH = 256
 
 
 def _principal(user: User) -> Principal:
@@ -36,6 +38,9 @@ def sign_in(
     db: Database, settings: Settings, limiter: RateLimiter, username: str, password: str, client: str
 ) -> IssuedToken:
     username = username.strip().lower()
+    if not username or len(username) > MAX_USERNAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+        # Cannot name a user; refused before it becomes a rate-limit key (a 1 MB username would be stored).
+        raise AuthenticationFailed(BAD_CREDENTIALS)
     limiter.check_login_allowed(username, client)
     with db.session(writer=False) as session:
         user = repo.get_user_by_username(session, username)

@@ -9,6 +9,7 @@ from app.api.problems import PROBLEM_SCHEMA
 from app.core.errors import ValidationFailed
 from app.core.idempotency import IdempotentRequest, check_key, fingerprint
 from app.core.schemas import Page, money_out
+from app.domain.lifecycle import LoanStatus
 from app.identity.access import Principal
 from app.ledger.schemas import JournalEntryOut, journal_entry_out
 from app.loans import presenters, service, servicing
@@ -97,7 +98,7 @@ def submit(
 def list_loans(
     db: DbDep,
     principal: CurrentUser,
-    status: Annotated[str | None, Query(max_length=16)] = None,
+    status: Annotated[LoanStatus | None, Query(description="Only loans in this status")] = None,
     borrower_id: Annotated[str | None, Query(max_length=36)] = None,
     branch_id: Annotated[str | None, Query(max_length=36)] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,

@@ -284,3 +284,112 @@ def test_item4_csv_cell_rule(cell: Any, shown: Any) -> None:
     from app.reports.router import csv_cell
 
     assert csv_cell(cell) == shown
+
+
+# --- 8. Strict inputs ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("amount", ["１００.００", "١٠٠", "۱۰۰", "10.000", "10.0000", " 10", "+10"])
+def test_item8_money_is_ascii_digits_with_the_currencys_decimals(world: World, amount: str) -> None:
+    loan = active_loan(world)
+    for dry in ("?dry_run=true", ""):
+        r = world.post("manager", f"{LOANS}/{loan['id']}/payments{dry}", {"amount": amount},
+                       headers={"Idempotency-Key": unique("k")})
+        assert_problem(r, 422, "amount")
+    assert [t["type"] for t in world.get("manager", f"{LOANS}/{loan['id']}/transactions").json()["items"]] == [
+        "disbursement"]
+
+
+def test_item8_duplicate_json_keys_are_422_and_post_nothing(world: World) -> None:
+    loan = active_loan(world)
+    raw = b'{"amount": "1.00", "amount": "1000.00"}'
+    r = world.client.post(f"{LOANS}/{loan['id']}/payments", content=raw,
+                          headers=world.h("manager", **{"Idempotency-Key": unique("k"),
+                                                        "Content-Type": "application/json"}))
+    body = assert_problem(r, 422, "body")
+    assert "more than once" in body["detail"]
+    nested = b'{"borrower_id": "x", "product_id": "y", "principal": {"a": 1, "a": 2}}'
+    r = world.client.post(LOANS, content=nested, headers=world.h("officer_a", **{"Content-Type": "application/json"}))
+    assert_problem(r, 422, "body")
+    assert len(world.get("manager", f"{LOANS}/{loan['id']}/transactions").json()["items"]) == 1
+
+
+def test_item8_bodies_above_one_mib_are_413(world: World) -> None:
+    big = b'{"first_name": "' + b"x" * (20 * 1024 * 1024) + b'"}'
+    r = world.client.post("/api/v1/borrowers", content=big,
+                          headers=world.h("officer_a", **{"Content-Type": "application/json"}))
+    assert_problem(r, 413)
+
+    def chunks() -> Any:  # no Content-Length: counted as it arrives
+        yield b'{"first_name": "'
+        for _ in range(3):
+            yield b"x" * (512 * 1024)
+        yield b'"}'
+
+    r = world.client.post("/api/v1/borrowers", content=chunks(),
+                          headers=world.h("officer_a", **{"Content-Type": "application/json"}))
+    assert_problem(r, 413)
+
+
+def test_item8_huge_console_username_is_refused_before_it_becomes_a_rate_limit_key(world: World) -> None:
+    limiter = world.client.app.state.limiter
+    seen: list[str] = []
+    original = limiter.check_login_allowed
+    limiter.check_login_allowed = lambda username, client: (seen.append(username), original(username, client))[1]
+    try:
+        c = Console(world.client)
+        r = c.login("u" * 1_000_000, "whatever-password")
+        assert r.status_code == 401
+        r = world.client.post("/api/v1/auth/token", data={"username": "u" * 100_000, "password": "x"})
+        assert r.status_code in {401, 413, 422}
+    finally:
+        limiter.check_login_allowed = original
+    assert all(len(name) <= 64 for name in seen)
+
+
+@pytest.mark.parametrize("query", [
+    "/api/v1/reports/portfolio?as_of=0", "/api/v1/reports/aging?as_of=0", "/api/v1/ledger/trial-balance?as_of=0",
+    "/api/v1/ledger/journal-entries?to=0", "/api/v1/ledger/journal-entries?from=1700000000",
+    "/api/v1/loans?status=bogus", "/api/v1/products?is_active=1", "/api/v1/reports/portfolio?as_of=2026-1-1",
+])
+def test_item8_query_dates_booleans_and_enums_are_strict(world: World, query: str) -> None:
+    assert_problem(world.get("admin", query), 422)
+
+
+def test_item8_loan_as_of_zero_and_dry_run_yes_are_422(world: World) -> None:
+    loan = active_loan(world)
+    assert_problem(world.get("manager", f"{LOANS}/{loan['id']}?as_of=0"), 422, "as_of")
+    r = world.post("manager", f"{LOANS}/{loan['id']}/payments?dry_run=yes", {"amount": "1.00"},
+                   headers={"Idempotency-Key": unique("k")})
+    assert_problem(r, 422, "dry_run")
+
+
+def test_item8_is_active_must_be_a_json_boolean(world: World) -> None:
+    assert_problem(world.patch("admin", f"/api/v1/users/{world.users['officer_a']}", {"is_active": 0}), 422,
+                   "is_active")
+    assert world.get("officer_a", "/api/v1/users/me").json()["is_active"] is True
+
+
+@pytest.mark.parametrize(("who", "method", "path", "content"), [
+    ("officer_a", "POST", "/api/v1/products", b'{"code": 1}'),
+    ("officer_a", "POST", "/api/v1/products", b'{"code": '),
+    ("officer_a", "POST", "/api/v1/users", b'{"username": "x", "username": "y"}'),
+    ("officer_a", "POST", "/api/v1/branches", b"[]"),
+    ("manager", "POST", "/api/v1/users", b'{}'),
+    ("officer_a", "POST", "/api/v1/operations/close-of-business", b'{"business_date": 0}'),
+    ("auditor", "POST", "/api/v1/borrowers", b'{"first_name": 7}'),
+    ("officer_a", "GET", "/api/v1/reports/portfolio?as_of=0", b""),
+    ("officer_a", "GET", "/api/v1/ledger/trial-balance?as_of=bogus", b""),
+])
+def test_item8_authorization_comes_before_the_body(world: World, who: str, method: str, path: str,
+                                                   content: bytes) -> None:
+    headers = {"Content-Type": "application/json"}
+    assert_problem(world.client.request(method, path, content=content or None, headers=world.h(who, **headers)), 403)
+    assert_problem(world.client.request(method, path, content=content or None, headers=headers), 401)
+
+
+def test_item8_officer_posting_an_invalid_approve_body_gets_403(world: World) -> None:
+    from tests.api.helpers_lending import submit_loan
+
+    loan = submit_loan(world)
+    assert_problem(world.post("officer_a", f"{LOANS}/{loan['id']}/approve", {"approved_principal": "abc"}), 403)
