@@ -70,6 +70,9 @@ def bootstrap_admin() -> None:
         given = settings.admin_password.get_secret_value() if settings.admin_password else None
         password = given or identity.generate_password()
         identity.ensure_user(db, "admin", password, Role.admin)
+    except AppError as exc:
+        typer.echo(f"error: ADMIN_PASSWORD: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
     finally:
         db.dispose()
     if given:

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     algorithm: Literal["HS256"] = "HS256"
     access_token_expire_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    console_session_max_hours: int = Field(
+        default=12, ge=1, le=7 * 24, description="A console session ends this long after sign-in, however active"
+    )
     allowed_origins: str = ""
     rate_limit_per_minute: int = Field(default=60, ge=1)
     login_failures_per_minute: int = Field(default=5, ge=1)

@@ -393,3 +393,78 @@ def test_item8_officer_posting_an_invalid_approve_body_gets_403(world: World) ->
 
     loan = submit_loan(world)
     assert_problem(world.post("officer_a", f"{LOANS}/{loan['id']}/approve", {"approved_principal": "abc"}), 403)
+
+
+# --- 7. Passwords, revocation, absolute console session limit ------------------------------------------------
+
+
+@pytest.mark.parametrize("password", [" " * 12, "password1234", "qwerty123456", "baseball1234!", "aaaaaaaaaaaaaaaa", "  short-pw  ",
+                                      "{username}", "{username}-2026!", "{USERNAME}"])
+def test_item7_weak_passwords_are_422(world: World, password: str) -> None:
+    name = unique("newuser")
+    pw = password.format(username=name, USERNAME=name.upper())
+    r = world.post("admin", "/api/v1/users", {"username": name, "password": pw, "role": "auditor"})
+    assert_problem(r, 422, "password")
+    r = world.patch("admin", f"/api/v1/users/{world.users['auditor']}", {"password": "password1234"})
+    assert_problem(r, 422, "password")
+
+
+def _user_with_token(world: World) -> tuple[str, str, str]:
+    from tests.conftest import PASSWORD, login
+
+    name = unique("revoke")
+    r = world.post("admin", "/api/v1/users", {"username": name, "password": PASSWORD, "role": "manager"})
+    assert r.status_code == 201, r.text
+    return r.json()["id"], name, login(world.client, name)
+
+
+def test_item7_password_change_revokes_existing_tokens(world: World) -> None:
+    from tests.conftest import login
+
+    user_id, name, token = _user_with_token(world)
+    me = {"Authorization": f"Bearer {token}"}
+    assert world.client.get("/api/v1/users/me", headers=me).status_code == 200
+    new_password = "Another-strong-passphrase-9"
+    assert world.patch("admin", f"/api/v1/users/{user_id}", {"password": new_password}).status_code == 200
+    assert_problem(world.client.get("/api/v1/users/me", headers=me), 401)
+    fresh = login(world.client, name, new_password)
+    assert world.client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+
+
+def test_item7_disabling_revokes_tokens_for_good(world: World) -> None:
+    user_id, _name, token = _user_with_token(world)
+    me = {"Authorization": f"Bearer {token}"}
+    assert world.patch("admin", f"/api/v1/users/{user_id}", {"is_active": False}).status_code == 200
+    assert_problem(world.client.get("/api/v1/users/me", headers=me), 401)
+    assert world.patch("admin", f"/api/v1/users/{user_id}", {"is_active": True}).status_code == 200
+    assert_problem(world.client.get("/api/v1/users/me", headers=me), 401)  # re-enabling revives nothing
+
+
+def test_item7_password_change_ends_console_sessions(world: World) -> None:
+    from tests.conftest import PASSWORD
+
+    user_id, name, _token = _user_with_token(world)
+    c = Console(world.client)
+    assert "Dashboard" in c.login(name, PASSWORD).text
+    assert c.get("/console/dashboard", follow_redirects=False).status_code == 200
+    assert world.patch("admin", f"/api/v1/users/{user_id}", {"password": "Another-strong-passphrase-9"}).status_code == 200
+    r = c.get("/console/dashboard", follow_redirects=False)
+    assert r.status_code in {302, 303, 307} and "/console/login" in r.headers["location"]
+
+
+def test_item7_console_session_has_an_absolute_limit(settings: Any) -> None:
+    import time
+    from dataclasses import replace
+
+    from app.console import session as sessions
+
+    limit = settings.console_session_max_hours * 3600
+    s = sessions.new_session("user-1", settings, 0)
+    # However often it is renewed, it never runs past sign-in + the limit.
+    old = replace(s, signed_in_at=int(time.time()) - limit + 60, expires_at=int(time.time()) + 10)
+    renewed = sessions.renewed(old, settings)
+    assert renewed is not None and renewed.expires_at <= old.signed_in_at + limit
+    forged_long = replace(s, expires_at=s.signed_in_at + 10 * limit)
+    cookie = sessions.encode(forged_long, settings)
+    assert sessions.decode(cookie, settings, now=s.signed_in_at + 60) is not None
+    assert sessions.decode(cookie, settings, now=s.signed_in_at + limit + 1) is None
