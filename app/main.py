@@ -1,5 +1,6 @@
 """FastAPI application factory. `app.main:app` is what uvicorn/gunicorn serve."""
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,9 +13,11 @@ from app.api.problems import PROBLEM_SCHEMA
 from app.api.routes import include_routers
 from app.api.strict import BodyLimitMiddleware, strict_request
 from app.core.config import ConfigurationError, Settings, get_settings
-from app.core.logging import configure_logging
+from app.core.logging import configure_logging, get_logger
 from app.core.ratelimit import RateLimiter
 from app.database import Database
+
+log = get_logger("app.main")
 
 DESCRIPTION = """Loan lifecycle backend: price, originate, disburse, service, collect and close loans, with a
 double-entry ledger behind every cent. Money is exchanged as decimal strings in the currency's minor units;
@@ -30,10 +33,18 @@ def _init_sentry(settings: Settings) -> None:
         )
 
 
+def _warn_loudly(settings: Settings) -> None:
+    for warning in settings.startup_warnings():
+        # Straight to stderr as well as the log: it must be seen even with LOG_LEVEL=ERROR.
+        print(f"\n*** WARNING: {warning} ***\n", file=sys.stderr, flush=True)
+        log.warning("insecure_configuration", problem=warning)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.check_safe_to_start()
     configure_logging(settings.log_level, settings.log_format)
+    _warn_loudly(settings)
     _init_sentry(settings)
     db = Database(settings.database_url, settings.database_pool_size)
     read_db = Database(settings.database_read_url, settings.database_pool_size) if settings.database_read_url else db

@@ -68,6 +68,17 @@ class Settings(BaseSettings):
             problems.append("ALLOWED_ORIGINS must list origins explicitly, not '*', in production")
         return problems
 
+    def startup_warnings(self) -> list[str]:
+        """What an operator must hear about a configuration that is allowed to start but is not safe to expose."""
+        if self.is_production:
+            return []
+        if self.secret_key.get_secret_value() == DEVELOPMENT_SECRET:
+            return [
+                "SECRET_KEY is the built-in development key: anyone can sign tokens for any user of this server. "
+                "Set SECRET_KEY before it is reachable by anyone but you (ENV=production refuses to start with it)."
+            ]
+        return []
+
     def check_safe_to_start(self) -> None:
         problems = self.production_problems()
         if problems:

@@ -60,13 +60,18 @@ def issue_access_token(
     return IssuedToken(token, int(lifetime.total_seconds()), credentials_version)
 
 
-def decode_access_token(token: str, secret: str, algorithm: str) -> AccessClaims:
-    """The token's subject and credentials version; any defect (signature, algorithm, expiry, missing claims) is
-    one 401."""
+def decode_access_token(
+    token: str, secret: str, algorithm: str, max_lifetime: timedelta | None = None
+) -> AccessClaims:
+    """The token's subject and credentials version; any defect (signature, algorithm, expiry, missing claims, a
+    lifetime longer than this server issues) is one 401."""
     try:
         claims = jwt.decode(token, secret, algorithms=[algorithm], options={"require": ["exp", "iat", "sub"]}, leeway=5)
     except jwt.PyJWTError as exc:
         raise AuthenticationFailed("the access token is invalid or expired") from exc
+    if max_lifetime is not None and claims["exp"] - claims["iat"] > max_lifetime.total_seconds() + 5:
+        # We never issue such a token: one that lives longer was minted elsewhere (a leaked or default key).
+        raise AuthenticationFailed("the access token is invalid or expired")
     subject, version = claims.get("sub"), claims.get("ver", 0)
     if not isinstance(subject, str) or claims.get("typ") != "access" or type(version) is not int:
         raise AuthenticationFailed("the access token is invalid or expired")

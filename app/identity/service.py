@@ -63,7 +63,12 @@ def sign_in(
 
 
 def principal_for_token(db: Database, settings: Settings, token: str) -> Principal:
-    claims = decode_access_token(token, settings.secret_key.get_secret_value(), settings.algorithm)
+    claims = decode_access_token(
+        token,
+        settings.secret_key.get_secret_value(),
+        settings.algorithm,
+        timedelta(minutes=settings.access_token_expire_minutes),
+    )
     with db.session(writer=False) as session:
         user = repo.get_user(session, claims.subject)
         if user is None or not user.is_active or user.credentials_version != claims.credentials_version:

@@ -468,3 +468,33 @@ def test_item7_console_session_has_an_absolute_limit(settings: Any) -> None:
     cookie = sessions.encode(forged_long, settings)
     assert sessions.decode(cookie, settings, now=s.signed_in_at + 60) is not None
     assert sessions.decode(cookie, settings, now=s.signed_in_at + limit + 1) is None
+
+
+# --- 6. The development secret is announced at start-up; forged long-lived tokens are refused -----------------
+
+
+def test_item6_default_secret_outside_production_warns_loudly(capfd: pytest.CaptureFixture[str]) -> None:
+    from app.core.config import DEVELOPMENT_SECRET
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    capfd.readouterr()
+    create_app(make_settings("sqlite:///:memory:", secret_key=DEVELOPMENT_SECRET, log_level="ERROR"))
+    err = capfd.readouterr().err
+    assert "WARNING" in err and "SECRET_KEY" in err and "development key" in err
+    create_app(make_settings("sqlite:///:memory:"))
+    assert "SECRET_KEY" not in capfd.readouterr().err
+
+
+def test_item6_a_token_living_longer_than_we_issue_is_refused(world: World, settings: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import jwt
+
+    user_id = world.get("admin", "/api/v1/users/me").json()["id"]
+    now = datetime.now(UTC)
+    secret = settings.secret_key.get_secret_value()
+    forged = jwt.encode({"sub": user_id, "iat": now, "exp": now + timedelta(days=3650), "typ": "access"}, secret)
+    assert_problem(world.client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {forged}"}), 401)
+    ours = jwt.encode({"sub": user_id, "iat": now, "exp": now + timedelta(minutes=5), "typ": "access"}, secret)
+    assert world.client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {ours}"}).status_code == 200
