@@ -19,6 +19,7 @@ from app.core.orm import utcnow
 from app.database import Database
 from app.identity import repository as identity_repo
 from app.identity.access import Permission, Principal
+from app.loans import repository as loans
 from app.operations import repository as operations
 
 log = get_logger("app.borrowers")
@@ -123,9 +124,13 @@ def update_borrower(
                     changes["date_of_birth"], operations.business_date(session), settings.min_borrower_age_years
                 )
             _raise_if_duplicate(session, principal, changes.get("national_id"), changes.get("external_id"), borrower.id)
+            moved_from = borrower.branch_id
             if _apply(borrower, changes):
                 borrower.updated_at = utcnow()
                 session.flush()
+            if borrower.branch_id != moved_from:
+                moved = loans.move_borrower_loans(session, borrower.id, borrower.branch_id)
+                log.info("borrower_moved", borrower_id=borrower.id, branch_id=borrower.branch_id, loans=moved)
     except IntegrityError as exc:
         raise _duplicate_after_race(
             db, principal, exc, changes.get("national_id"), changes.get("external_id"), borrower_id

@@ -498,3 +498,20 @@ def test_item6_a_token_living_longer_than_we_issue_is_refused(world: World, sett
     assert_problem(world.client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {forged}"}), 401)
     ours = jwt.encode({"sub": user_id, "iat": now, "exp": now + timedelta(minutes=5), "typ": "access"}, secret)
     assert world.client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {ours}"}).status_code == 200
+
+
+# --- 9. A borrower moved to another branch takes its loans along ----------------------------------------------
+
+
+def test_item9_moving_a_borrower_moves_its_loans(world: World) -> None:
+    borrower = make_borrower(world, "A")
+    loan = active_loan(world, borrower=borrower)
+    r = world.patch("manager", f"/api/v1/borrowers/{borrower['id']}", {"branch_id": world.branches["B"]})
+    assert r.status_code == 200, r.text
+    assert_problem(world.get("officer_a", f"/api/v1/borrowers/{borrower['id']}"), 404)
+    assert_problem(world.get("officer_a", f"{LOANS}/{loan['id']}"), 404)
+    assert loan["id"] not in {x["id"] for x in world.get("officer_a", LOANS).json()["items"]}
+    moved = world.get("officer_b", f"{LOANS}/{loan['id']}")
+    assert moved.status_code == 200 and moved.json()["branch_id"] == world.branches["B"]
+    assert pay(world, loan["id"], "10.00", who="officer_b").status_code == 201
+    assert_problem(pay(world, loan["id"], "10.00", who="officer_a"), 404)
