@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from app.api.docs import mount_docs
 from app.api.errors import register_error_handlers
 from app.api.middleware import RateLimitMiddleware, RequestContextMiddleware
 from app.api.problems import PROBLEM_SCHEMA
@@ -64,6 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         responses={422: PROBLEM_SCHEMA, 401: PROBLEM_SCHEMA},
         dependencies=[Depends(strict_request)],
+        openapi_url="/openapi.json" if settings.serve_docs else None,
+        docs_url=None,  # served by mount_docs from our own static files, never a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
@@ -73,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     register_error_handlers(app)
     include_routers(app)
+    if settings.serve_docs:
+        mount_docs(app)
     app.add_middleware(RateLimitMiddleware, limiter=app.state.limiter)
     app.add_middleware(BodyLimitMiddleware)
     if settings.origins:

@@ -19,7 +19,7 @@ log = get_logger("app.http")
 
 REQUEST_ID_HEADER = b"x-request-id"
 UNLIMITED_PATHS = frozenset({"/health", "/metrics"})
-UNLIMITED_PREFIXES = ("/console/static/",)
+UNLIMITED_PREFIXES = ("/console/static/", "/docs/static/")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

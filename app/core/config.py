@@ -29,6 +29,9 @@ class Settings(BaseSettings):
         default=12, ge=1, le=7 * 24, description="A console session ends this long after sign-in, however active"
     )
     allowed_origins: str = ""
+    docs_enabled: bool | None = Field(
+        default=None, description="Serve /docs and /openapi.json; default: on, except in production"
+    )
     rate_limit_per_minute: int = Field(default=60, ge=1)
     login_failures_per_minute: int = Field(default=5, ge=1)
     redis_url: str | None = None
@@ -50,6 +53,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def serve_docs(self) -> bool:
+        return self.docs_enabled if self.docs_enabled is not None else not self.is_production
 
     def production_problems(self) -> list[str]:
         """Why this configuration must not serve production traffic (empty when it may)."""

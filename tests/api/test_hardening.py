@@ -515,3 +515,39 @@ def test_item9_moving_a_borrower_moves_its_loans(world: World) -> None:
     assert moved.status_code == 200 and moved.json()["branch_id"] == world.branches["B"]
     assert pay(world, loan["id"], "10.00", who="officer_b").status_code == 201
     assert_problem(pay(world, loan["id"], "10.00", who="officer_a"), 404)
+
+
+# --- 10. Offline /docs; docs off in production unless DOCS_ENABLED=true -----------------------------------------
+
+
+def test_item10_docs_load_only_our_own_assets(client: Any) -> None:
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(a.startswith("/docs/static/") for a in assets), assets
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    for asset in assets:
+        r = client.get(asset)
+        assert r.status_code == 200 and len(r.content) > 100, asset
+    assert client.get("/docs/oauth2-redirect").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
+
+
+@pytest.mark.parametrize(("overrides", "served"), [
+    ({"env": "production"}, False),
+    ({"env": "production", "docs_enabled": True}, True),
+    ({"env": "development", "docs_enabled": False}, False),
+    ({"env": "development"}, True),
+])
+def test_item10_docs_switch(overrides: dict[str, Any], served: bool) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    c = TestClient(create_app(make_settings("sqlite:///:memory:", secret_key="p" * 64, **overrides)))
+    for path in ("/docs", "/openapi.json", "/docs/static/swagger-ui.css"):
+        assert (c.get(path).status_code == 200) is served, path
+    assert c.get("/health").status_code in {200, 503}
