@@ -551,3 +551,34 @@ def test_item10_docs_switch(overrides: dict[str, Any], served: bool) -> None:
     for path in ("/docs", "/openapi.json", "/docs/static/swagger-ui.css"):
         assert (c.get(path).status_code == 200) is served, path
     assert c.get("/health").status_code in {200, 503}
+
+
+# --- 11. Unique schema names; a generated client keeps every response ----------------------------------------
+
+
+def test_item11_schema_titles_are_unique(client: Any) -> None:
+    from collections import Counter
+
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    titles = Counter(schema.get("title", name) for name, schema in schemas.items())
+    assert [t for t, n in titles.items() if n > 1] == []
+    assert not [name for name in schemas if "__" in name], "a component named after its module: a title clash"
+
+
+def test_item11_a_client_generates_from_openapi_without_warnings(client: Any, tmp_path: Any) -> None:
+    import json
+
+    from openapi_python_client import generate
+    from openapi_python_client.config import Config, ConfigFile, MetaType
+
+    spec = client.get("/openapi.json").json()
+    source = tmp_path / "openapi.json"
+    source.write_text(json.dumps(spec))
+    config = Config.from_sources(ConfigFile(post_hooks=[]), MetaType.NONE, source, "utf-8", True, tmp_path / "c")
+    problems = generate(config=config)
+    assert [f"{p.level}: {p.header}: {p.detail}" for p in problems] == []
+    for path in ("/api/v1/schedules/preview", "/api/v1/schedules/explain"):
+        ref = spec["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        model = ref.rsplit("/", 1)[1]
+        module = next((tmp_path / "c").rglob(f"*{path.rsplit('/', 1)[1]}*_post.py"))
+        assert f"{model}.from_dict" in module.read_text(), (path, model)
