@@ -91,6 +91,7 @@ def submit(
         out = presenters.dry_run_out(outcome.loan, outcome.business_date, None, [])
         return JSONResponse(out.model_dump(mode="json"), status_code=200)
     response.headers["Location"] = f"/api/v1/loans/{outcome.loan.id}"
+    response.headers["ETag"] = f'"{outcome.loan.version}"'
     return presenters.loan_out(outcome.loan, outcome.business_date)
 
 
@@ -338,18 +339,23 @@ def get_payoff(
 
 @router.get(
     "/{loan_id}/journal-entries",
-    response_model=list[JournalEntryOut],
+    response_model=Page[JournalEntryOut],
     responses=ERRORS,
-    summary="This loan's journal entries",
+    summary="This loan's journal entries (the list envelope; one page holds them all, next_cursor is null)",
 )
-def loan_journal(db: DbDep, principal: CurrentUser, loan_id: str) -> list[JournalEntryOut]:
+def loan_journal(db: DbDep, principal: CurrentUser, loan_id: str) -> Page[JournalEntryOut]:
     _loan, entries = servicing.journal(db, principal, loan_id)
-    return [journal_entry_out(e, lines) for e, lines in entries]
+    return Page[JournalEntryOut](items=[journal_entry_out(e, lines) for e, lines in entries])
 
 
-@router.get("/{loan_id}/audit", response_model=list[AuditOut], responses=ERRORS, summary="Who did what, when")
-def loan_audit(db: DbDep, principal: CurrentUser, loan_id: str) -> list[AuditOut]:
-    return [
+@router.get(
+    "/{loan_id}/audit",
+    response_model=Page[AuditOut],
+    responses=ERRORS,
+    summary="Who did what, when (the list envelope; one page holds it all, next_cursor is null)",
+)
+def loan_audit(db: DbDep, principal: CurrentUser, loan_id: str) -> Page[AuditOut]:
+    return Page[AuditOut](items=[
         AuditOut(
             at=r.at,
             username=r.username,
@@ -360,4 +366,4 @@ def loan_audit(db: DbDep, principal: CurrentUser, loan_id: str) -> list[AuditOut
             detail=r.detail,
         )
         for r in servicing.audit_trail(db, principal, loan_id)
-    ]
+    ])

@@ -582,3 +582,28 @@ def test_item11_a_client_generates_from_openapi_without_warnings(client: Any, tm
         model = ref.rsplit("/", 1)[1]
         module = next((tmp_path / "c").rglob(f"*{path.rsplit('/', 1)[1]}*_post.py"))
         assert f"{model}.from_dict" in module.read_text(), (path, model)
+
+
+# --- 12. List envelopes for a loan's journal and audit; ETag on loan responses ---------------------------------
+
+
+def test_item12_loan_journal_and_audit_use_the_list_envelope(world: World) -> None:
+    loan = active_loan(world)
+    for path in ("journal-entries", "audit"):
+        body = world.get("manager", f"{LOANS}/{loan['id']}/{path}").json()
+        assert set(body) == {"items", "next_cursor"} and body["next_cursor"] is None
+        assert body["items"], path
+
+
+def test_item12_loan_responses_carry_an_etag_that_if_match_accepts(world: World) -> None:
+    from tests.api.helpers_lending import submit_loan
+
+    created = world.post("officer_a", LOANS, loan_body(world))
+    assert created.status_code == 201 and created.headers["ETag"] == f'"{created.json()["version"]}"'
+    loan = submit_loan(world)
+    got = world.get("manager", f"{LOANS}/{loan['id']}")
+    etag = got.headers["ETag"]
+    assert etag == f'"{got.json()["version"]}"'
+    r = world.post("manager", f"{LOANS}/{loan['id']}/approve", {}, headers={"If-Match": etag})
+    assert r.status_code == 200 and r.headers["ETag"] == f'"{r.json()["version"]}"' != etag
+    assert_problem(world.post("manager", f"{LOANS}/{loan['id']}/disburse", {}, headers={"If-Match": etag}), 409)
