@@ -13,6 +13,7 @@ from app.api.middleware import RateLimitMiddleware, RequestContextMiddleware
 from app.api.problems import PROBLEM_SCHEMA
 from app.api.routes import include_routers
 from app.api.strict import BodyLimitMiddleware, strict_request
+from app.console.session import caller_identifier
 from app.core.config import ConfigurationError, Settings, get_settings
 from app.core.logging import configure_logging, get_logger
 from app.core.ratelimit import RateLimiter
@@ -73,13 +74,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     app.state.read_db = read_db
     app.state.limiter = RateLimiter(
-        settings.redis_url, settings.rate_limit_per_minute, settings.login_failures_per_minute
+        settings.redis_url,
+        settings.rate_limit_per_minute,
+        settings.login_failures_per_minute,
+        settings.user_rate_limit_per_minute,
     )
     register_error_handlers(app)
     include_routers(app)
     if settings.serve_docs:
         mount_docs(app)
-    app.add_middleware(RateLimitMiddleware, limiter=app.state.limiter)
+    app.add_middleware(RateLimitMiddleware, limiter=app.state.limiter, identify=caller_identifier(settings))
     app.add_middleware(BodyLimitMiddleware)
     if settings.origins:
         app.add_middleware(

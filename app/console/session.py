@@ -13,13 +13,17 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from fastapi import Request, Response
+from starlette.types import Scope
 
 from app.core.config import Settings
-from app.core.errors import NotFound
+from app.core.errors import AuthenticationFailed, NotFound
+from app.core.security import decode_access_token
 from app.database import Database
 from app.identity import service as identity
 from app.identity.access import Principal, Role
@@ -173,3 +177,28 @@ def principal_for(db: Database, session: ConsoleSession) -> Principal | None:
     if not user.is_active or user.credentials_version != session.credentials_version:
         return None
     return Principal(user.id, user.username, Role(user.role), user.branch_id)
+
+
+def caller_identifier(settings: Settings) -> Callable[[Scope], str | None]:
+    """For per-user rate limits: the user id behind a request's bearer token or console session, checked by
+    signature and expiry only (no database), or None."""
+    secret, algorithm = settings.secret_key.get_secret_value(), settings.algorithm
+
+    def identify(scope: Scope) -> str | None:
+        headers = dict(scope.get("headers", []))
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        if scheme.lower() == "bearer" and token:
+            try:
+                return decode_access_token(token.strip(), secret, algorithm).subject
+            except AuthenticationFailed:
+                return None
+        cookie = SimpleCookie()
+        try:
+            cookie.load(headers.get(b"cookie", b"").decode("latin-1"))
+        except CookieError:
+            return None
+        morsel = cookie.get(COOKIE_NAME)
+        session = decode(morsel.value, settings) if morsel is not None else None
+        return session.user_id if session is not None else None
+
+    return identify

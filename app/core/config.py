@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     docs_enabled: bool | None = Field(
         default=None, description="Serve /docs and /openapi.json; default: on, except in production"
     )
-    rate_limit_per_minute: int = Field(default=60, ge=1)
+    rate_limit_per_minute: int = Field(default=60, ge=1, description="Per client address, requests not signed in")
+    user_rate_limit_per_minute: int = Field(default=600, ge=1, description="Per signed-in user")
     login_failures_per_minute: int = Field(default=5, ge=1)
     redis_url: str | None = None
     sentry_dsn: str | None = None

@@ -607,3 +607,29 @@ def test_item12_loan_responses_carry_an_etag_that_if_match_accepts(world: World)
     r = world.post("manager", f"{LOANS}/{loan['id']}/approve", {}, headers={"If-Match": etag})
     assert r.status_code == 200 and r.headers["ETag"] == f'"{r.json()["version"]}"' != etag
     assert_problem(world.post("manager", f"{LOANS}/{loan['id']}/disburse", {}, headers={"If-Match": etag}), 409)
+
+
+# --- 14. Rate limits per signed-in user; anonymous callers per address; sign-in stays strict -------------------
+
+
+def test_item14_limits_are_per_user_not_per_address(world: World, settings: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    s = make_settings(settings.database_url, rate_limit_per_minute=3, user_rate_limit_per_minute=8)
+    with TestClient(create_app(s)) as c:
+        # Two users behind one address each have their own budget, larger than the anonymous one.
+        for who in ("officer_a", "manager"):
+            codes = [c.get("/api/v1/users/me", headers=world.h(who)).status_code for _ in range(9)]
+            assert codes == [200] * 8 + [429], (who, codes)
+        r = c.get("/api/v1/users/me", headers=world.h("auditor"))
+        assert r.status_code == 200
+        # Anonymous (or forged-token) callers share the address's smaller budget.
+        forged = {"Authorization": "Bearer not-a-token"}
+        codes = [c.get("/api/v1/users/me", headers=forged).status_code for _ in range(4)]
+        assert codes == [401, 401, 401, 429], codes
+        r = c.get("/api/v1/users/me", headers=world.h("officer_a"))
+        assert_problem(r, 429)
+        assert int(r.headers["Retry-After"]) >= 1
