@@ -633,3 +633,35 @@ def test_item14_limits_are_per_user_not_per_address(world: World, settings: Any)
         r = c.get("/api/v1/users/me", headers=world.h("officer_a"))
         assert_problem(r, 429)
         assert int(r.headers["Retry-After"]) >= 1
+
+
+# --- 13. loanctl is installed into the venv; init-db says what it did --------------------------------------------
+
+
+def test_item13_loanctl_is_installed_and_init_db_says_what_it_did(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import create_pg_database, drop_pg_database, pg_url, require_postgres
+
+    loanctl = Path(sys.executable).parent / "loanctl"
+    assert loanctl.exists(), "make .venv/.runtime installs the project, so .venv/bin/loanctl exists"
+    name = None
+    if LEG == "postgresql":
+        require_postgres()
+        name = create_pg_database("loans_cli")
+        url = pg_url(name)
+    else:
+        url = f"sqlite:///{tmp_path}/new.db"
+    try:
+        env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+        first = subprocess.run([str(loanctl), "init-db"], capture_output=True, text=True, env=env, timeout=120)
+        assert first.returncode == 0, first.stderr
+        assert "created a new database" in first.stdout and "business date" in first.stdout
+        again = subprocess.run([str(loanctl), "init-db"], capture_output=True, text=True, env=env, timeout=120)
+        assert again.returncode == 0 and "already at the newest schema" in again.stdout
+    finally:
+        if name is not None:
+            drop_pg_database(name)
