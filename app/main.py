@@ -3,6 +3,7 @@
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -10,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app.api.docs import mount_docs
 from app.api.errors import register_error_handlers
 from app.api.middleware import RateLimitMiddleware, RequestContextMiddleware
-from app.api.problems import PROBLEM_SCHEMA
+from app.api.problems import PROBLEM_SCHEMA, document_problems
 from app.api.routes import include_routers
 from app.api.strict import BodyLimitMiddleware, strict_request
 from app.console.session import caller_identifier
@@ -40,6 +41,17 @@ def _warn_loudly(settings: Settings) -> None:
         # Straight to stderr as well as the log: it must be seen even with LOG_LEVEL=ERROR.
         print(f"\n*** WARNING: {warning} ***\n", file=sys.stderr, flush=True)
         log.warning("insecure_configuration", problem=warning)
+
+
+def _document_problems(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -81,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     register_error_handlers(app)
     include_routers(app)
+    _document_problems(app)
     if settings.serve_docs:
         mount_docs(app)
     app.add_middleware(RateLimitMiddleware, limiter=app.state.limiter, identify=caller_identifier(settings))

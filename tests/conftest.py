@@ -91,6 +91,7 @@ def make_settings(url: str, **overrides: Any) -> Settings:
         "secret_key": TEST_SECRET,
         "env": "development",
         "rate_limit_per_minute": 1_000_000,
+        "user_rate_limit_per_minute": 1_000_000,
         "login_failures_per_minute": 1_000,
         "log_level": "WARNING",
         "log_format": "console",
