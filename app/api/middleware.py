@@ -31,10 +31,18 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+STATIC_MOUNTS = ("/console/static", "/docs/static")
+
+
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+    if isinstance(path, str):
+        return path
+    for mount in STATIC_MOUNTS:  # mounted static files set no route: one label per mount, not per file
+        if scope["path"].startswith(mount + "/"):
+            return mount + "/{path}"
+    return "unmatched"
 
 
 class RequestContextMiddleware:

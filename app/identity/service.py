@@ -39,7 +39,12 @@ def sign_in(
     db: Database, settings: Settings, limiter: RateLimiter, username: str, password: str, client: str
 ) -> IssuedToken:
     username = username.strip().lower()
-    if not username or len(username) > MAX_USERNAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+    if (
+        not username
+        or len(username) > MAX_USERNAME_LENGTH
+        or len(password) > MAX_PASSWORD_LENGTH
+        or "\x00" in username  # no user has one, and PostgreSQL refuses NUL in text
+    ):
         # Cannot name a user; refused before it becomes a rate-limit key (a 1 MB username would be stored).
         raise AuthenticationFailed(BAD_CREDENTIALS)
     limiter.check_login_allowed(username, client)

@@ -665,3 +665,62 @@ def test_item13_loanctl_is_installed_and_init_db_says_what_it_did(tmp_path: Any)
     finally:
         if name is not None:
             drop_pg_database(name)
+
+
+def test_item8_sign_in_with_a_nul_byte_is_401_not_500(world: World) -> None:
+    r = world.client.post("/api/v1/auth/token", data={"username": "\x00\x04", "password": "x"})
+    assert_problem(r, 401)
+
+
+# --- 15. Console and API polish -----------------------------------------------------------------------------------
+
+
+def test_item15_loan_label_is_not_the_shared_id_prefix(world: World, console: Any) -> None:
+    loan = active_loan(world)
+    c = console("officer_a")
+    page = c.get(f"/console/loans/{loan['id']}").text
+    assert f"Loan …{loan['id'][-12:]}" in page and f"Loan {loan['id'][:8]} " not in page
+
+
+def test_item15_payment_confirmation_names_the_borrower_and_loan(world: World, console: Any) -> None:
+    borrower = make_borrower(world, "A", first_name="Ngozi", last_name=unique("Adeyemi"))
+    loan = active_loan(world, borrower=borrower)
+    c = console("officer_a")
+    form = c.get(f"/console/loans/{loan['id']}/payment")
+    assert borrower["last_name"] in form.text
+    r = c.post(f"/console/loans/{loan['id']}/payment/preview",
+               {"amount": "10.00", "idempotency_key": hidden(form.text, "idempotency_key")})
+    assert r.status_code == 200 and "This will post" in r.text
+    assert f"Ngozi {borrower['last_name']}" in r.text and loan["id"][-12:] in r.text
+
+
+def test_item15_live_schedule_preview_applies_the_product_limits(world: World, console: Any) -> None:
+    from tests.api.helpers_lending import default_product
+
+    borrower = make_borrower(world, "A")
+    product = default_product(world)  # principal 100-10000, term 3-36
+    c = console("officer_a")
+    base = {"borrower_id": borrower["id"], "product_id": product["id"], "term": "12"}
+    ok = c.get("/console/loans/new/schedule", params={**base, "principal": "1200.00"})
+    assert "Repayment schedule" in ok.text
+    too_big = c.get("/console/loans/new/schedule", params={**base, "principal": "50000.00"})
+    assert "Repayment schedule" not in too_big.text and "for this product" in too_big.text
+    too_long = c.get("/console/loans/new/schedule", params={**base, "principal": "1200.00", "term": "60"})
+    assert "Repayment schedule" not in too_long.text
+
+
+def test_item15_a_written_off_loan_is_not_in_the_current_bucket(world: World) -> None:
+    from tests.api.helpers_lending import loan_in_status
+
+    loan = loan_in_status(world, "written_off")
+    assert loan["delinquency_bucket"] == "written_off"
+    assert active_loan(world)["delinquency_bucket"] == "current"
+
+
+def test_item15_metrics_label_console_pages_and_static_files(world: World, console: Any) -> None:
+    c = console("officer_a")
+    c.get("/console/dashboard")
+    c.get("/console/static/console.css")
+    metrics = world.client.get("/metrics").text
+    assert 'route="/console/dashboard"' in metrics
+    assert 'route="/console/static/{path}"' in metrics
