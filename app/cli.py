@@ -27,9 +27,23 @@ def _db() -> Database:
 
 @cli.command("init-db")
 def init_db_command() -> None:
-    """Apply database migrations up to the newest schema (safe to run repeatedly)."""
-    init_db()
-    typer.echo("database is at the newest schema")
+    """Create the database or apply migrations up to the newest schema (safe to run repeatedly)."""
+    result = init_db()
+    if result.created:
+        db = _db()
+        try:
+            with db.session(writer=False) as session:
+                from app.operations import repository as operations
+
+                today = operations.business_date(session)
+        finally:
+            db.dispose()
+        typer.echo(f"created a new database at {result.url} (schema {result.after}); business date {today}")
+        typer.echo("next: loanctl bootstrap-admin (or make run), then loanctl seed-demo for demo data")
+    elif result.migrated:
+        typer.echo(f"migrated {result.url} from schema {result.before} to {result.after}")
+    else:
+        typer.echo(f"{result.url} is already at the newest schema ({result.after}); nothing to do")
 
 
 @cli.command("create-user")
@@ -70,6 +84,9 @@ def bootstrap_admin() -> None:
         given = settings.admin_password.get_secret_value() if settings.admin_password else None
         password = given or identity.generate_password()
         identity.ensure_user(db, "admin", password, Role.admin)
+    except AppError as exc:
+        typer.echo(f"error: ADMIN_PASSWORD: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
     finally:
         db.dispose()
     if given:

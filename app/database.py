@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,13 +106,44 @@ def alembic_config(url: str) -> Any:
     return cfg
 
 
-def init_db(url: str | None = None) -> None:
+@dataclass(frozen=True)
+class InitResult:
+    """What init_db did: the schema revision before (None: a new, empty database) and after."""
+
+    url: str
+    before: str | None
+    after: str | None
+
+    @property
+    def created(self) -> bool:
+        return self.before is None
+
+    @property
+    def migrated(self) -> bool:
+        return self.before != self.after
+
+
+def schema_revision(url: str) -> str | None:
+    """The Alembic revision a database is at, or None when it has no schema yet."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = build_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            revision: str | None = MigrationContext.configure(conn).get_current_revision()
+            return revision
+    finally:
+        engine.dispose()
+
+
+def init_db(url: str | None = None) -> InitResult:
     """Migrate to head and seed reference data. Safe to run any number of times."""
     from alembic import command
 
     url = url or get_settings().database_url
     if make_url(url).get_backend_name() == "sqlite":
         _prepare_sqlite_file(make_url(url))
+    before = schema_revision(url)
     command.upgrade(alembic_config(url), "head")
     db = Database(url, pool_size=1)
     try:
@@ -119,6 +151,7 @@ def init_db(url: str | None = None) -> None:
             _seed_business_date(session)
     finally:
         db.dispose()
+    return InitResult(make_url(url).render_as_string(hide_password=True), before, schema_revision(url))
 
 
 def _seed_business_date(session: Session) -> None:

@@ -18,7 +18,7 @@ from app.identity.access import Principal, Role
 from app.identity.schemas import BranchCreate
 from app.loans import service as loans
 from app.loans import servicing
-from app.loans.schemas import ApproveIn, DisburseIn, LoanCreate, PaymentIn, WriteOffIn
+from app.loans.schemas import ApproveIn, DisburseIn, LoanCreate, PaymentIn, ReasonIn, WithdrawIn, WriteOffIn
 from app.products import service as products
 from app.products.schemas import LateFeeIn, ProductCreate
 
@@ -148,3 +148,10 @@ def _loans(db: Database, admin: Principal, seed: DemoSeed) -> None:
         db, admin, written_off, WriteOffIn(reason="demo: borrower unreachable"), None, None, False, IDEMPOTENCY_TTL
     )
     seed.loans["written_off"] = written_off
+
+    rejected = submit(b[0], weekly, "400.00", 10)
+    loans.reject(db, admin, rejected, ReasonIn(reason="demo: income not verified"), None, False)
+    seed.loans["rejected"] = rejected
+    withdrawn = submit(b[1], monthly, "800.00", 12)
+    loans.withdraw(db, admin, withdrawn, WithdrawIn(reason="demo: borrower changed their mind"), None, False)
+    seed.loans["withdrawn"] = withdrawn

@@ -3,6 +3,11 @@ uses the server on 127.0.0.1:5432 with a throwaway database per run; it skips on
 unreachable outside CI (under CI=true that is a failure)."""
 
 import os
+
+# Importing app.main builds the module-level app from the environment: give it a real key, so the loud
+# development-secret warning (issue 17 item 6) is not printed by every test process.
+os.environ.setdefault("SECRET_KEY", "test-import-secret-" + "i" * 64)
+
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -87,6 +92,7 @@ def make_settings(url: str, **overrides: Any) -> Settings:
         "secret_key": TEST_SECRET,
         "env": "development",
         "rate_limit_per_minute": 1_000_000,
+        "user_rate_limit_per_minute": 1_000_000,
         "login_failures_per_minute": 1_000,
         "log_level": "WARNING",
         "log_format": "console",

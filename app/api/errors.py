@@ -5,11 +5,27 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.problems import problem
+from app.api.strict import authorize_before_validation
 from app.core import errors as app_errors
+from app.core.logging import get_logger
 from app.domain import errors as domain_errors
+
+log = get_logger("app.http")
+
+# A lost or unobtainable database connection (server restart, pg_terminate_backend, failover, PgBouncer
+# dropping a client, a full pool, SQLite's busy timeout) is the server's transient trouble, not the client's:
+# 503 with Retry-After, so a client retries instead of reporting a bug. The transaction was rolled back.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+)
+RETRY_AFTER_SECONDS = 2
 
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (app_errors.ValidationFailed, 422),
@@ -60,6 +76,21 @@ def register_error_handlers(app: FastAPI) -> None:
             headers["WWW-Authenticate"] = "Bearer"
         return problem(status, exc.title, exc.detail, exc.slug, request.url.path, headers or None, extra=extra)
 
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database_unavailable", error=type(getattr(exc, "orig", None) or exc).__name__)
+        return problem(
+            503,
+            "Service unavailable",
+            "the database connection was lost or is unavailable; retry shortly "
+            "(a retry with the same Idempotency-Key never posts twice)",
+            "database-unavailable",
+            request.url.path,
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    for cls in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(cls, database_unavailable)
+
     @app.exception_handler(domain_errors.DomainError)
     async def domain_error(request: Request, exc: domain_errors.DomainError) -> JSONResponse:
         status = status_for(exc)
@@ -74,6 +105,10 @@ def register_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        try:
+            await authorize_before_validation(request)
+        except app_errors.AppError as denied:
+            return await app_error(request, denied)
         errors = [
             {
                 "field": "body" if e.get("type") == "json_invalid" else _field_from_loc(tuple(e.get("loc", ()))),

@@ -3,6 +3,7 @@ request id + access log + metrics + a last-resort 500 guard, and the per-client 
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -19,7 +20,7 @@ log = get_logger("app.http")
 
 REQUEST_ID_HEADER = b"x-request-id"
 UNLIMITED_PATHS = frozenset({"/health", "/metrics"})
-UNLIMITED_PREFIXES = ("/console/static/",)
+UNLIMITED_PREFIXES = ("/console/static/", "/docs/static/")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -30,10 +31,18 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+STATIC_MOUNTS = ("/console/static", "/docs/static")
+
+
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+    if isinstance(path, str):
+        return path
+    for mount in STATIC_MOUNTS:  # mounted static files set no route: one label per mount, not per file
+        if scope["path"].startswith(mount + "/"):
+            return mount + "/{path}"
+    return "unmatched"
 
 
 class RequestContextMiddleware:
@@ -91,10 +100,18 @@ class RequestContextMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
+Identify = Callable[[Scope], str | None]
+
+
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    """Per signed-in user (`identify` reads the bearer token or console session without touching the database;
+    a forged or expired one counts as anonymous), else per client address. Sign-in keeps its own strict limit
+    on failures per username and address."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, identify: Identify | None = None) -> None:
         self.app = app
         self.limiter = limiter
+        self.identify = identify
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS or scope["path"].startswith(UNLIMITED_PREFIXES):
@@ -102,7 +119,8 @@ class RateLimitMiddleware:
             return
         client: Any = scope.get("client")
         try:
-            self.limiter.hit_request(client[0] if client else "unknown")
+            user_id = self.identify(scope) if self.identify is not None else None
+            self.limiter.hit_request(client[0] if client else "unknown", user_id)
         except RateLimited as exc:
             response = problem(
                 429, exc.title, exc.detail, exc.slug, scope["path"], {"Retry-After": str(exc.retry_after_seconds)}

@@ -61,3 +61,33 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         }
     },
 }
+
+
+_COMMON_PROBLEMS: dict[int, str] = {
+    400: "Malformed request (e.g. a NUL byte in the URL)",
+    401: "Not signed in, or the token is invalid or expired",
+    403: "The caller's role may not do this",
+    404: "Unknown, or not visible to the caller",
+    422: "Invalid input (problem+json names each field)",
+    429: "Rate limited (see Retry-After)",
+    503: "The database is unavailable (see Retry-After)",
+}
+_WRITE_PROBLEMS: dict[int, str] = {
+    409: "Conflict: invalid state transition, stale version or a duplicate",
+    413: "Body larger than 1 MiB",
+}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every API operation can answer these problems (auth, rate limit, strict input, a lost database): say so
+    in the OpenAPI document, so clients and contract tests know them."""
+    for path, item in schema.get("paths", {}).items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            codes = {**_COMMON_PROBLEMS, **(_WRITE_PROBLEMS if method in {"post", "patch", "put", "delete"} else {})}
+            for code, why in codes.items():
+                operation["responses"].setdefault(str(code), {**PROBLEM_SCHEMA, "description": why})
+    return schema

@@ -19,20 +19,20 @@ def get_borrower(session: Session, borrower_id: str) -> Borrower | None:
 
 def find_duplicate(
     session: Session, national_id: str | None, external_id: str | None, exclude_id: str | None = None
-) -> tuple[str, str] | None:
-    """(field, existing id) of another borrower holding one of these unique values, national ID first."""
+) -> tuple[str, str, str] | None:
+    """(field, existing id, its branch) of another borrower holding one of these unique values, national ID first."""
     for field, column, value in (
         ("national_id", Borrower.national_id, national_id),
         ("external_id", Borrower.external_id, external_id),
     ):
         if value is None:
             continue
-        stmt = select(Borrower.id).where(column == value)
+        stmt = select(Borrower.id, Borrower.branch_id).where(column == value)
         if exclude_id is not None:
             stmt = stmt.where(Borrower.id != exclude_id)
-        existing = session.scalars(stmt.limit(1)).first()
+        existing = session.execute(stmt.limit(1)).first()
         if existing is not None:
-            return field, existing
+            return field, existing[0], existing[1]
     return None
 
 

@@ -19,6 +19,7 @@ from app.core.orm import utcnow
 from app.database import Database
 from app.identity import repository as identity_repo
 from app.identity.access import Permission, Principal
+from app.loans import repository as loans
 from app.operations import repository as operations
 
 log = get_logger("app.borrowers")
@@ -50,23 +51,33 @@ def _require_branch(session: Session, branch_id: str) -> None:
         raise NotFound("branch not found")
 
 
+def _duplicate(principal: Principal, found: tuple[str, str, str]) -> DuplicateValue:
+    field, existing_id, branch_id = found
+    return DuplicateValue(field, existing_id if principal.can_see_branch(branch_id) else None, "borrower")
+
+
 def _raise_if_duplicate(
-    session: Session, national_id: str | None, external_id: str | None, exclude_id: str | None
+    session: Session, principal: Principal, national_id: str | None, external_id: str | None, exclude_id: str | None
 ) -> None:
     duplicate = repo.find_duplicate(session, national_id, external_id, exclude_id)
     if duplicate is not None:
-        raise DuplicateValue(duplicate[0], duplicate[1], "borrower")
+        raise _duplicate(principal, duplicate)
 
 
 def _duplicate_after_race(
-    db: Database, exc: IntegrityError, national_id: str | None, external_id: str | None, exclude_id: str | None
+    db: Database,
+    principal: Principal,
+    exc: IntegrityError,
+    national_id: str | None,
+    external_id: str | None,
+    exclude_id: str | None,
 ) -> DuplicateValue:
     """A concurrent writer took a unique value between our check and our insert: name it like the check would."""
     with db.session(writer=False) as session:
         duplicate = repo.find_duplicate(session, national_id, external_id, exclude_id)
     if duplicate is None:
         raise exc
-    return DuplicateValue(duplicate[0], duplicate[1], "borrower")
+    return _duplicate(principal, duplicate)
 
 
 def create_borrower(db: Database, settings: Settings, principal: Principal, data: BorrowerCreate) -> Borrower:
@@ -75,12 +86,12 @@ def create_borrower(db: Database, settings: Settings, principal: Principal, data
         with db.transaction() as session:
             _require_branch(session, data.branch_id)
             check_date_of_birth(data.date_of_birth, operations.business_date(session), settings.min_borrower_age_years)
-            _raise_if_duplicate(session, data.national_id, data.external_id, None)
+            _raise_if_duplicate(session, principal, data.national_id, data.external_id, None)
             borrower = Borrower(**data.model_dump())
             session.add(borrower)
             session.flush()
     except IntegrityError as exc:
-        raise _duplicate_after_race(db, exc, data.national_id, data.external_id, None) from exc
+        raise _duplicate_after_race(db, principal, exc, data.national_id, data.external_id, None) from exc
     log.info("borrower_created", borrower_id=borrower.id, branch_id=borrower.branch_id)
     return borrower
 
@@ -112,13 +123,17 @@ def update_borrower(
                 check_date_of_birth(
                     changes["date_of_birth"], operations.business_date(session), settings.min_borrower_age_years
                 )
-            _raise_if_duplicate(session, changes.get("national_id"), changes.get("external_id"), borrower.id)
+            _raise_if_duplicate(session, principal, changes.get("national_id"), changes.get("external_id"), borrower.id)
+            moved_from = borrower.branch_id
             if _apply(borrower, changes):
                 borrower.updated_at = utcnow()
                 session.flush()
+            if borrower.branch_id != moved_from:
+                moved = loans.move_borrower_loans(session, borrower.id, borrower.branch_id)
+                log.info("borrower_moved", borrower_id=borrower.id, branch_id=borrower.branch_id, loans=moved)
     except IntegrityError as exc:
         raise _duplicate_after_race(
-            db, exc, changes.get("national_id"), changes.get("external_id"), borrower_id
+            db, principal, exc, changes.get("national_id"), changes.get("external_id"), borrower_id
         ) from exc
     log.info("borrower_updated", borrower_id=borrower.id, fields=sorted(changes))
     return borrower

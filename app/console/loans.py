@@ -367,6 +367,7 @@ def schedule_fragment(request: Request, ctx: CtxDep) -> Response:
     form = {k: v.strip() for k, v in request.query_params.items()}
     try:
         data = _application(form)
+        service.submit(ctx.db, ctx.principal, data, dry_run=True)  # the product's limits, as the API applies them
         preview = schedule_preview(ctx, data)
     except (*FORM_ERRORS, AppError, DomainError) as exc:
         return ctx.render("_schedule_preview.html", 200, preview=None, errors=field_errors(exc))
@@ -421,7 +422,14 @@ def _form_page(
         match = [t for t in txs if t.id == values.get("transaction_id")]
         transaction = presenters.transaction_out(match[0], loan.currency) if match else None
     return ctx.render(
-        "action_form.html", status, loan=loan, action=action, values=values, errors=errors, transaction=transaction
+        "action_form.html",
+        status,
+        loan=loan,
+        action=action,
+        values=values,
+        errors=errors,
+        transaction=transaction,
+        borrower=borrowers.get_borrower(ctx.db, ctx.principal, loan.borrower_id),
     )
 
 
@@ -464,7 +472,8 @@ def action_preview(ctx: CtxDep, form: FormDep, loan_id: str, slug: str) -> Respo
     after = presenters.dry_run_out(
         outcome.loan, outcome.business_date, outcome.state, outcome.entries, outcome.allocation
     )
-    return ctx.render("action_preview.html", loan=before, action=action, values=form, dry=after)
+    borrower = borrowers.get_borrower(ctx.db, ctx.principal, before.borrower_id)
+    return ctx.render("action_preview.html", loan=before, action=action, values=form, dry=after, borrower=borrower)
 
 
 def _current(ctx: Ctx, loan_id: str) -> tuple[Any, ...]:

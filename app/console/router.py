@@ -93,7 +93,8 @@ def login(request: Request, form: FormDep) -> Response:
             request, "login.html", status, next=_safe_next(form.get("next")), errors={"": exc.detail}, username=username
         )
     response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
-    sessions.write(response, sessions.new_session(principal.user_id, settings), settings)  # fresh CSRF token
+    fresh = sessions.new_session(principal.user_id, settings, token.credentials_version)  # fresh CSRF token
+    sessions.write(response, fresh, settings)
     return response
 
 

@@ -25,8 +25,15 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     algorithm: Literal["HS256"] = "HS256"
     access_token_expire_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    console_session_max_hours: int = Field(
+        default=12, ge=1, le=7 * 24, description="A console session ends this long after sign-in, however active"
+    )
     allowed_origins: str = ""
-    rate_limit_per_minute: int = Field(default=60, ge=1)
+    docs_enabled: bool | None = Field(
+        default=None, description="Serve /docs and /openapi.json; default: on, except in production"
+    )
+    rate_limit_per_minute: int = Field(default=60, ge=1, description="Per client address, requests not signed in")
+    user_rate_limit_per_minute: int = Field(default=600, ge=1, description="Per signed-in user")
     login_failures_per_minute: int = Field(default=5, ge=1)
     redis_url: str | None = None
     sentry_dsn: str | None = None
@@ -58,6 +65,10 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         return self.env == "production"
 
+    @property
+    def serve_docs(self) -> bool:
+        return self.docs_enabled if self.docs_enabled is not None else not self.is_production
+
     def production_problems(self) -> list[str]:
         """Why this configuration must not serve production traffic (empty when it may)."""
         if not self.is_production:
@@ -74,6 +85,17 @@ class Settings(BaseSettings):
         if "*" in self.origins:
             problems.append("ALLOWED_ORIGINS must list origins explicitly, not '*', in production")
         return problems
+
+    def startup_warnings(self) -> list[str]:
+        """What an operator must hear about a configuration that is allowed to start but is not safe to expose."""
+        if self.is_production:
+            return []
+        if self.secret_key.get_secret_value() == DEVELOPMENT_SECRET:
+            return [
+                "SECRET_KEY is the built-in development key: anyone can sign tokens for any user of this server. "
+                "Set SECRET_KEY before it is reachable by anyone but you (ENV=production refuses to start with it)."
+            ]
+        return []
 
     def check_safe_to_start(self) -> None:
         problems = self.production_problems()

@@ -56,13 +56,14 @@ class Conflict(AppError):
 
 
 class DuplicateValue(Conflict):
-    """A unique value (code, username, national ID, external ID) already exists."""
+    """A unique value (code, username, national ID, external ID) already exists. `existing_id` is named only when
+    the caller may see that object (None otherwise): a 409 must not reveal another branch's ids."""
 
     title = "Duplicate value"
     slug = "duplicate"
 
-    def __init__(self, field: str, existing_id: str, what: str) -> None:
-        super().__init__(f"a {what} with this {field} already exists", field=field, existing_id=existing_id)
+    def __init__(self, field: str, existing_id: str | None, what: str) -> None:
+        super().__init__(f"a {what} with this {field} already exists", field=field, existing_id=existing_id or None)
 
 
 class VersionMismatch(Conflict):

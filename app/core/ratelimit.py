@@ -15,10 +15,17 @@ log = get_logger(__name__)
 
 
 class RateLimiter:
-    def __init__(self, redis_url: str | None, per_minute: int, login_failures_per_minute: int) -> None:
+    def __init__(
+        self,
+        redis_url: str | None,
+        per_minute: int,
+        login_failures_per_minute: int,
+        user_per_minute: int | None = None,
+    ) -> None:
         self.storage: Storage = RedisStorage(redis_url) if redis_url else MemoryStorage()
         self._limiter = MovingWindowRateLimiter(self.storage)
         self.request_limit: RateLimitItem = RateLimitItemPerMinute(per_minute)
+        self.user_limit: RateLimitItem = RateLimitItemPerMinute(user_per_minute or per_minute)
         self.login_limit: RateLimitItem = RateLimitItemPerMinute(login_failures_per_minute)
 
     def _retry_after(self, item: RateLimitItem, *keys: str) -> int:
@@ -28,17 +35,20 @@ class RateLimiter:
             return 60
         return max(1, math.ceil(reset_at - time.time()))
 
-    def hit_request(self, client: str) -> None:
-        """Count one request for `client`; raise RateLimited when its budget is spent."""
+    def hit_request(self, client: str, user_id: str | None = None) -> None:
+        """Count one request: against the signed-in user's budget when there is one (an office behind one
+        address is many users), else against the client address's; raise RateLimited when it is spent."""
+        item, namespace, key = (
+            (self.user_limit, "user", user_id) if user_id else (self.request_limit, "req", client)
+        )
         try:
-            allowed = self._limiter.hit(self.request_limit, "req", client)
+            allowed = self._limiter.hit(item, namespace, key)
         except Exception as exc:  # Redis down: fail open, but loudly
             log.warning("rate_limit_storage_unavailable", error=str(exc))
             return
         if not allowed:
             raise RateLimited(
-                f"more than {self.request_limit.amount} requests per minute",
-                self._retry_after(self.request_limit, "req", client),
+                f"more than {item.amount} requests per minute", self._retry_after(item, namespace, key)
             )
 
     def check_login_allowed(self, username: str, client: str) -> None:

@@ -10,11 +10,22 @@ from typing import Annotated, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, WithJsonSchema, field_validator
 
 from app.core.errors import ValidationFailed
-from app.domain.money import currency, format_minor
+from app.domain.money import MAX_MONEY_MAJOR_UNITS, currency, format_minor
 
 DECIMAL_PATTERN = r"^-?\d+(\.\d+)?$"
-_DECIMAL_RE = re.compile(DECIMAL_PATTERN)
+# ASCII digits only: Python's \d also matches full-width and Arabic-Indic digits, which Decimal() accepts.
+_DECIMAL_RE = re.compile(DECIMAL_PATTERN, re.ASCII)
 MAX_DECIMAL_DIGITS = 30
+MONEY_LIMIT = Decimal(MAX_MONEY_MAJOR_UNITS + 1)
+
+
+def parse_money_input(value: object) -> Decimal:
+    """Money: exact decimal input (see parse_decimal_input) of at most 12 integer digits (CONTRACT Money), checked
+    before anything else runs, so a dry run and the console refuse it as the API does."""
+    amount = parse_decimal_input(value)
+    if abs(amount) >= MONEY_LIMIT:
+        raise ValueError(f"at most 12 integer digits (below {MONEY_LIMIT:,})")
+    return amount
 
 
 def parse_decimal_input(value: object) -> Decimal:
@@ -29,14 +40,17 @@ def parse_decimal_input(value: object) -> Decimal:
     if isinstance(value, Decimal) and value.is_finite():
         return value
     if isinstance(value, str):
-        text = value.strip()
-        if len(text) <= MAX_DECIMAL_DIGITS + 2 and _DECIMAL_RE.fullmatch(text):
-            return Decimal(text)
+        if len(value) <= MAX_DECIMAL_DIGITS + 2 and _DECIMAL_RE.fullmatch(value):
+            return Decimal(value)
         raise ValueError(f"{value[:40]!r} is not a plain decimal string (digits, optional '.', no exponent)")
     raise ValueError('expected a decimal string such as "1234.50" or an integer')
 
 
 _DECIMAL_SCHEMA = {"anyOf": [{"type": "string", "pattern": DECIMAL_PATTERN}, {"type": "integer"}]}
+_MONEY_SCHEMA = {
+    **_DECIMAL_SCHEMA,
+    "description": "Decimal string or integer; at most 12 integer digits and the currency's minor units",
+}
 
 def _decimal_text(value: Decimal) -> str:
     return f"{value:f}"
@@ -44,7 +58,7 @@ def _decimal_text(value: Decimal) -> str:
 
 _AS_TEXT = PlainSerializer(_decimal_text, return_type=str, when_used="json")
 
-MoneyIn = Annotated[Decimal, PlainValidator(parse_decimal_input), _AS_TEXT, WithJsonSchema(_DECIMAL_SCHEMA)]
+MoneyIn = Annotated[Decimal, PlainValidator(parse_money_input), _AS_TEXT, WithJsonSchema(_MONEY_SCHEMA)]
 """Money in a request: exact decimal; the currency's minor units are checked by the service."""
 
 RateIn = Annotated[Decimal, PlainValidator(parse_decimal_input), _AS_TEXT, WithJsonSchema(_DECIMAL_SCHEMA)]

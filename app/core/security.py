@@ -35,21 +35,44 @@ def burn_verification_time(password: str) -> None:
 class IssuedToken:
     access_token: str
     expires_in: int
+    credentials_version: int = 0
 
 
-def issue_access_token(subject: str, secret: str, algorithm: str, lifetime: timedelta) -> IssuedToken:
+@dataclass(frozen=True)
+class AccessClaims:
+    subject: str
+    credentials_version: int
+
+
+def issue_access_token(
+    subject: str, secret: str, algorithm: str, lifetime: timedelta, credentials_version: int = 0
+) -> IssuedToken:
     now = datetime.now(UTC)
-    claims = {"sub": subject, "iat": now, "nbf": now, "exp": now + lifetime, "typ": "access"}
-    return IssuedToken(jwt.encode(claims, secret, algorithm=algorithm), int(lifetime.total_seconds()))
+    claims = {
+        "sub": subject,
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "typ": "access",
+        "ver": credentials_version,
+    }
+    token = jwt.encode(claims, secret, algorithm=algorithm)
+    return IssuedToken(token, int(lifetime.total_seconds()), credentials_version)
 
 
-def decode_access_token(token: str, secret: str, algorithm: str) -> str:
-    """The token's subject; any defect (signature, algorithm, expiry, missing claims) is one 401."""
+def decode_access_token(
+    token: str, secret: str, algorithm: str, max_lifetime: timedelta | None = None
+) -> AccessClaims:
+    """The token's subject and credentials version; any defect (signature, algorithm, expiry, missing claims, a
+    lifetime longer than this server issues) is one 401."""
     try:
         claims = jwt.decode(token, secret, algorithms=[algorithm], options={"require": ["exp", "iat", "sub"]}, leeway=5)
     except jwt.PyJWTError as exc:
         raise AuthenticationFailed("the access token is invalid or expired") from exc
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or claims.get("typ") != "access":
+    if max_lifetime is not None and claims["exp"] - claims["iat"] > max_lifetime.total_seconds() + 5:
+        # We never issue such a token: one that lives longer was minted elsewhere (a leaked or default key).
         raise AuthenticationFailed("the access token is invalid or expired")
-    return subject
+    subject, version = claims.get("sub"), claims.get("ver", 0)
+    if not isinstance(subject, str) or claims.get("typ") != "access" or type(version) is not int:
+        raise AuthenticationFailed("the access token is invalid or expired")
+    return AccessClaims(subject, version)

@@ -12,6 +12,7 @@ from app.domain.errors import DomainValidationError
 __all__ = [
     "CURRENCIES",
     "MAX_MINOR_UNITS",
+    "MAX_MONEY_MAJOR_UNITS",
     "Currency",
     "currency",
     "format_money",
@@ -23,6 +24,9 @@ __all__ = [
 
 # Minor units fit a signed 64-bit column (BIGINT) in storage.
 MAX_MINOR_UNITS = 2**63 - 1
+# CONTRACT Money: at most 12 integer digits. The cap keeps every sum the ledger and reports take (thousands of
+# such amounts) inside BIGINT/SQLite's 64-bit integers.
+MAX_MONEY_MAJOR_UNITS = 999_999_999_999
 _MAX_INPUT_CHARS = 40
 _DIGITS = frozenset("0123456789")
 
@@ -133,8 +137,8 @@ def parse_money(
         raise _invalid(field, "must not be negative")
     if positive and amount <= 0:
         raise _invalid(field, "must be greater than zero")
-    if abs(amount.scaleb(cur.minor_units)) > MAX_MINOR_UNITS:
-        raise _invalid(field, "is too large")
+    if abs(amount) > MAX_MONEY_MAJOR_UNITS + 1 - cur.exponent:
+        raise _invalid(field, f"at most 12 integer digits (below {MAX_MONEY_MAJOR_UNITS + 1:,})")
     result = quantize(amount, cur)
     return result.copy_abs() if result == 0 else result
 

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from app.core.schemas import StrictModel
 from app.identity.access import Role
@@ -24,7 +24,7 @@ class UserCreate(StrictModel):
 class UserUpdate(StrictModel):
     role: Role | None = None
     branch_id: str | None = Field(default=None, max_length=36)
-    is_active: bool | None = None
+    is_active: StrictBool | None = Field(default=None, description="true or false (not 0/1)")
     password: str | None = Field(default=None, min_length=12, max_length=256)
 
 

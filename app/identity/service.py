@@ -23,9 +23,12 @@ from app.database import Database
 from app.identity import repository as repo
 from app.identity.access import Permission, Principal, Role
 from app.identity.models import Branch, User
+from app.identity.passwords import check_password
 from app.identity.schemas import BranchCreate, UserCreate, UserUpdate
 
 BAD_CREDENTIALS = "incorrect username or password"
+MAX_USERNAME_LENGTH = 64
+MAX_PASSWORD_LENGTH = 256
 
 
 def _principal(user: User) -> Principal:
@@ -36,6 +39,14 @@ def sign_in(
     db: Database, settings: Settings, limiter: RateLimiter, username: str, password: str, client: str
 ) -> IssuedToken:
     username = username.strip().lower()
+    if (
+        not username
+        or len(username) > MAX_USERNAME_LENGTH
+        or len(password) > MAX_PASSWORD_LENGTH
+        or "\x00" in username  # no user has one, and PostgreSQL refuses NUL in text
+    ):
+        # Cannot name a user; refused before it becomes a rate-limit key (a 1 MB username would be stored).
+        raise AuthenticationFailed(BAD_CREDENTIALS)
     limiter.check_login_allowed(username, client)
     with db.session(writer=False) as session:
         user = repo.get_user_by_username(session, username)
@@ -52,14 +63,20 @@ def sign_in(
         settings.secret_key.get_secret_value(),
         settings.algorithm,
         timedelta(minutes=settings.access_token_expire_minutes),
+        user.credentials_version,
     )
 
 
 def principal_for_token(db: Database, settings: Settings, token: str) -> Principal:
-    user_id = decode_access_token(token, settings.secret_key.get_secret_value(), settings.algorithm)
+    claims = decode_access_token(
+        token,
+        settings.secret_key.get_secret_value(),
+        settings.algorithm,
+        timedelta(minutes=settings.access_token_expire_minutes),
+    )
     with db.session(writer=False) as session:
-        user = repo.get_user(session, user_id)
-        if user is None or not user.is_active:
+        user = repo.get_user(session, claims.subject)
+        if user is None or not user.is_active or user.credentials_version != claims.credentials_version:
             raise AuthenticationFailed("the access token is invalid or expired")
         return _principal(user)
 
@@ -82,6 +99,7 @@ def _check_branch_assignment(session: Session, role: Role, branch_id: str | None
 def create_user(db: Database, principal: Principal, data: UserCreate) -> User:
     principal.require(Permission.users_admin)
     username = data.username.lower()
+    check_password(data.password, username)
     with db.transaction() as session:
         _check_branch_assignment(session, data.role, data.branch_id)
         existing = repo.get_user_by_username(session, username)
@@ -114,10 +132,14 @@ def update_user(db: Database, principal: Principal, user_id: str, data: UserUpda
         if user.id == principal.user_id and (data.is_active is False or role != Role.admin):
             raise ValidationFailed.single("role", "an administrator cannot demote or disable themselves")
         user.role, user.branch_id = role.value, branch_id
+        revoke = (data.is_active is False and user.is_active) or data.password is not None
         if data.is_active is not None:
             user.is_active = data.is_active
         if data.password is not None:
+            check_password(data.password, user.username)
             user.password_hash = hash_password(data.password)
+        if revoke:
+            user.credentials_version += 1
         user.updated_at = utcnow()
         return user
 
@@ -182,6 +204,7 @@ def ensure_user(
         existing = repo.get_user_by_username(session, username)
         if existing is not None:
             return existing, False
+        check_password(password, username)
         branch_id = None
         if branch_code is not None:
             branch = repo.get_branch_by_code(session, branch_code)

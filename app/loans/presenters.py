@@ -90,7 +90,8 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         approved_principal=None if loan.approved_principal is None else m(loan.approved_principal),
         disbursed_principal=None if loan.disbursed_principal is None else m(loan.disbursed_principal),
         installment_amount=m(installment),
-        delinquency_bucket=bucket_for(dpd),
+        # A written-off loan left the ageing buckets: "current" would read as performing.
+        delinquency_bucket="written_off" if status == LoanStatus.written_off.value else bucket_for(dpd),
         frequency=loan.frequency,
         amortization=loan.amortization,
         interest_method=loan.interest_method,

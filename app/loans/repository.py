@@ -178,3 +178,12 @@ def projected_transactions(session: Session, loan_id: str) -> list[tuple[str, in
         )
     ).all()
     return [(row[0], row[1], row[2], row[3], tuple(row[4:])) for row in rows]
+
+
+def move_borrower_loans(session: Session, borrower_id: str, branch_id: str) -> int:
+    """A borrower's loans follow the borrower to another branch (branch scope is the borrower's, so a loan left
+    behind would be visible where its borrower is not). Returns how many loans moved."""
+    result = session.execute(
+        update(Loan).where(Loan.borrower_id == borrower_id, Loan.branch_id != branch_id).values(branch_id=branch_id)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

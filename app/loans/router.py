@@ -9,6 +9,7 @@ from app.api.problems import PROBLEM_SCHEMA
 from app.core.errors import ValidationFailed
 from app.core.idempotency import IdempotentRequest, check_key, fingerprint
 from app.core.schemas import Page, money_out
+from app.domain.lifecycle import LoanStatus
 from app.identity.access import Principal
 from app.ledger.schemas import JournalEntryOut, journal_entry_out
 from app.loans import presenters, service, servicing
@@ -94,6 +95,7 @@ def submit(
         out = presenters.dry_run_out(outcome.loan, outcome.business_date, None, [])
         return JSONResponse(out.model_dump(mode="json"), status_code=200)
     response.headers["Location"] = f"/api/v1/loans/{outcome.loan.id}"
+    response.headers["ETag"] = f'"{outcome.loan.version}"'
     return presenters.loan_out(outcome.loan, outcome.business_date)
 
 
@@ -101,7 +103,7 @@ def submit(
 def list_loans(
     db: DbDep,
     principal: CurrentUser,
-    status: Annotated[str | None, Query(max_length=16)] = None,
+    status: Annotated[LoanStatus | None, Query(description="Only loans in this status")] = None,
     borrower_id: Annotated[str | None, Query(max_length=36)] = None,
     branch_id: Annotated[str | None, Query(max_length=36)] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
@@ -377,18 +379,23 @@ def get_payoff(
 
 @router.get(
     "/{loan_id}/journal-entries",
-    response_model=list[JournalEntryOut],
+    response_model=Page[JournalEntryOut],
     responses=ERRORS,
-    summary="This loan's journal entries",
+    summary="This loan's journal entries (the list envelope; one page holds them all, next_cursor is null)",
 )
-def loan_journal(db: DbDep, principal: CurrentUser, loan_id: str) -> list[JournalEntryOut]:
+def loan_journal(db: DbDep, principal: CurrentUser, loan_id: str) -> Page[JournalEntryOut]:
     _loan, entries = servicing.journal(db, principal, loan_id)
-    return [journal_entry_out(e, lines) for e, lines in entries]
+    return Page[JournalEntryOut](items=[journal_entry_out(e, lines) for e, lines in entries])
 
 
-@router.get("/{loan_id}/audit", response_model=list[AuditOut], responses=ERRORS, summary="Who did what, when")
-def loan_audit(db: DbDep, principal: CurrentUser, loan_id: str) -> list[AuditOut]:
-    return [
+@router.get(
+    "/{loan_id}/audit",
+    response_model=Page[AuditOut],
+    responses=ERRORS,
+    summary="Who did what, when (the list envelope; one page holds it all, next_cursor is null)",
+)
+def loan_audit(db: DbDep, principal: CurrentUser, loan_id: str) -> Page[AuditOut]:
+    return Page[AuditOut](items=[
         AuditOut(
             at=r.at,
             username=r.username,
@@ -399,4 +406,4 @@ def loan_audit(db: DbDep, principal: CurrentUser, loan_id: str) -> list[AuditOut
             detail=r.detail,
         )
         for r in servicing.audit_trail(db, principal, loan_id)
-    ]
+    ])

@@ -101,7 +101,7 @@ class LoanOut(BaseModel):
     approved_principal: MoneyOut | None
     disbursed_principal: MoneyOut | None
     installment_amount: MoneyOut
-    delinquency_bucket: str
+    delinquency_bucket: str = Field(description="current, 1-30, 31-60, 61-90, 90+, or written_off")
     frequency: str
     amortization: str
     interest_method: str

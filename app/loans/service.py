@@ -35,6 +35,10 @@ from app.products.schemas import format_rate, rate_to_e6
 
 def minor_amount(amount: Decimal, cur: Currency, field: str, *, positive: bool = True) -> int:
     """A request amount in minor units, refusing more decimals than the currency has (CONTRACT Money)."""
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > cur.minor_units:
+        # Textual, like the contract's "1.500 for USD": a trailing zero beyond the currency's decimals is a typo.
+        raise ValidationFailed.single(field, f"at most {cur.minor_units} decimals for {cur.code}")
     try:
         units = to_minor(amount, cur)
     except (DomainValidationError, ValueError, ArithmeticError) as exc:
@@ -110,7 +114,8 @@ def submit(db: Database, principal: Principal, data: LoanCreate, dry_run: bool) 
         if data.external_id is not None:
             existing = repo.by_external_id(session, data.external_id)
             if existing is not None:
-                raise DuplicateValue("external_id", existing.id, "loan")
+                shown = existing.id if principal.can_see_branch(existing.branch_id) else None
+                raise DuplicateValue("external_id", shown, "loan")
         loan = Loan(
             branch_id=borrower.branch_id,
             borrower_id=borrower.id,

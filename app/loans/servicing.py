@@ -60,7 +60,9 @@ def record_payment(
         today = engine.business_date(session)
         on = _money_date(loan, data.date, today)
         if data.external_id is not None and (dup := repo.transaction_by_external_id(session, data.external_id)):
-            raise DuplicateValue("external_id", dup.id, "transaction")
+            owner = session.get(Loan, dup.loan_id)
+            shown = dup.id if owner is not None and principal.can_see_branch(owner.branch_id) else None
+            raise DuplicateValue("external_id", shown, "transaction")
         before = loan.status
         tx = LoanTransaction(
             loan_id=loan.id,

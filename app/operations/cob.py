@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core import idempotency
@@ -63,14 +64,21 @@ class DayResult:
 
 
 def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def _claim() -> str:
+    """One caller's claim on a run: its process (for the liveness check) plus a token of its own, so two requests
+    served by threads of one worker are two claimants rather than one process resuming its own run."""
+    return f"{_owner()}:{uuid.uuid4().hex[:12]}"
 
 
 def _owner_alive(owner: str | None) -> bool:
     if not owner or ":" not in owner:
         return False
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:40]:
         return True  # another machine: trust the lease instead
     try:
         os.kill(int(pid), 0)
@@ -130,11 +138,15 @@ def close_day(
     run = _start(db, day, chunk_size)
     if run.status == "completed":
         return _result(run, already_closed=True)
-    if workers > 1 and db.is_postgres:
-        _fan_out(db, day, workers, progress)
-    else:
-        process_chunks(db, day, progress)
-    result = _finish(db, day, started)
+    try:
+        if workers > 1 and db.is_postgres:
+            _fan_out(db, day, workers, progress)
+        else:
+            process_chunks(db, day, progress)
+        result = _finish(db, day, started)
+    except BaseException:
+        _release(db, day, run.owner)
+        raise
     COB_DURATION.observe(result.duration_ms / 1000)
     COB_LOANS.inc(result.loans_processed)
     COB_LATE_FEES.inc(result.late_fee_count)
@@ -151,7 +163,29 @@ def close_day(
 
 
 def _start(db: Database, day: date, chunk_size: int) -> CobRun:
-    me = _owner()
+    try:
+        return _claim_run(db, day, chunk_size)
+    except IntegrityError as exc:
+        # PostgreSQL: a concurrent request inserted the run between our SELECT … FOR UPDATE (which found no row
+        # to lock) and our INSERT; the unique business date decides who runs it.
+        raise Conflict(f"close of business for {day.isoformat()} is already running", allowed_actions=[]) from exc
+
+
+def _release(db: Database, day: date, owner: str | None) -> None:
+    """A run that failed in this process gives up its lease at once, so a retry resumes without waiting for it."""
+    try:
+        with db.transaction() as session:
+            session.execute(
+                update(CobRun)
+                .where(CobRun.business_date == day, CobRun.owner == owner, CobRun.status == "running")
+                .values(heartbeat_at=None)
+            )
+    except Exception:  # the original error matters more; an unreleased lease only expires later
+        log.warning("close_of_business_release_failed", business_date=day.isoformat())
+
+
+def _claim_run(db: Database, day: date, chunk_size: int) -> CobRun:
+    me = _claim()
     with db.transaction() as session:
         stmt = select(CobRun).where(CobRun.business_date == day)
         if db.is_postgres:

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any
@@ -36,11 +37,23 @@ def _wants_csv(request: Request, fmt: str | None) -> bool:
     return "text/csv" in accept and "application/json" not in accept
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?", re.ASCII)
+
+
+def csv_cell(value: Any) -> Any:
+    """A spreadsheet would run a text cell starting with = + - @ tab or CR as a formula (CSV injection, OWASP):
+    such cells get a leading apostrophe. Plain numbers (our negative amounts) stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]], filename: str) -> Response:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerow([csv_cell(h) for h in header])
+    writer.writerows([csv_cell(cell) for cell in row] for row in rows)
     return Response(
         buffer.getvalue(),
         media_type="text/csv; charset=utf-8",

@@ -39,7 +39,7 @@ Term = Annotated[StrictInt, Field(ge=1, le=MAX_TERM, description="Number of inst
 class ScheduleRequest(StrictModel):
     """Loan terms to schedule. Money is a plain decimal string or an integer in the currency's minor units."""
 
-    principal: MoneyIn = Field(description="Amount lent, > 0 and at most 10^12")
+    principal: MoneyIn = Field(description="Amount lent, > 0 and at most 999999999999 (12 integer digits)")
     annual_rate_percent: RateIn = Field(description='Nominal annual rate in percent ("7.5" = 7.5 %), 0-1000')
     term: Term
     frequency: Frequency
@@ -76,7 +76,7 @@ class ExplainRequest(ScheduleRequest):
     )
 
 
-class InstallmentOut(BaseModel):
+class ScheduledInstallmentOut(BaseModel):
     number: int
     due_date: date
     principal: MoneyOut
@@ -85,7 +85,7 @@ class InstallmentOut(BaseModel):
     balance: MoneyOut = Field(description="Principal outstanding after this installment")
 
     @classmethod
-    def of(cls, row: ScheduledInstallment, cur: Currency) -> "InstallmentOut":
+    def of(cls, row: ScheduledInstallment, cur: Currency) -> "ScheduledInstallmentOut":
         return cls(
             number=row.number,
             due_date=row.due_date,
@@ -107,7 +107,7 @@ class SchedulePreviewOut(BaseModel):
     installment_amount: MoneyOut = Field(
         description="The regular amortizing installment (with grace periods, the annuity over the periods after grace)"
     )
-    installments: list[InstallmentOut]
+    installments: list[ScheduledInstallmentOut]
     totals: TotalsOut
     apr_percent: Annotated[str, Field(pattern=APR_PATTERN)] = Field(
         description="Regulation Z Appendix J actuarial APR in percent, 4 decimals"
@@ -127,7 +127,7 @@ class SchedulePreviewOut(BaseModel):
         return cls(
             currency=cur.code,
             installment_amount=_money(schedule.installment_amount, cur),
-            installments=[InstallmentOut.of(row, cur) for row in rows],
+            installments=[ScheduledInstallmentOut.of(row, cur) for row in rows],
             totals=TotalsOut(
                 principal=_money(schedule.total_principal, cur),
                 interest=_money(schedule.total_interest, cur),
@@ -164,7 +164,7 @@ ExactDecimal = Annotated[str, Field(pattern=EXACT_DECIMAL_PATTERN)]
 
 class InterestExplanationOut(BaseModel):
     installment_number: int
-    installment: InstallmentOut
+    installment: ScheduledInstallmentOut
     currency: str
     interest_method: InterestMethod
     opening_balance: MoneyOut = Field(description="Balance the interest accrues on (flat: the original principal)")
@@ -194,7 +194,7 @@ class InterestExplanationOut(BaseModel):
         numbers = why.day_numbers
         return cls(
             installment_number=why.number,
-            installment=InstallmentOut.of(schedule.installments[why.number - 1], cur),
+            installment=ScheduledInstallmentOut.of(schedule.installments[why.number - 1], cur),
             currency=cur.code,
             interest_method=why.interest_method,
             opening_balance=_money(why.opening_balance, cur),

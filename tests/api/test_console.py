@@ -163,15 +163,17 @@ def test_production_cookie_is_secure() -> None:
     assert "Secure" in response.headers["set-cookie"]
 
 
-def test_disabled_user_is_signed_out(world: World, console: Any) -> None:
-    c = console("auditor")
+def test_disabled_user_is_signed_out(world: World) -> None:
+    # A user of its own: disabling revokes the user's tokens for good (issue 17 item 7), so not a shared one.
+    name = uuid.uuid4().hex[:12]
+    r = world.post("admin", "/api/v1/users", {"username": name, "password": PASSWORD, "role": "auditor"})
+    assert r.status_code == 201, r.text
+    c = Console(world.client)
+    assert c.login(name).status_code == 200
     assert c.get("/console/dashboard").status_code == 200
-    r = world.patch("admin", f"/api/v1/users/{world.users['auditor']}", {"is_active": False})
+    r = world.patch("admin", f"/api/v1/users/{r.json()['id']}", {"is_active": False})
     assert r.status_code == 200, r.text
-    try:
-        assert c.get("/console/dashboard", follow_redirects=False).status_code == 303
-    finally:
-        world.patch("admin", f"/api/v1/users/{world.users['auditor']}", {"is_active": True})
+    assert c.get("/console/dashboard", follow_redirects=False).status_code == 303
 
 
 # --- CSRF and scope -----------------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def test_disbursement_posts_dr_portfolio_cr_fund_source(world: World) -> None:
     loan = disburse(world, approved_loan(world, principal="1500.00")["id"], amount="1234.56")
     r = world.get("officer_a", f"{LOANS}/{loan['id']}/journal-entries")
     assert r.status_code == 200, r.text
-    [entry] = r.json()
+    [entry] = r.json()["items"]
     assert entry["entry_type"] == "disbursement" and entry["loan_id"] == loan["id"]
     assert entry["effective_date"] == loan["disbursement_date"] and entry["currency"] == "USD"
     assert lines(entry) == [("1000", "0.00", "1234.56"), ("1100", "1234.56", "0.00")]
@@ -68,7 +68,7 @@ def test_disbursement_posts_dr_portfolio_cr_fund_source(world: World) -> None:
 
 def test_no_journal_entry_before_disbursement(world: World) -> None:
     loan = approved_loan(world)
-    assert world.get("manager", f"{LOANS}/{loan['id']}/journal-entries").json() == []
+    assert world.get("manager", f"{LOANS}/{loan['id']}/journal-entries").json() == {"items": [], "next_cursor": None}
     assert world.get("manager", f"{LEDGER}/journal-entries", params={"loan_id": loan["id"]}).json()["items"] == []
 
 
@@ -76,7 +76,7 @@ def test_a_repayment_posts_dr_fund_source_cr_portfolio(world: World) -> None:
     loan = active_loan(world, principal="1200.00")
     r = pay(world, loan["id"], "200.00", who="officer_a")
     assert r.status_code == 201, r.text
-    entries = world.get("manager", f"{LOANS}/{loan['id']}/journal-entries").json()
+    entries = world.get("manager", f"{LOANS}/{loan['id']}/journal-entries").json()["items"]
     assert [e["entry_type"] for e in entries] == ["disbursement", "repayment"]
     # Paid on the disbursement day: installment 1 (1200.00 at the product's rate) is paid as scheduled, so its
     # interest is received in advance (2110, a liability) until it accrues; the rest is principal.

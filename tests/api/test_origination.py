@@ -229,7 +229,7 @@ def test_reject_and_withdraw_close_the_application(world: World, start: str) -> 
     withdrawn = act(world, loan["id"], "withdraw", who="officer_a")  # the reason is optional
     assert withdrawn.status_code == 200, withdrawn.text
     assert withdrawn.json()["status"] == "withdrawn" and withdrawn.json()["allowed_actions"] == []
-    trail = world.get("auditor", f"{LOANS}/{loan['id']}/audit").json()
+    trail = world.get("auditor", f"{LOANS}/{loan['id']}/audit").json()["items"]
     assert trail[-1]["action"] == "loan.withdraw" and trail[-1]["after_status"] == "withdrawn"
 
 
@@ -257,7 +257,7 @@ def test_a_retried_disbursement_with_the_same_idempotency_key_replays_the_first_
     again = world.post("manager", f"{LOANS}/{loan['id']}/disburse", {}, headers=key)
     assert again.status_code == 200, again.text
     assert again.headers.get("idempotent-replayed") == "true" and again.json() == first.json()
-    assert len(world.get("manager", f"{LOANS}/{loan['id']}/journal-entries").json()) == 1
+    assert len(world.get("manager", f"{LOANS}/{loan['id']}/journal-entries").json()["items"]) == 1
 
 
 @pytest.mark.parametrize(("action", "body"), [("approve", {"approved_principal": "99.99"}),
@@ -307,7 +307,7 @@ def test_first_payment_date_must_follow_the_disbursement(world: World) -> None:
 
 def test_audit_trail_lists_each_action_with_the_statuses_and_the_user(world: World) -> None:
     loan = active_loan(world)
-    trail = world.get("auditor", f"{LOANS}/{loan['id']}/audit").json()
+    trail = world.get("auditor", f"{LOANS}/{loan['id']}/audit").json()["items"]
     officer, manager = username(world, "officer_a"), username(world, "manager")
     assert [(r["action"], r["before_status"], r["after_status"], r["username"]) for r in trail] == [
         ("loan.submit", None, "submitted", officer),
@@ -320,7 +320,7 @@ def test_audit_trail_lists_each_action_with_the_statuses_and_the_user(world: Wor
 
 def test_audit_detail_shows_money_as_decimal_strings(world: World) -> None:
     loan = active_loan(world, principal="1200.00")
-    trail = {r["action"]: r["detail"] for r in world.get("auditor", f"{LOANS}/{loan['id']}/audit").json()}
+    trail = {r["action"]: r["detail"] for r in world.get("auditor", f"{LOANS}/{loan['id']}/audit").json()["items"]}
     assert trail["loan.approve"]["approved_principal"] == "1200.00"
     assert trail["loan.disburse"]["amount"] == "1200.00"
 

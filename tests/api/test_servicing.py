@@ -115,7 +115,7 @@ class Svc:
         return items
 
     def journal(self, loan_id: str) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = self.get(f"{LOANS}/{loan_id}/journal-entries")
+        entries: list[dict[str, Any]] = self.get(f"{LOANS}/{loan_id}/journal-entries")["items"]
         return entries
 
     def ledger_balances(self, loan_id: str) -> dict[str, int]:

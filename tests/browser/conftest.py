@@ -105,6 +105,7 @@ def lender() -> Iterator[Lender]:
         "ENV": "development",
         "ADMIN_PASSWORD": PASSWORD,
         "RATE_LIMIT_PER_MINUTE": "100000",
+        "USER_RATE_LIMIT_PER_MINUTE": "100000",
         "LOGIN_FAILURES_PER_MINUTE": "1000",
         "LOG_LEVEL": "WARNING",
         "LOG_FORMAT": "console",

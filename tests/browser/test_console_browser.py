@@ -163,6 +163,13 @@ def test_keyboard_and_small_screens(sign_in: Any) -> None:
     for field in page.locator("main input:not([type=hidden]), main select, main textarea").all():
         assert field.evaluate("el => el.labels && el.labels.length > 0"), field.evaluate("el => el.outerHTML")
     screenshot(page, "console-loan-360.png")
+    # Issue 17 item 15: the borrower page (long names, e-mail, its loans table) must not scroll sideways at 390 px.
+    page = sign_in("officer_a", width=390)
+    page.goto(state["loan_url"])
+    page.locator("main a[href^='/console/borrowers/']").first.click()
+    page.wait_for_url(re.compile(r"/console/borrowers/"))
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 1, f"the borrower page scrolls sideways at 390 px by {overflow}px"
 
 
 def test_manager_closes_the_day_and_the_dashboard_shows_the_book(sign_in: Any, lender: Lender) -> None:

@@ -47,7 +47,7 @@ def test_seed_demo_then_verify_ledger_passes_and_a_second_seed_changes_nothing(f
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
     for role in ("admin", "manager", "officer", "auditor"):
         assert f"demo-{role}" in seeded.stdout
-    for status in ("submitted", "approved", "active", "closed", "written_off"):
+    for status in ("submitted", "approved", "active", "closed", "written_off", "rejected", "withdrawn"):
         assert status in seeded.stdout
 
     db = Database(fresh_url)
@@ -57,7 +57,7 @@ def test_seed_demo_then_verify_ledger_passes_and_a_second_seed_changes_nothing(f
             counts = session.execute(select(func.count()).select_from(JournalLine)).scalar_one()
     finally:
         db.dispose()
-    assert statuses == sorted(["submitted", "approved", "active", "closed", "written_off"])
+    assert statuses == sorted(["submitted", "approved", "active", "closed", "written_off", "rejected", "withdrawn"])
     assert counts > 0
 
     verified = loanctl(fresh_url, "verify-ledger")

@@ -311,5 +311,5 @@ def test_simple_interest_loans_accrue_on_the_actual_principal_through_close_of_b
         allocation = paid.json()["allocation"]
         assert Decimal(allocation["interest"]) == expected
         assert Decimal(allocation["principal"]) == Decimal(simple["next_due"]["amount"]) - expected
-        entries = w.get("manager", f"/api/v1/loans/{simple['id']}/journal-entries").json()
+        entries = w.get("manager", f"/api/v1/loans/{simple['id']}/journal-entries").json()["items"]
         assert {e["entry_type"] for e in entries} >= {"disbursement", "repayment", "accrual"}

@@ -82,7 +82,7 @@ def _check_books(world: World, loan: dict[str, Any]) -> None:
     tb = world.get("auditor", "/api/v1/ledger/trial-balance").json()
     assert tb["total_debit"] == tb["total_credit"], tb
     account: dict[str, Decimal] = {}
-    for entry in world.get("auditor", f"{LOANS}/{loan['id']}/journal-entries").json():
+    for entry in world.get("auditor", f"{LOANS}/{loan['id']}/journal-entries").json()["items"]:
         debit = sum(Decimal(ln["debit"]) for ln in entry["lines"])
         assert debit == sum(Decimal(ln["credit"]) for ln in entry["lines"]) and debit > 0, entry
         for ln in entry["lines"]:

@@ -247,7 +247,7 @@ def test_100_concurrent_requests_with_one_key_post_once_and_answer_identically(p
         retry = pg_lender.pay(loan_id, "25.00", key)
         assert retry.status_code == 201 and retry.text == done[0].text
     [tx] = pg_lender.repayments(loan_id)
-    entries = pg_lender.get(f"/loans/{loan_id}/journal-entries")
+    entries = pg_lender.get(f"/loans/{loan_id}/journal-entries")["items"]
     assert len([e for e in entries if e["transaction_id"] == tx["id"]]) == 1
     pg_lender.assert_trial_balance_zero()
 
