@@ -158,6 +158,9 @@ RULES: tuple[Rule, ...] = (
          lambda p: p.interest_recalculation == InterestRecalculation.daily
          and p.amortization != Amortization.equal_installments,
          "daily interest recalculation services equal installments (a fixed amount due per installment)"),
+    Rule("daily_without_principal_grace", ("interest_recalculation", "grace_principal_periods"),
+         lambda p: p.interest_recalculation == InterestRecalculation.daily and p.grace_principal_periods > 0,
+         "daily interest recalculation has one amount due per installment: no principal grace periods"),
 )  # fmt: skip
 
 

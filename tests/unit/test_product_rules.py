@@ -64,6 +64,8 @@ VIOLATIONS: dict[str, dict[str, Any]] = {
                                       "interest_method": "flat"},
     "daily_needs_equal_installments": {"interest_recalculation": "daily", "day_count": "actual/365",
                                        "amortization": "equal_principal"},
+    "daily_without_principal_grace": {"interest_recalculation": "daily", "day_count": "actual/365",
+                                      "grace_principal_periods": 1},
 }
 
 VALID_VARIANTS: list[dict[str, Any]] = [
@@ -89,8 +91,9 @@ VALID_VARIANTS: list[dict[str, Any]] = [
     {"allocation_order": ["interest", "principal", "fees", "penalties"]},
     {"prepayment": "reduce_installment"},
     {"prepayment": "pay_ahead"},
-    {"interest_recalculation": "daily", "day_count": "actual/365"},
-    {"interest_recalculation": "daily", "day_count": "actual/actual", "prepayment": "pay_ahead"},
+    {"interest_recalculation": "daily", "day_count": "actual/365", "grace_principal_periods": 0},
+    {"interest_recalculation": "daily", "day_count": "actual/actual", "prepayment": "pay_ahead",
+     "grace_principal_periods": 0},
 ]
 
 

@@ -78,6 +78,7 @@ def loan_terms(draw: st.DrawFn) -> LoanTerms:
     )
     daily = (
         schedule.day_count != DayCount.thirty_360
+        and schedule.grace_principal_periods == 0
         and schedule.amortization == Amortization.equal_installments
         and schedule.interest_method == InterestMethod.declining_balance
         and draw(st.booleans())
