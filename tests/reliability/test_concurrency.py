@@ -61,6 +61,7 @@ class Server:
             "SECRET_KEY": SECRET,
             "ENV": "development",
             "RATE_LIMIT_PER_MINUTE": "1000000",
+            "USER_RATE_LIMIT_PER_MINUTE": "1000000",
             "LOG_LEVEL": "WARNING",
             "REDIS_URL": "",
             "SENTRY_DSN": "",
