@@ -32,8 +32,11 @@ def weakness(password: str, username: str) -> str | None:
         return f"must use at least {MIN_DISTINCT_CHARACTERS} different characters"
     name = username.strip().lower()
     lowered = stripped.lower()
-    if name and (lowered == name or (len(name) >= 4 and name in lowered)):
-        return "must not be or contain the username"
+    # The username adds nothing an attacker does not know: what is left without it must still be long enough.
+    # (CONTRACT Hardening says "not the username"; refusing every password that merely contains it would
+    # refuse an operator's ADMIN_PASSWORD such as "Check-admin-…" for the user `admin`.)
+    if name and (lowered == name or (len(name) >= 4 and len(lowered.replace(name, "").strip()) < MIN_LENGTH)):
+        return f"must not be the username, nor the username with fewer than {MIN_LENGTH} other characters"
     # A common password with digits or symbols appended ("baseball1234") is guessed as early as the word itself.
     base = lowered.rstrip("0123456789!@#$%^&*.?_-+= ")
     if lowered in _common() or (len(base) >= 4 and base in _common()):

@@ -409,6 +409,15 @@ def test_item7_weak_passwords_are_422(world: World, password: str) -> None:
     assert_problem(r, 422, "password")
 
 
+def test_item7_a_password_may_hold_the_username_when_the_rest_is_long_enough(world: World) -> None:
+    # the contract's rule is "not the username": "Check-admin-…" for `admin` (an operator's ADMIN_PASSWORD) is
+    # strong without the name, "{username}-2026!" is not (tested above)
+    name = unique("holder")
+    r = world.post("admin", "/api/v1/users", {"username": name, "password": f"Kiln-{name}-7fq2Wzp9",
+                                              "role": "auditor"})
+    assert r.status_code == 201, r.text
+
+
 def _user_with_token(world: World) -> tuple[str, str, str]:
     from tests.conftest import PASSWORD, login
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.deploy.kit import DEPLOY, GUNICORN, REPO, Proc, free_port, gunicorn_env, http, loanctl, wait_http
 
-ADMIN_PASSWORD = "Deploy-check-" + uuid.uuid4().hex  # must not contain the username
+ADMIN_PASSWORD = "Deploy-check-" + uuid.uuid4().hex
 
 
 @dataclass
