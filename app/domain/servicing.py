@@ -374,10 +374,7 @@ class _Projection:
             return self.recognised_at_write_off
         if self.closed_on is not None and on >= self.closed_on:
             return sum(r.interest for r in self.rows)
-        settled = self.settled_rows
-        return sum(r.interest for r in self.rows[:settled]) + sum(
-            recognised_interest(r, self.convention, on) for r in self.rows[settled:]
-        )
+        return sum(self.row_recognised(i, on) for i in range(len(self.rows)))
 
     def row_recognised(self, index: int, on: date) -> int:
         """Interest of installment `index` recognised by `on`; one settled by a payoff is recognised in full."""

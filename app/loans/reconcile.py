@@ -17,6 +17,14 @@ from app.ledger.models import JournalLine
 from app.loans.engine import accounts_of
 from app.loans.models import Loan
 
+BALANCE_SHEET_ROLES = (
+    AccountRole.loan_portfolio,
+    AccountRole.interest_receivable,
+    AccountRole.fees_receivable,
+    AccountRole.penalties_receivable,
+    AccountRole.interest_received_in_advance,
+    AccountRole.overpayment_liability,
+)
 MONEY_STATUS_VALUES = tuple(status.value for status in MONEY_STATUSES)
 BATCH = 5_000
 
@@ -49,6 +57,12 @@ def expected_balances(loan: Loan) -> dict[str, int]:
     return by_account({role: amount for role, amount in roles.items() if amount}, accounts_of(loan))
 
 
+def balance_sheet_codes(loan: Loan) -> set[str]:
+    """The loan's accounts that `expected_balances` speaks for (income and cash are not per-loan balances)."""
+    mapping = accounts_of(loan)
+    return {mapping[role] for role in BALANCE_SHEET_ROLES}
+
+
 def mismatches(session: Session) -> Iterator[LoanLedgerMismatch]:
     """Loans whose balance-sheet lines differ from their balances, in batches of loans (bounded memory)."""
     after = ""
@@ -72,21 +86,8 @@ def mismatches(session: Session) -> Iterator[LoanLedgerMismatch]:
         for loan in loans:
             expected = expected_balances(loan)
             ledger = posted.get(loan.id, {})
-            checked = set(expected) | {code for code in ledger if code in set(_balance_sheet_codes(loan))}
+            checked = set(expected) | (set(ledger) & balance_sheet_codes(loan))
             for code in sorted(checked):
                 if ledger.get(code, 0) != expected.get(code, 0):
                     yield LoanLedgerMismatch(loan.id, code, ledger.get(code, 0), expected.get(code, 0), loan.currency)
         after = loans[-1].id
-
-
-def _balance_sheet_codes(loan: Loan) -> list[str]:
-    mapping = accounts_of(loan)
-    roles = (
-        AccountRole.loan_portfolio,
-        AccountRole.interest_receivable,
-        AccountRole.fees_receivable,
-        AccountRole.penalties_receivable,
-        AccountRole.interest_received_in_advance,
-        AccountRole.overpayment_liability,
-    )
-    return [mapping[role] for role in roles]
