@@ -48,6 +48,11 @@ def lookup(session: Session, request: IdempotentRequest) -> StoredResponse | Non
     row = session.scalars(
         select(IdempotencyKey).where(IdempotencyKey.user_id == request.user_id, IdempotencyKey.key == request.key)
     ).first()
+    return stored_response(row, request)
+
+
+def stored_response(row: IdempotencyKey | None, request: IdempotentRequest) -> StoredResponse | None:
+    """The answer stored under the request's key, or None; a key reused for a different request → 422."""
     if row is None:
         return None
     if row.request_hash != request.request_hash:
@@ -70,7 +75,6 @@ def store(session: Session, request: IdempotentRequest, status: int, body: dict[
             expires_at=now + ttl,
         )
     )
-    session.flush()
 
 
 def purge_expired(session: Session, now: datetime | None = None) -> int:

@@ -56,3 +56,15 @@ class JournalLine(Base):
     effective_date: Mapped[date] = mapped_column(Date)
     debit: Mapped[int] = mapped_column(BigInteger, default=0)
     credit: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LoanAccountBalance(Base):
+    """A loan's posted balance per account (debit positive), kept by every writer in the transaction that posts
+    the lines, so a write never sums the loan's journal history; `loanctl verify-ledger` reconciles it against
+    the journal. No foreign keys: it is written on every posting and the journal is the authority."""
+
+    __tablename__ = "loan_account_balances"
+
+    loan_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)

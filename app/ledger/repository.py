@@ -1,14 +1,15 @@
 from collections.abc import Sequence
 from datetime import date
+from typing import Any, cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.core.orm import utcnow
 from app.core.pagination import paginate
-from app.ledger.models import JournalEntry, JournalLine, LedgerAccount
+from app.ledger.models import JournalEntry, JournalLine, LedgerAccount, LoanAccountBalance
 
 
 def accounts(session: Session) -> Sequence[LedgerAccount]:
@@ -30,13 +31,93 @@ def unbalanced_entries(session: Session, entry_ids: Sequence[str]) -> list[str]:
 
 
 def loan_balances(session: Session, loan_id: str) -> dict[str, int]:
-    """Signed (debit positive) balance of every account for one loan, from its journal lines."""
+    """Signed (debit positive) balance of every account for one loan, summed from its journal lines."""
     stmt = (
         select(JournalLine.account_code, func.sum(JournalLine.debit - JournalLine.credit))
         .where(JournalLine.loan_id == loan_id)
         .group_by(JournalLine.account_code)
     )
     return {code: int(total) for code, total in session.execute(stmt).all() if total}
+
+
+# session.info key of what a loan write read with its lock (app/loans/repository.py); any posting drops it.
+WORKING_SET = "loans.working_set"
+
+
+def posted_loan_balances(session: Session, loan_id: str) -> dict[str, int]:
+    t = LoanAccountBalance.__table__
+    rows = session.execute(select(t.c.account_code, t.c.balance).where(t.c.loan_id == loan_id)).all()
+    return {str(code): int(balance) for code, balance in rows if balance}
+
+
+def _upsert(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def add_to_loan_balances(session: Session, deltas: dict[tuple[str, str], int]) -> None:
+    """Add signed amounts to posted balances: one multi-row upsert statement."""
+    session.info.pop(WORKING_SET, None)
+    rows = [
+        {"loan_id": loan_id, "account_code": code, "balance": delta}
+        for (loan_id, code), delta in sorted(deltas.items())  # one lock order for every writer
+        if delta
+    ]
+    if not rows:
+        return
+    stmt = _upsert(session)(LoanAccountBalance).values(rows)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["loan_id", "account_code"],
+            set_={"balance": LoanAccountBalance.__table__.c.balance + stmt.excluded.balance},
+        )
+    )
+
+
+def add_lines_to_loan_balances(session: Session, entry_id: str, after_line_id: int) -> None:
+    """SQLite's set-based postings add their new lines (this entry's above `after_line_id`; SQLite has one
+    writer at a time) to the posted balances in the same transaction."""
+    session.execute(
+        text(
+            "INSERT INTO loan_account_balances (loan_id, account_code, balance) "
+            "SELECT loan_id, account_code, SUM(debit - credit) FROM journal_lines "
+            "WHERE entry_id = :entry_id AND id > :after AND loan_id IS NOT NULL GROUP BY loan_id, account_code "
+            "ON CONFLICT (loan_id, account_code) DO UPDATE SET balance = loan_account_balances.balance + "
+            "excluded.balance"
+        ),
+        {"entry_id": entry_id, "after": after_line_id},
+    )
+
+
+def posted_balance_mismatches(session: Session, after_loan: str, upto_loan: str) -> list[tuple[str, str, int, int]]:
+    """(loan, account, journal sum, posted balance) where the posted balances differ from the journal."""
+    journal = (
+        "SELECT loan_id, account_code, SUM(debit - credit) AS amount FROM journal_lines "
+        "WHERE loan_id > :lo AND loan_id <= :hi GROUP BY loan_id, account_code"
+    )
+    posted = (
+        "SELECT loan_id, account_code, balance AS amount FROM loan_account_balances "
+        "WHERE loan_id > :lo AND loan_id <= :hi"
+    )
+    rows = session.execute(
+        text(
+            f"SELECT COALESCE(j.loan_id, p.loan_id), COALESCE(j.account_code, p.account_code), "
+            f"COALESCE(j.amount, 0), COALESCE(p.amount, 0) FROM ({journal}) j FULL OUTER JOIN ({posted}) p "
+            "ON p.loan_id = j.loan_id AND p.account_code = j.account_code "
+            "WHERE COALESCE(j.amount, 0) <> COALESCE(p.amount, 0)"
+        ),
+        {"lo": after_loan, "hi": upto_loan},
+    ).all()
+    return [(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+
+def insert_entry(session: Session, values: dict[str, Any]) -> None:
+    session.execute(insert(cast(Table, JournalEntry.__table__)), values)
+
+
+def insert_lines(session: Session, lines: Sequence[dict[str, Any]]) -> None:
+    if lines:
+        # Core executemany on the table: one statement, no RETURNING of generated ids.
+        session.execute(insert(cast(Table, JournalLine.__table__)), list(lines))
 
 
 def trial_balance(session: Session, as_of: date, currency: str) -> list[tuple[LedgerAccount, int, int]]:
@@ -129,16 +210,37 @@ def max_line_id(session: Session) -> int:
 
 def insert_lines_from_select(
     session: Session, entry_id: str, currency: str, effective_date: date, lines_sql: str, params: dict[str, object]
-) -> int:
-    stmt = text(
+) -> tuple[int, int, int]:
+    """Insert the lines a SELECT yields and add them to the loans' posted balances. Returns (lines, total debit,
+    total credit) of exactly the inserted lines. PostgreSQL: one statement (the inserted rows feed the balances
+    and the totals), so lines another worker adds to the same entry are never counted; SQLite (one writer at a
+    time): the lines above the highest id before the insert."""
+    session.info.pop(WORKING_SET, None)
+    values = {**params, "entry_id": entry_id, "currency": currency, "effective_date": effective_date}
+    insert_sql = (
         "INSERT INTO journal_lines (entry_id, account_code, loan_id, currency, effective_date, debit, credit) "
         f"SELECT :entry_id, src.account_code, src.loan_id, :currency, :effective_date, src.debit, src.credit "
         f"FROM ({lines_sql}) src WHERE src.debit > 0 OR src.credit > 0"
     )
-    result = session.execute(
-        stmt, {**params, "entry_id": entry_id, "currency": currency, "effective_date": effective_date}
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.execute(
+            text(
+                f"WITH ins AS ({insert_sql} RETURNING loan_id, account_code, debit, credit), "
+                "bal AS (INSERT INTO loan_account_balances (loan_id, account_code, balance) "
+                "SELECT loan_id, account_code, SUM(debit - credit) FROM ins WHERE loan_id IS NOT NULL "
+                "GROUP BY loan_id, account_code ON CONFLICT (loan_id, account_code) DO UPDATE "
+                "SET balance = loan_account_balances.balance + excluded.balance) "
+                "SELECT COUNT(*), COALESCE(SUM(debit), 0), COALESCE(SUM(credit), 0) FROM ins"
+            ),
+            values,
+        ).one()
+        return int(row[0]), int(row[1]), int(row[2])
+    before = max_line_id(session)
+    result = session.execute(text(insert_sql), values)
+    inserted = int(getattr(result, "rowcount", 0) or 0)
+    add_lines_to_loan_balances(session, entry_id, before)
+    debit, credit = new_line_totals(session, entry_id, before)
+    return inserted, debit, credit
 
 
 def new_line_totals(session: Session, entry_id: str, after_line_id: int) -> tuple[int, int]:

@@ -3,10 +3,12 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.core.errors import ValidationFailed
+from app.core.ids import new_id
 from app.core.metrics import JOURNAL_ENTRIES_POSTED
 from app.core.orm import utcnow
 from app.database import Database
@@ -16,44 +18,54 @@ from app.ledger.entries import EntryDraft, UnbalancedEntry, check_balanced
 from app.ledger.models import JournalEntry, JournalLine, LedgerAccount
 
 
-def post(session: Session, draft: EntryDraft) -> JournalEntry:
-    """Write one balanced entry inside the caller's transaction, then re-check the balance in the database."""
+def post(session: Session, draft: EntryDraft) -> str:
+    """Write one balanced entry inside the caller's transaction and add its lines to the loans' posted
+    balances: three statements (entry, lines, balances) whatever the number of lines. Returns the entry id."""
     check_balanced(draft)
-    entry = JournalEntry(
-        entry_type=draft.entry_type,
-        currency=draft.currency,
-        effective_date=draft.effective_date,
-        posted_at=utcnow(),
-        loan_id=draft.loan_id,
-        product_id=draft.product_id,
-        transaction_id=draft.transaction_id,
-        reversal_of=draft.reversal_of,
-        description=draft.description[:500],
-        created_by=draft.created_by,
+    entry_id = new_id()
+    repo.insert_entry(
+        session,
+        {
+            "id": entry_id,
+            "entry_type": draft.entry_type,
+            "currency": draft.currency,
+            "effective_date": draft.effective_date,
+            "posted_at": utcnow(),
+            "loan_id": draft.loan_id,
+            "product_id": draft.product_id,
+            "transaction_id": draft.transaction_id,
+            "reversal_of": draft.reversal_of,
+            "description": draft.description[:500],
+            "created_by": draft.created_by,
+        },
     )
-    session.add(entry)
-    session.flush()
-    session.add_all(
-        JournalLine(
-            entry_id=entry.id,
-            account_code=line.account_code,
-            loan_id=line.loan_id if line.loan_id is not None else draft.loan_id,
-            currency=draft.currency,
-            effective_date=draft.effective_date,
-            debit=line.debit,
-            credit=line.credit,
+    lines: list[dict[str, Any]] = []
+    deltas: dict[tuple[str, str], int] = {}
+    for line in draft.lines:
+        loan_id = line.loan_id if line.loan_id is not None else draft.loan_id
+        lines.append(
+            {
+                "entry_id": entry_id,
+                "account_code": line.account_code,
+                "loan_id": loan_id,
+                "currency": draft.currency,
+                "effective_date": draft.effective_date,
+                "debit": line.debit,
+                "credit": line.credit,
+            }
         )
-        for line in draft.lines
-    )
-    session.flush()
-    if repo.unbalanced_entries(session, [entry.id]):
-        raise UnbalancedEntry(f"journal entry {entry.id} does not balance in the database")
+        if loan_id is not None:
+            key = (loan_id, line.account_code)
+            deltas[key] = deltas.get(key, 0) + line.debit - line.credit
+    repo.insert_lines(session, lines)
+    repo.add_to_loan_balances(session, deltas)
     JOURNAL_ENTRIES_POSTED.inc()
-    return entry
+    return entry_id
 
 
 def loan_balances(session: Session, loan_id: str) -> dict[str, int]:
-    return repo.loan_balances(session, loan_id)
+    """The loan's posted balance per account (debit positive), as maintained by every posting."""
+    return repo.posted_loan_balances(session, loan_id)
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,10 @@ def verify(db: Database) -> list[str]:
             if debit != credit:
                 problems.append(f"{currency}: total debits {debit} != total credits {credit}")
         problems += [f"entry {e} does not balance" for e in repo.all_unbalanced_entries(session)]
+        problems += [
+            f"loan {loan_id}: account {code} has posted balance {posted} but its journal lines sum to {journal}"
+            for loan_id, code, journal, posted in repo.posted_balance_mismatches(session, "", "~")
+        ]
     return problems
 
 
@@ -143,9 +159,9 @@ def post_lines_from_select(
     yields (columns account_code, loan_id, debit, credit — balanced as a set), and check in the database that
     the new lines balance. Returns (lines inserted, total debit)."""
     repo.ensure_entry(session, entry_id, entry_type, currency, effective_date, product_id, description)
-    before = repo.max_line_id(session)
-    inserted = repo.insert_lines_from_select(session, entry_id, currency, effective_date, lines_sql, params)
-    debit, credit = repo.new_line_totals(session, entry_id, before)
+    inserted, debit, credit = repo.insert_lines_from_select(
+        session, entry_id, currency, effective_date, lines_sql, params
+    )
     if debit != credit:
         raise UnbalancedEntry(f"set-based lines for {entry_id} do not balance: {debit} != {credit}")
     if inserted:

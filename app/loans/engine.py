@@ -12,6 +12,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound, VersionMismatch
+from app.core.idempotency import IdempotentRequest
+from app.core.ids import new_id
 from app.core.orm import utcnow
 from app.core.request_context import current_request_id
 from app.database import Database
@@ -60,14 +62,31 @@ def unit_of_work(db: Database, dry_run: bool) -> Iterator[Session]:
 
 
 def load_for_write(
-    session: Session, principal: Principal, loan_id: str, permission: Permission, expected_version: int | None
+    session: Session,
+    principal: Principal,
+    loan_id: str,
+    permission: Permission,
+    expected_version: int | None,
+    request: IdempotentRequest | None = None,
 ) -> Loan:
-    loan = repo.lock(session, loan_id)
-    if loan is None:
+    return lock_for_write(session, principal, loan_id, permission, expected_version, request).loan
+
+
+def lock_for_write(
+    session: Session,
+    principal: Principal,
+    loan_id: str,
+    permission: Permission,
+    expected_version: int | None,
+    request: IdempotentRequest | None = None,
+) -> repo.LockedLoan:
+    """Lock and authorise the loan (one statement, with the business date and any stored idempotent answer)."""
+    locked = repo.lock(session, loan_id, request)
+    if locked is None:
         raise NotFound("loan not found")
-    principal.require_on(permission, loan.branch_id, "loan")
-    check_version(loan, expected_version)
-    return loan
+    principal.require_on(permission, locked.loan.branch_id, "loan")
+    check_version(locked.loan, expected_version)
+    return locked
 
 
 def check_version(loan: Loan, expected_version: int | None) -> None:
@@ -121,9 +140,11 @@ def record_transaction(
     amount: int | None,
     payload: dict[str, Any] | None = None,
 ) -> LoanEvent:
-    """Store a user-facing transaction and the event it stands for, linked both ways."""
+    """Store a user-facing transaction and the event it stands for, linked both ways. Nothing is flushed: the
+    rows are inserted once, complete, when the action's unit of work flushes."""
+    if tx.id is None:
+        tx.id = new_id()
     session.add(tx)
-    session.flush()
     event = append_event(session, loan, principal, event_type, tx.date, amount, payload, tx.id)
     tx.event_seq = event.seq
     return event
@@ -148,49 +169,65 @@ def reproject(
     appended: LoanEvent | None = None,
 ) -> tuple[LoanState, EntryDraft | None]:
     """Re-project the loan, post what the books lack, and rewrite the snapshot. An event dated after the
-    stored state resumes from it (O(installments)); anything else replays the whole event log."""
-    session.flush()
-    resumed = _resumed(session, loan, business_date, appended)
-    state, stored = resumed if resumed else (None, None)
-    replayed = state is None
-    if state is None:
-        state = project(loan_terms(loan), domain_events(repo.events(session, loan.id)), business_date)
-    target = by_account(role_balances(state.totals), accounts_of(loan))
-    lines = correcting_lines(target, ledger.loan_balances(session, loan.id))
-    draft = None
-    if lines:
-        draft = EntryDraft(
-            entry_type=entry_type,
-            currency=loan.currency,
-            effective_date=effective_date,
-            lines=[LineDraft(ln.account_code, ln.debit, ln.credit, loan.id) for ln in lines],
-            loan_id=loan.id,
-            product_id=loan.product_id,
-            transaction_id=transaction_id,
-            reversal_of=reversal_of,
-            description=description,
-            created_by=principal.user_id,
-        )
-        entry = ledger.post(session, draft)
-        if transaction_id is not None:
-            session.execute(
-                update(LoanTransaction).where(LoanTransaction.id == transaction_id).values(journal_entry_id=entry.id)
+    stored state resumes from it (O(installments)); anything else replays the whole event log. Pending rows
+    (the new transaction and event) are not flushed here: each is inserted once, complete, by the caller's
+    unit of work."""
+    with session.no_autoflush:
+        working = repo.take_working_set(session, loan)
+        rows, posted = working if working else (None, None)
+        resumed = _resumed(session, loan, business_date, appended, rows)
+        state, stored = resumed if resumed else (None, None)
+        replayed = state is None
+        if state is None:
+            session.flush()  # the replay reads the event log, including the event just appended
+            state = project(loan_terms(loan), domain_events(repo.events(session, loan.id)), business_date)
+        if posted is None:
+            posted = ledger.loan_balances(session, loan.id)
+        target = by_account(role_balances(state.totals), accounts_of(loan))
+        lines = correcting_lines(target, posted)
+        draft = None
+        if lines:
+            draft = EntryDraft(
+                entry_type=entry_type,
+                currency=loan.currency,
+                effective_date=effective_date,
+                lines=[LineDraft(ln.account_code, ln.debit, ln.credit, loan.id) for ln in lines],
+                loan_id=loan.id,
+                product_id=loan.product_id,
+                transaction_id=transaction_id,
+                reversal_of=reversal_of,
+                description=description,
+                created_by=principal.user_id,
             )
-    write_snapshot(session, loan, state, business_date, stored)
-    if replayed:
-        sync_allocations(session, loan, state)
+            entry_id = ledger.post(session, draft)
+            if transaction_id is not None:
+                _link_entry(session, transaction_id, entry_id)
+        write_snapshot(session, loan, state, business_date, stored)
+        if replayed:
+            sync_allocations(session, loan, state)
     return state, draft
 
 
+def _link_entry(session: Session, transaction_id: str, entry_id: str) -> None:
+    pending = next((o for o in session.new if isinstance(o, LoanTransaction) and o.id == transaction_id), None)
+    if pending is not None:
+        pending.journal_entry_id = entry_id
+    else:
+        session.execute(
+            update(LoanTransaction).where(LoanTransaction.id == transaction_id).values(journal_entry_id=entry_id)
+        )
+
+
 def _resumed(
-    session: Session, loan: Loan, business_date: date, appended: LoanEvent | None
+    session: Session, loan: Loan, business_date: date, appended: LoanEvent | None, rows: list[Installment] | None
 ) -> tuple[LoanState, list[Installment]] | None:
     if appended is None or appended.type not in FINANCIAL_EVENTS or not loan.projection_state:
         return None
     checkpoint = Checkpoint.from_json(loan.projection_state)
     if loan.snapshot_date is not None and loan.snapshot_date > checkpoint.as_of:
         checkpoint = dataclass_replace(checkpoint, as_of=loan.snapshot_date)  # close of business moved it on
-    rows = repo.installment_states(session, loan.id)
+    if rows is None:
+        rows = repo.installment_states(session, loan.id)
     if not can_resume(checkpoint, rows, appended.effective_date, loan.latest_event_date):
         return None
     return resume(loan_terms(loan), rows, checkpoint, domain_events([appended]), business_date), rows
@@ -256,4 +293,6 @@ def sync_allocations(session: Session, loan: Loan, state: LoanState) -> None:
 
 
 def business_date(session: Session) -> date:
-    return operations.business_date(session)
+    """The business date: as read with the loan's lock in this transaction, else from the calendar."""
+    cached = session.info.get(repo.BUSINESS_DATE)
+    return cached if isinstance(cached, date) else operations.business_date(session)

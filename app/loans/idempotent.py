@@ -67,13 +67,13 @@ def begin(
 ) -> tuple[Loan, MoneyResult | None]:
     """Lock and authorise; then either the stored answer for this key (a replay) or None (go ahead).
     The version check comes after the replay: a retried request must replay even though the loan moved on."""
-    loan = engine.load_for_write(session, principal, loan_id, permission, None)
+    locked = engine.lock_for_write(session, principal, loan_id, permission, None, None if dry_run else request)
     if request is not None and not dry_run:
-        stored = idempotency.lookup(session, request)
+        stored = idempotency.stored_response(locked.stored_response, request)
         if stored is not None:
-            return loan, MoneyResult(stored.status, stored.body, replayed=True)
-    engine.check_version(loan, version)
-    return loan, None
+            return locked.loan, MoneyResult(stored.status, stored.body, replayed=True)
+    engine.check_version(locked.loan, version)
+    return locked.loan, None
 
 
 def action_result(

@@ -1,25 +1,125 @@
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
+from app.core.idempotency import IdempotentRequest
+from app.core.idempotency_models import IdempotencyKey
 from app.core.pagination import paginate
 from app.domain.servicing import Installment
+from app.ledger.repository import WORKING_SET
 from app.loans.models import Loan, LoanEvent, LoanInstallment, LoanTransaction
+from app.operations.models import BusinessCalendar
 
 
 def get(session: Session, loan_id: str) -> Loan | None:
     return session.get(Loan, loan_id)
 
 
-def lock(session: Session, loan_id: str) -> Loan | None:
-    """Load the loan for writing. PostgreSQL: a row lock held to commit serialises writers on this loan;
-    SQLite: the BEGIN IMMEDIATE write lock already serialises every writer."""
-    stmt = select(Loan).where(Loan.id == loan_id).execution_options(populate_existing=True)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return session.scalars(stmt).first()
+@dataclass(frozen=True)
+class LockedLoan:
+    loan: Loan
+    business_date: date
+    stored_response: IdempotencyKey | None
+
+
+BUSINESS_DATE = "loans.business_date"  # session.info key: the business date read with the loan's lock
+
+
+def lock(session: Session, loan_id: str, request: IdempotentRequest | None = None) -> LockedLoan | None:
+    """Load the loan for writing, with the business date and the stored answer for an Idempotency-Key, in one
+    statement. PostgreSQL: a row lock held to commit serialises writers on this loan; SQLite: the BEGIN
+    IMMEDIATE write lock already serialises every writer."""
+    calendar = select(BusinessCalendar.business_date).where(BusinessCalendar.id == 1).scalar_subquery()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    stmt = select(Loan, calendar.label("business_date"), *_working_set_columns(postgres))
+    if request is not None:
+        stmt = stmt.add_columns(IdempotencyKey).outerjoin(
+            IdempotencyKey, and_(IdempotencyKey.user_id == request.user_id, IdempotencyKey.key == request.key)
+        )
+    stmt = stmt.where(Loan.id == loan_id).execution_options(populate_existing=True)
+    if postgres:
+        stmt = stmt.with_for_update(of=Loan)
+    row = session.execute(stmt).first()
+    if row is None:
+        return None
+    if row[1] is None:
+        raise RuntimeError("the business calendar is not initialised: run `loanctl init-db`")
+    session.info[BUSINESS_DATE] = row[1]
+    working = (row[0].version, _rows_from_json(row[2]), _balances_from_json(row[3]))
+    session.info.setdefault(WORKING_SET, {})[loan_id] = working
+    return LockedLoan(row[0], row[1], row[4] if request is not None else None)
+
+
+def take_working_set(session: Session, loan: Loan) -> tuple[list[Installment], dict[str, int]] | None:
+    """The installments and posted balances read with the loan's lock, used once and only while nothing was
+    written since: any posting or installment write in this transaction drops them, as does a new version."""
+    cached: dict[str, tuple[int, list[Installment], dict[str, int]]] = session.info.get(WORKING_SET, {})
+    found = cached.pop(loan.id, None)
+    if found is None or found[0] != loan.version:
+        return None
+    return found[1], found[2]
+
+
+def _working_set_columns(postgres: bool) -> list[Any]:
+    """The loan's installments and posted balances as two JSON scalar subqueries of the lock statement (one
+    round trip for everything a write reads)."""
+    # Column names from this module's constant, never from input.
+    fields = ", ".join(f"i.{f}" for f in ("number", *INSTALLMENT_FIELDS))
+    if postgres:
+        rows = (
+            f"(SELECT json_agg(json_build_array({fields}) ORDER BY i.number) FROM loan_installments i "
+            "WHERE i.loan_id = loans.id)"
+        )
+        balances = (
+            "(SELECT json_object_agg(b.account_code, b.balance) FROM loan_account_balances b "
+            "WHERE b.loan_id = loans.id)"
+        )
+    else:
+        rows = (
+            f"(SELECT json_group_array(json_array({fields})) FROM (SELECT * FROM loan_installments i "
+            "WHERE i.loan_id = loans.id ORDER BY i.number) i)"
+        )
+        balances = (
+            "(SELECT json_group_object(b.account_code, b.balance) FROM loan_account_balances b "
+            "WHERE b.loan_id = loans.id)"
+        )
+    return [literal_column(rows).label("installments_json"), literal_column(balances).label("balances_json")]
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _rows_from_json(value: Any) -> list[Installment]:
+    rows: list[Installment] = []
+    for r in _json(value) or []:
+        principal, interest, fees, penalties, paid_p, paid_i, paid_f, paid_pen = (int(a) for a in r[3:11])
+        rows.append(
+            Installment(
+                int(r[0]),
+                date.fromisoformat(r[1][:10]),
+                date.fromisoformat(r[2][:10]),
+                principal,
+                interest,
+                fees,
+                penalties,
+                paid_p,
+                paid_i,
+                paid_f,
+                paid_pen,
+                date.fromisoformat(r[11][:10]) if r[11] else None,
+            )
+        )
+    return rows
+
+
+def _balances_from_json(value: Any) -> dict[str, int]:
+    return {str(code): int(amount) for code, amount in (_json(value) or {}).items() if amount}
 
 
 def by_external_id(session: Session, external_id: str) -> Loan | None:
@@ -108,6 +208,7 @@ def save_installments(
 ) -> None:
     """Make the stored installments equal `rows`. Knowing what is stored, only changed rows are written
     (a payment usually touches one or two); otherwise the set is replaced."""
+    session.info.pop(WORKING_SET, None)
     if stored is None:
         session.execute(delete(LoanInstallment).where(LoanInstallment.loan_id == loan_id))
         if rows:

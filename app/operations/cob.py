@@ -276,9 +276,10 @@ def _close_daily_loans(session: Session, sql: CobSql, day: date, chunk: CobChunk
     late fees) and rewrites its snapshot — the same code a payment runs, so the two can never disagree."""
     ids = list(session.scalars(text(sql.daily_in_chunk()), p))
     for loan_id in ids:
-        loan = loans_repo.lock(session, loan_id)
-        if loan is None or loan.status != "active":
+        locked = loans_repo.lock(session, loan_id)
+        if locked is None or locked.loan.status != "active":
             continue
+        loan = locked.loan
         interest, penalties = loan.interest_recognized, loan.penalties_outstanding
         state, _ = loan_engine.reproject(
             session, loan, day, CLOSE_OF_BUSINESS, "accrual", day, description=f"interest accrual {day.isoformat()}"

@@ -175,3 +175,34 @@ def test_verify_ledger_names_a_loan_whose_lines_differ_from_its_balances(fresh_u
     r = loanctl(fresh_url, "verify-ledger")
     assert r.returncode == 1, r.stdout + r.stderr
     assert f"loan {loan_id}: account 1200 holds" in r.stderr and "does not balance" not in r.stderr
+
+
+def test_verify_ledger_names_a_posted_balance_that_differs_from_the_journal(fresh_url: str) -> None:
+    """Posted balances are what every write reads instead of summing the journal: a drift between the two is
+    named per loan and account, and verify-ledger fails."""
+    seeded = loanctl(fresh_url, "seed-demo")
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    assert loanctl(fresh_url, "verify-ledger").returncode == 0
+    db = Database(fresh_url)
+    try:
+        with db.transaction() as session:
+            loan_id = session.scalars(select(Loan.id).where(Loan.status == "active").order_by(Loan.id)).first()
+            journal = session.execute(
+                select(func.sum(JournalLine.debit - JournalLine.credit))
+                .where(JournalLine.loan_id == loan_id, JournalLine.account_code == "1100")
+            ).scalar_one()
+            posted = session.execute(
+                text("SELECT balance FROM loan_account_balances WHERE loan_id = :l AND account_code = '1100'"),
+                {"l": loan_id},
+            ).scalar_one()
+            assert posted == journal > 0  # kept equal by every writer, close of business included
+            session.execute(
+                text("UPDATE loan_account_balances SET balance = balance + 1 WHERE loan_id = :l "
+                     "AND account_code = '1100'"),
+                {"l": loan_id},
+            )
+    finally:
+        db.dispose()
+    r = loanctl(fresh_url, "verify-ledger")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"loan {loan_id}: account 1100 has posted balance" in r.stderr

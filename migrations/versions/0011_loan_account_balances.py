@@ -1,0 +1,35 @@
+"""loan_account_balances: posted balances per loan and account, maintained by every ledger writer (the write
+path reads them instead of summing the loan's journal lines); backfilled from the journal
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-12-07
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0011"
+down_revision: str | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "loan_account_balances",
+        sa.Column("loan_id", sa.String(length=36), nullable=False),
+        sa.Column("account_code", sa.String(length=16), nullable=False),
+        sa.Column("balance", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("loan_id", "account_code", name=op.f("pk_loan_account_balances")),
+    )
+    op.execute(
+        "INSERT INTO loan_account_balances (loan_id, account_code, balance) "
+        "SELECT loan_id, account_code, SUM(debit - credit) FROM journal_lines WHERE loan_id IS NOT NULL "
+        "GROUP BY loan_id, account_code"
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("loan_account_balances")
