@@ -29,7 +29,11 @@ def emit_day(session: Session, day: date, postgres: bool) -> int:
         select(DelinquencyChange.loan_id, DelinquencyChange.from_bucket, DelinquencyChange.to_bucket,
                Loan.days_past_due)
         .join(Loan, Loan.id == DelinquencyChange.loan_id)
-        .where(DelinquencyChange.on_date == day, DelinquencyChange.to_bucket != "current")
+        .where(
+            DelinquencyChange.on_date == day,
+            DelinquencyChange.to_bucket != "current",
+            DelinquencyChange.to_bucket != DelinquencyChange.from_bucket,  # rows that only move overdue_since
+        )
         .order_by(DelinquencyChange.loan_id, DelinquencyChange.id)
     ).all()
     loan_ids = sorted({r[0] for r in fees} | {r[0] for r in moves})

@@ -237,10 +237,16 @@ def write_snapshot(
     session: Session, loan: Loan, state: LoanState, business_date: date, stored: list[Installment] | None = None
 ) -> None:
     new_bucket = bucket_for(state.days_past_due)
-    if new_bucket != loan.delinquency_bucket:
+    unpaid = next((r for r in state.installments if r.outstanding_principal_interest > 0), None)
+    overdue_since = unpaid.due_date if unpaid else None
+    if new_bucket != loan.delinquency_bucket or overdue_since != loan.oldest_unpaid_due_date:
         session.add(
             DelinquencyChange(
-                loan_id=loan.id, on_date=business_date, from_bucket=loan.delinquency_bucket, to_bucket=new_bucket
+                loan_id=loan.id,
+                on_date=business_date,
+                from_bucket=loan.delinquency_bucket,
+                to_bucket=new_bucket,
+                overdue_since=overdue_since,
             )
         )
     loan.status = state.status.value
@@ -265,8 +271,7 @@ def write_snapshot(
     loan.current_due_date = current.due_date if current else None
     loan.current_period_interest = current.interest if current else 0
     loan.interest_before_current = sum(r.interest for r in state.installments if r.due_date <= business_date)
-    unpaid = next((r for r in state.installments if r.outstanding_principal_interest > 0), None)
-    loan.oldest_unpaid_due_date = unpaid.due_date if unpaid else None
+    loan.oldest_unpaid_due_date = overdue_since
     loan.projection_state = state.checkpoint.to_json()
     loan.version += 1
     loan.updated_at = utcnow()

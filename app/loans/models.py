@@ -166,7 +166,8 @@ class LoanInstallment(Base):
 
 
 class DelinquencyChange(Base):
-    """History of a loan's delinquency bucket (written by the projection and by close of business)."""
+    """History of a loan's delinquency: a row whenever its bucket or its oldest unpaid due date changes (written by
+    the projection and by close of business)."""
 
     __tablename__ = "loan_delinquency_history"
 
@@ -175,4 +176,6 @@ class DelinquencyChange(Base):
     on_date: Mapped[date] = mapped_column(Date)
     from_bucket: Mapped[str] = mapped_column(String(8))
     to_bucket: Mapped[str] = mapped_column(String(8))
+    # The oldest unpaid due date from on_date on: past reports derive DPD from it exactly as today's do.
+    overdue_since: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = created_at_column()

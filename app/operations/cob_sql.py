@@ -5,7 +5,7 @@ active loans (`id > :lo AND id <= :hi`) and is exactly the projection's rule wri
 import re
 from dataclasses import dataclass
 
-from app.domain.delinquency import BUCKETS
+from app.domain.delinquency import BUCKET_EDGES, PAR_THRESHOLDS
 from app.domain.postings import AccountRole
 from app.ledger.accounts import DEFAULT_ACCOUNTS
 
@@ -162,24 +162,35 @@ class CobSql:
 
     # --- ageing --------------------------------------------------------------------------------------------
     def dpd(self, alias: str) -> str:
-        oldest = f"{alias}.oldest_unpaid_due_date"
+        return self.dpd_since(f"{alias}.oldest_unpaid_due_date")
+
+    def dpd_since(self, oldest: str) -> str:
+        """Days past due at :d from an oldest-unpaid-due-date expression (domain `days_past_due`)."""
         return (
             f"(CASE WHEN {oldest} IS NOT NULL AND {oldest} < {self.d} "
             f"THEN {self.days_between(self.d, oldest)} ELSE 0 END)"
         )
 
-    def bucket(self, dpd: str) -> str:
-        current, b30, b60, b90, over = BUCKETS
-        return (
-            f"(CASE WHEN {dpd} <= 0 THEN '{current}' WHEN {dpd} <= 30 THEN '{b30}' WHEN {dpd} <= 60 THEN '{b60}' "
-            f"WHEN {dpd} <= 90 THEN '{b90}' ELSE '{over}' END)"
+    @staticmethod
+    def bucket(dpd: str) -> str:
+        """The bucket of a DPD expression, generated from the domain's BUCKET_EDGES."""
+        edges = [(int(highest), name) for highest, name in BUCKET_EDGES if highest is not None]
+        cases = " ".join(f"WHEN {dpd} <= {highest} THEN '{name}'" for highest, name in edges)
+        return f"(CASE {cases} ELSE '{BUCKET_EDGES[-1][1]}' END)"
+
+    @staticmethod
+    def par_sums(dpd: str, principal: str) -> str:
+        """One SUM per PAR threshold (domain PAR_THRESHOLDS: DPD > N), shared by current and past reports."""
+        return ", ".join(
+            f"COALESCE(SUM(CASE WHEN {dpd} > {int(n)} THEN {principal} ELSE 0 END), 0)" for n in PAR_THRESHOLDS
         )
 
     def record_bucket_changes(self) -> str:
         new = self.bucket(self.dpd("l"))
         return (
-            "INSERT INTO loan_delinquency_history (loan_id, on_date, from_bucket, to_bucket, created_at) "
-            f"SELECT l.id, {self.d}, l.delinquency_bucket, {new}, :now FROM loans l "
+            "INSERT INTO loan_delinquency_history (loan_id, on_date, from_bucket, to_bucket, overdue_since, "
+            f"created_at) SELECT l.id, {self.d}, l.delinquency_bucket, {new}, l.oldest_unpaid_due_date, :now "
+            "FROM loans l "
             f"WHERE {CHUNK} AND l.delinquency_bucket <> {new}"
         )
 

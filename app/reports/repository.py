@@ -20,9 +20,7 @@ def portfolio_current(session: Session, as_of: date, currency: str) -> dict[str,
     row = session.execute(
         text(
             "SELECT COUNT(*), COALESCE(SUM(principal_outstanding), 0), COALESCE(SUM(interest_outstanding), 0), "
-            f"COALESCE(SUM(CASE WHEN {dpd} > 1 THEN principal_outstanding ELSE 0 END), 0), "
-            f"COALESCE(SUM(CASE WHEN {dpd} > 30 THEN principal_outstanding ELSE 0 END), 0), "
-            f"COALESCE(SUM(CASE WHEN {dpd} > 90 THEN principal_outstanding ELSE 0 END), 0) "
+            f"{sql.par_sums(dpd, 'principal_outstanding')} "
             "FROM loans l WHERE l.status = 'active' AND l.currency = :currency"
         ),
         {"as_of": as_of, "currency": currency},
@@ -44,10 +42,13 @@ def aging_current(session: Session, as_of: date, currency: str) -> list[tuple[st
     return [(str(b), int(n), int(p)) for b, n, p in rows]
 
 
-def _history_bucket(as_of_param: str = ":as_of") -> str:
+def _history_overdue_since(as_of_param: str = ":as_of") -> str:
+    """The loan's oldest unpaid due date as the books knew it at the end of the as-of date (the delinquency
+    history records it whenever it or the bucket changes), so a past date's DPD is the same expression as
+    today's. History rows from before migration 0011 carry none: such a loan counts as current."""
     return (
-        "COALESCE((SELECT h.to_bucket FROM loan_delinquency_history h WHERE h.loan_id = b.loan_id "
-        f"AND h.on_date <= {as_of_param} ORDER BY h.on_date DESC, h.id DESC LIMIT 1), 'current')"
+        "(SELECT h.overdue_since FROM loan_delinquency_history h WHERE h.loan_id = b.loan_id "
+        f"AND h.on_date <= {as_of_param} ORDER BY h.on_date DESC, h.id DESC LIMIT 1)"
     )
 
 
@@ -63,15 +64,14 @@ def _balances_at(as_of_param: str = ":as_of") -> str:
 
 
 def portfolio_history(session: Session, as_of: date, currency: str) -> dict[str, int]:
-    bucket = _history_bucket()
+    sql = _sql(session)
+    dpd = sql.dpd_since("t.overdue_since")
     row = session.execute(
         text(
             "SELECT COUNT(*), COALESCE(SUM(principal), 0), COALESCE(SUM(interest), 0), "
-            "COALESCE(SUM(CASE WHEN bucket <> 'current' THEN principal ELSE 0 END), 0), "
-            "COALESCE(SUM(CASE WHEN bucket IN ('31-60', '61-90', '90+') THEN principal ELSE 0 END), 0), "
-            "COALESCE(SUM(CASE WHEN bucket = '90+' THEN principal ELSE 0 END), 0) "
-            f"FROM (SELECT b.loan_id, b.principal, b.interest, {bucket} AS bucket FROM ({_balances_at()}) b "
-            "WHERE b.principal > 0) t"
+            f"{sql.par_sums(dpd, 'principal')} "
+            f"FROM (SELECT b.loan_id, b.principal, b.interest, {_history_overdue_since()} AS overdue_since "
+            f"FROM ({_balances_at()}) b WHERE b.principal > 0) t"
         ),
         {"as_of": as_of, "currency": currency},
     ).one()
@@ -80,10 +80,13 @@ def portfolio_history(session: Session, as_of: date, currency: str) -> dict[str,
 
 
 def aging_history(session: Session, as_of: date, currency: str) -> list[tuple[str, int, int]]:
+    sql = _sql(session)
+    bucket = sql.bucket(sql.dpd_since("t.overdue_since"))
     rows = session.execute(
         text(
-            f"SELECT bucket, COUNT(*), COALESCE(SUM(principal), 0) FROM (SELECT b.principal, {_history_bucket()} "
-            f"AS bucket FROM ({_balances_at()}) b WHERE b.principal > 0) t GROUP BY bucket"
+            f"SELECT {bucket} AS bucket, COUNT(*), COALESCE(SUM(principal), 0) FROM (SELECT b.principal, "
+            f"{_history_overdue_since()} AS overdue_since FROM ({_balances_at()}) b WHERE b.principal > 0) t "
+            "GROUP BY 1"
         ),
         {"as_of": as_of, "currency": currency},
     ).all()

@@ -1,5 +1,6 @@
 """loan_account_balances: posted balances per loan and account, maintained by every ledger writer (the write
-path reads them instead of summing the loan's journal lines); backfilled from the journal
+path reads them instead of summing the loan's journal lines); backfilled from the journal.
+loan_delinquency_history.overdue_since: past reports derive DPD like current ones (PAR_N = DPD > N)
 
 Revision ID: 0011
 Revises: 0010
@@ -31,5 +32,11 @@ def upgrade() -> None:
     )
 
 
+    with op.batch_alter_table("loan_delinquency_history", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("overdue_since", sa.Date(), nullable=True))
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("loan_delinquency_history", schema=None) as batch_op:
+        batch_op.drop_column("overdue_since")
     op.drop_table("loan_account_balances")

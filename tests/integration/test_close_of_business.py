@@ -95,7 +95,7 @@ def test_delinquency_late_fees_and_par_over_95_days() -> None:
             assert [r.penalties for r in rows] == [2500 if r in passed else 0 for r in rows]
             assert all(r.late_fee_date == r.due_date + timedelta(days=6) for r in passed)
             history = s.execute(text("SELECT to_bucket FROM loan_delinquency_history WHERE loan_id = :l "
-                                     "ORDER BY id"), {"l": late["id"]}).scalars().all()
+                                     "AND to_bucket <> from_bucket ORDER BY id"), {"l": late["id"]}).scalars().all()
             assert history == ["1-30", "31-60", "61-90", "90+"]
         # PAR by hand: the late loan owes all 1200.00 principal with DPD 96; the good one is current.
         paid = [i for d, i in due_dates.items() if d <= last]
@@ -117,6 +117,36 @@ def test_delinquency_late_fees_and_par_over_95_days() -> None:
         after = w.get("manager", f"/api/v1/loans/{late['id']}").json()
         assert after["days_past_due"] == 0 and after["delinquency_bucket"] == "current"
         assert w.get("manager", "/api/v1/reports/portfolio").json()["par_1"] == "0.0000"
+
+
+def test_a_past_dates_par_and_aging_are_what_the_report_said_on_that_date() -> None:
+    """One PAR definition (DPD > N) for current and past `as_of`: the day a loan is 1 day late it is not in PAR_1
+    (DPD 1 is not > 1), on the next day it is, and asking about those days later gives the same answers."""
+    with fresh_world() as (w, db):
+        late = active_loan(w, principal="1200.00", term=12)
+        good = active_loan(w, principal="1200.00", term=12)
+        first_due = date.fromisoformat(late["next_due"]["date"])
+        said: dict[date, tuple[dict[str, Any], dict[str, Any]]] = {}
+        day = business_date(w)
+        while day <= first_due + timedelta(days=32):
+            if day == first_due:
+                assert pay(w, good["id"], good["next_due"]["amount"]).status_code == 201
+            close(w)
+            report = w.get("manager", f"/api/v1/reports/portfolio?as_of={day.isoformat()}").json()
+            aging = w.get("manager", f"/api/v1/reports/aging?as_of={day.isoformat()}").json()["buckets"]
+            said[day] = (report, {b["bucket"]: (b["loans"], b["principal"]) for b in aging})
+            day += timedelta(days=1)
+        assert said[first_due + timedelta(days=1)][0]["par_1"] == "0.0000"  # DPD 1
+        assert said[first_due + timedelta(days=2)][0]["par_1"] != "0.0000"  # DPD 2
+        assert said[first_due + timedelta(days=30)][0]["par_30"] == "0.0000"  # DPD 30
+        assert said[first_due + timedelta(days=31)][0]["par_30"] != "0.0000"  # DPD 31
+        for on, (report, aging) in said.items():
+            later = w.get("manager", f"/api/v1/reports/portfolio?as_of={on.isoformat()}").json()
+            assert {k: later[k] for k in ("par_1", "par_30", "par_90")} == {
+                k: report[k] for k in ("par_1", "par_30", "par_90")}, on
+            buckets = w.get("manager", f"/api/v1/reports/aging?as_of={on.isoformat()}").json()["buckets"]
+            assert {b["bucket"]: (b["loans"], b["principal"]) for b in buckets} == aging, on
+        _ = db
 
 
 def test_cob_agrees_with_the_projection_every_day() -> None:
