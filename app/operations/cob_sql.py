@@ -9,10 +9,6 @@ from app.domain.delinquency import BUCKET_EDGES, PAR_THRESHOLDS
 from app.domain.postings import AccountRole
 from app.ledger.accounts import DEFAULT_ACCOUNTS
 
-RECEIVABLE = DEFAULT_ACCOUNTS[AccountRole.interest_receivable]
-IN_ADVANCE = DEFAULT_ACCOUNTS[AccountRole.interest_received_in_advance]
-INCOME = DEFAULT_ACCOUNTS[AccountRole.interest_income]
-
 # The set-based steps serve fixed-schedule loans; simple-interest (daily recalculation) loans accrue on each
 # day's actual principal and are re-projected one by one (cob.py `_close_daily_loans`).
 IN_RANGE = "l.status = 'active' AND l.id > :lo AND l.id <= :hi"
@@ -38,6 +34,17 @@ def on_loans(predicate: str) -> str:
 class CobSql:
     postgres: bool
     date_param: str = "d"  # the bound parameter holding the business date
+
+    def account(self, role: AccountRole, alias: str = "l") -> str:
+        """The loan's account for a role: its own mapping (`loans.accounts`, as the online path reads it), else
+        the chart's default — never a code written into the SQL."""
+        default = DEFAULT_ACCOUNTS[role]
+        mapped = (
+            f"({alias}.accounts ->> '{role.value}')"
+            if self.postgres
+            else f"json_extract({alias}.accounts, '$.{role.value}')"
+        )
+        return f"COALESCE({mapped}, '{default}')"
 
     @property
     def d(self) -> str:
@@ -66,9 +73,11 @@ class CobSql:
             f"FROM loans l JOIN loan_installments i ON i.loan_id = l.id "
             f"WHERE {self.fee_candidates()} AND l.product_id = :product_id AND {self.fee_due()} GROUP BY l.id"
         )
+        receivable = self.account(AccountRole.penalties_receivable)
+        income = self.account(AccountRole.penalty_income)
         return (
-            f"SELECT '1220' AS account_code, l.id AS loan_id, SUM({FEE}) AS debit, 0 AS credit {base} "
-            f"UNION ALL SELECT '4200', l.id, 0, SUM({FEE}) {base}"
+            f"SELECT {receivable} AS account_code, l.id AS loan_id, SUM({FEE}) AS debit, 0 AS credit {base} "
+            f"UNION ALL SELECT {income}, l.id, 0, SUM({FEE}) {base}"
         )
 
     def fee_totals(self) -> str:
@@ -138,12 +147,13 @@ class CobSql:
         receivable = f"({delta} - {used})"
         base = f"FROM loans l WHERE {CHUNK} AND l.product_id = :product_id"
         return (
-            f"SELECT '{RECEIVABLE}' AS account_code, l.id AS loan_id, "
+            f"SELECT {self.account(AccountRole.interest_receivable)} AS account_code, l.id AS loan_id, "
             f"CASE WHEN {receivable} > 0 THEN {receivable} ELSE 0 END AS debit, "
             f"CASE WHEN {receivable} < 0 THEN -{receivable} ELSE 0 END AS credit {base} "
-            f"UNION ALL SELECT '{IN_ADVANCE}', l.id, {used}, 0 {base} AND l.interest_prepaid > 0 "
-            f"UNION ALL SELECT '{INCOME}', l.id, CASE WHEN {delta} < 0 THEN -{delta} ELSE 0 END, "
-            f"CASE WHEN {delta} > 0 THEN {delta} ELSE 0 END {base}"
+            f"UNION ALL SELECT {self.account(AccountRole.interest_received_in_advance)}, l.id, {used}, 0 {base} "
+            "AND l.interest_prepaid > 0 "
+            f"UNION ALL SELECT {self.account(AccountRole.interest_income)}, l.id, "
+            f"CASE WHEN {delta} < 0 THEN -{delta} ELSE 0 END, CASE WHEN {delta} > 0 THEN {delta} ELSE 0 END {base}"
         )
 
     def accrual_total(self) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app.domain.postings import AccountRole
 from app.operations.cob_sql import CobSql
 
 
@@ -52,14 +53,16 @@ def _history_overdue_since(as_of_param: str = ":as_of") -> str:
     )
 
 
-def _balances_at(as_of_param: str = ":as_of") -> str:
-    """Per-loan principal and interest receivable from the journal as of a date."""
+def _balances_at(sql: CobSql, as_of_param: str = ":as_of") -> str:
+    """Per-loan principal and interest receivable from the journal as of a date, on each loan's own accounts."""
+    portfolio = sql.account(AccountRole.loan_portfolio)
+    receivable = sql.account(AccountRole.interest_receivable)
     return (
         "SELECT jl.loan_id, "
-        "SUM(CASE WHEN jl.account_code = '1100' THEN jl.debit - jl.credit ELSE 0 END) AS principal, "
-        "SUM(CASE WHEN jl.account_code = '1200' THEN jl.debit - jl.credit ELSE 0 END) AS interest "
-        f"FROM journal_lines jl WHERE jl.loan_id IS NOT NULL AND jl.effective_date <= {as_of_param} "
-        "AND jl.currency = :currency GROUP BY jl.loan_id"
+        f"SUM(CASE WHEN jl.account_code = {portfolio} THEN jl.debit - jl.credit ELSE 0 END) AS principal, "
+        f"SUM(CASE WHEN jl.account_code = {receivable} THEN jl.debit - jl.credit ELSE 0 END) AS interest "
+        "FROM journal_lines jl JOIN loans l ON l.id = jl.loan_id "
+        f"WHERE jl.effective_date <= {as_of_param} AND jl.currency = :currency GROUP BY jl.loan_id"
     )
 
 
@@ -71,7 +74,7 @@ def portfolio_history(session: Session, as_of: date, currency: str) -> dict[str,
             "SELECT COUNT(*), COALESCE(SUM(principal), 0), COALESCE(SUM(interest), 0), "
             f"{sql.par_sums(dpd, 'principal')} "
             f"FROM (SELECT b.loan_id, b.principal, b.interest, {_history_overdue_since()} AS overdue_since "
-            f"FROM ({_balances_at()}) b WHERE b.principal > 0) t"
+            f"FROM ({_balances_at(sql)}) b WHERE b.principal > 0) t"
         ),
         {"as_of": as_of, "currency": currency},
     ).one()
@@ -85,7 +88,7 @@ def aging_history(session: Session, as_of: date, currency: str) -> list[tuple[st
     rows = session.execute(
         text(
             f"SELECT {bucket} AS bucket, COUNT(*), COALESCE(SUM(principal), 0) FROM (SELECT b.principal, "
-            f"{_history_overdue_since()} AS overdue_since FROM ({_balances_at()}) b WHERE b.principal > 0) t "
+            f"{_history_overdue_since()} AS overdue_since FROM ({_balances_at(sql)}) b WHERE b.principal > 0) t "
             "GROUP BY 1"
         ),
         {"as_of": as_of, "currency": currency},

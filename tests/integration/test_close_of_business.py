@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 
 from app.core.orm import utcnow
 from app.database import Base, Database
-from app.domain.postings import by_account, role_balances
+from app.domain.postings import AccountRole, by_account, role_balances
 from app.ledger import repository as ledger_repo
 from app.ledger.accounts import DEFAULT_ACCOUNTS
 from app.loans.models import Loan, LoanInstallment
@@ -343,3 +343,32 @@ def test_simple_interest_loans_accrue_on_the_actual_principal_through_close_of_b
         assert Decimal(allocation["principal"]) == Decimal(simple["next_due"]["amount"]) - expected
         entries = w.get("manager", f"/api/v1/loans/{simple['id']}/journal-entries").json()["items"]
         assert {e["entry_type"] for e in entries} >= {"disbursement", "repayment", "accrual"}
+
+
+def test_close_of_business_posts_to_each_loans_own_accounts() -> None:
+    """The set-based accrual and late fees read the loan's account mapping, like the online path: a loan whose
+    penalties go to another receivable gets its late fee there, and its lines still equal its projection."""
+    with fresh_world() as (w, db):
+        product = make_product(w, late_fee={"amount": "25.00", "grace_days": 0})
+        loan = active_loan(w, principal="1200.00", term=12, product=product)
+        with db.transaction() as s:
+            row = s.get(Loan, loan["id"])
+            assert row is not None
+            row.accounts = {**row.accounts, "penalties_receivable": "1210", "interest_income": "4100"}
+        first_due = date.fromisoformat(loan["next_due"]["date"])
+        close(w, first_due + timedelta(days=2))
+        with db.session(writer=False) as s:
+            lines = s.execute(text(
+                "SELECT e.entry_type, jl.account_code, SUM(jl.debit - jl.credit) FROM journal_lines jl "
+                "JOIN journal_entries e ON e.id = jl.entry_id WHERE jl.loan_id = :l AND e.entry_type IN "
+                "('late_fee', 'accrual') GROUP BY e.entry_type, jl.account_code"), {"l": loan["id"]}).all()
+            codes = {(kind, code) for kind, code, _ in lines}
+            assert ("late_fee", "1210") in codes and ("late_fee", "1220") not in codes
+            assert ("accrual", "4100") in codes and ("accrual", "4000") not in codes
+            stored = s.get(Loan, loan["id"])
+            assert stored is not None
+            state = project_loan(s, stored, first_due + timedelta(days=2))
+            mapping = {**DEFAULT_ACCOUNTS}
+            mapping.update({AccountRole(k): v for k, v in stored.accounts.items()})
+            assert ledger_repo.loan_balances(s, loan["id"]) == by_account(role_balances(state.totals), mapping)
+            assert ledger_repo.posted_loan_balances(s, loan["id"]) == ledger_repo.loan_balances(s, loan["id"])
