@@ -73,6 +73,7 @@ def _gunicorn(dsn: str, workdir: Path) -> Iterator[str]:
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ENV": "development",
         "RATE_LIMIT_PER_MINUTE": "100000000",
+        "USER_RATE_LIMIT_PER_MINUTE": "100000000",  # one bench user posts thousands a minute
         "LOG_LEVEL": "WARNING",
         "REDIS_URL": "",
         "SENTRY_DSN": "",
@@ -289,6 +290,7 @@ def _load(api: Api, loan_ids: list[str], seconds: float, threads: int) -> tuple[
         rnd = random.Random(seed)
         ok = failed = 0
         latencies: list[float] = []
+        statuses: dict[int, int] = {}
         stop = time.perf_counter() + seconds
         while (started := time.perf_counter()) < stop:
             r = api.pay(rnd.choice(loan_ids), "1.00")
@@ -297,6 +299,9 @@ def _load(api: Api, loan_ids: list[str], seconds: float, threads: int) -> tuple[
                 ok += 1
             else:
                 failed += 1
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+        if statuses:
+            print(f"  thread {seed}: failures by status {statuses}")
         return ok, failed, latencies
 
     started = time.perf_counter()
