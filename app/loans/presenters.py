@@ -1,12 +1,16 @@
 """Shape loans, installments, transactions and dry-run results for the API (money as decimal strings)."""
 
+import json
 from collections.abc import Sequence
 from datetime import date
 from functools import partial
+from typing import Any
 
 from app.core.schemas import money_out
 from app.domain.delinquency import bucket_for
 from app.domain.lifecycle import LoanStatus, allowed_actions
+from app.domain.money import currency as currency_of
+from app.domain.money import format_minor
 from app.domain.servicing import Allocation, Installment, LoanState
 from app.ledger.entries import EntryDraft
 from app.loans.models import Loan, LoanInstallment, LoanTransaction
@@ -19,7 +23,6 @@ from app.loans.schemas import (
     JournalLinePreview,
     LoanOut,
     NextDue,
-    PaidParts,
     TransactionOut,
 )
 from app.products.schemas import format_rate
@@ -108,8 +111,10 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
     )
 
 
-def installment_out(row: Installment | LoanInstallment, currency: str, as_of: date) -> InstallmentOut:
-    m = partial(money_out, currency_code=currency)
+def installment_fields(row: Installment | LoanInstallment, currency: str, as_of: date) -> dict[str, Any]:
+    """One schedule row as the API shows it (InstallmentOut's fields), as plain data: the schedule endpoint
+    serialises these directly (a 520-installment schedule is the API's largest routine body)."""
+    cur = currency_of(currency)
     total = row.principal + row.interest + row.fees + row.penalties
     paid = row.paid_principal + row.paid_interest + row.paid_fees + row.paid_penalties
     outstanding = total - paid
@@ -119,29 +124,50 @@ def installment_out(row: Installment | LoanInstallment, currency: str, as_of: da
         status = "overdue"
     else:
         status = "partially_paid" if paid else "pending"
-    return InstallmentOut(
-        number=row.number,
-        period_start=row.period_start,
-        due_date=row.due_date,
-        principal=m(row.principal),
-        interest=m(row.interest),
-        fees=m(row.fees),
-        penalties=m(row.penalties),
-        total=m(total),
-        paid=PaidParts(
-            principal=m(row.paid_principal),
-            interest=m(row.paid_interest),
-            fees=m(row.paid_fees),
-            penalties=m(row.paid_penalties),
-        ),
-        outstanding=m(outstanding),
-        status=status,
-        late_fee_date=row.late_fee_date,
-    )
+    return {
+        "number": row.number,
+        "period_start": row.period_start,
+        "due_date": row.due_date,
+        "principal": format_minor(row.principal, cur),
+        "interest": format_minor(row.interest, cur),
+        "fees": format_minor(row.fees, cur),
+        "penalties": format_minor(row.penalties, cur),
+        "total": format_minor(total, cur),
+        "paid": {
+            "principal": format_minor(row.paid_principal, cur),
+            "interest": format_minor(row.paid_interest, cur),
+            "fees": format_minor(row.paid_fees, cur),
+            "penalties": format_minor(row.paid_penalties, cur),
+        },
+        "outstanding": format_minor(outstanding, cur),
+        "status": status,
+        "late_fee_date": row.late_fee_date,
+    }
+
+
+def installment_out(row: Installment | LoanInstallment, currency: str, as_of: date) -> InstallmentOut:
+    return InstallmentOut.model_validate(installment_fields(row, currency, as_of))
 
 
 def installments_out(rows: Sequence[Installment | LoanInstallment], currency: str, as_of: date) -> list[InstallmentOut]:
     return [installment_out(r, currency, as_of) for r in rows]
+
+
+def schedule_json(loan_id: str, currency: str, as_of: date, rows: Sequence[Installment | LoanInstallment]) -> bytes:
+    """GET /loans/{id}/schedule's body (ScheduleOut), serialised straight from plain data."""
+    body = {
+        "loan_id": loan_id,
+        "as_of": as_of,
+        "currency": currency,
+        "installments": [installment_fields(r, currency, as_of) for r in rows],
+    }
+    return json.dumps(body, default=_iso_date, separators=(",", ":")).encode()
+
+
+def _iso_date(value: object) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def allocation_out(a: Allocation, currency: str) -> AllocationOut:

@@ -402,6 +402,6 @@ def schedule(
             principal_minor = loan.approved_principal or loan.requested_principal
             return loan, today, _preview_schedule(loan, principal_minor, loan.expected_disbursement_date or today)
         if as_of is None and loan.snapshot_date == today:
-            return loan, today, repo.installments(session, loan.id)
+            return loan, today, repo.installment_states(session, loan.id)  # Core rows: no ORM objects to build
         on = as_of or today
         return loan, on, list(project_loan(session, loan, max(on, loan.disbursement_date)).installments)
