@@ -1,11 +1,12 @@
 """The write path shared by every loan action: lock, check the lifecycle, append the event, re-project, post
 the difference between the books and the projection, rewrite the snapshot — all in the caller's transaction."""
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -20,7 +21,16 @@ from app.database import Database
 from app.domain.delinquency import bucket_for
 from app.domain.lifecycle import LoanAction, LoanStatus, transition
 from app.domain.postings import AccountRole, by_account, correcting_lines, role_balances
-from app.domain.servicing import Allocation, Checkpoint, Installment, LoanState, can_resume, project, resume
+from app.domain.servicing import (
+    Allocation,
+    Checkpoint,
+    Installment,
+    LoanState,
+    LoanTerms,
+    can_resume,
+    project,
+    resume,
+)
 from app.events import outbox
 from app.identity.access import Permission, Principal
 from app.ledger import service as ledger
@@ -178,9 +188,14 @@ def reproject(
         resumed = _resumed(session, loan, business_date, appended, rows)
         state, stored = resumed if resumed else (None, None)
         replayed = state is None
+        invalid: list[date] = []
         if state is None:
             session.flush()  # the replay reads the event log, including the event just appended
-            state = project(loan_terms(loan), domain_events(repo.events(session, loan.id)), business_date)
+            log = repo.events(session, loan.id)
+            terms = loan_terms(loan)
+            state, invalid = _from_checkpoint(session, loan, terms, log, business_date)
+            if state is None:
+                state = project(terms, domain_events(log), business_date)
         if posted is None:
             posted = ledger.loan_balances(session, loan.id)
         target = by_account(role_balances(state.totals), accounts_of(loan))
@@ -205,7 +220,61 @@ def reproject(
         write_snapshot(session, loan, state, business_date, stored)
         if replayed:
             sync_allocations(session, loan, state)
+        _keep_checkpoint(session, loan, state, replayed, invalid)
     return state, draft
+
+
+# A backdated event resumes from the latest stored state before its date: states two weeks apart, eight kept
+# (about four months of backdating at O(events since) instead of O(the whole log)).
+CHECKPOINT_SPACING = timedelta(days=14)
+CHECKPOINTS_KEPT = 8
+
+
+def terms_key(terms: LoanTerms) -> str:
+    """A stored state is only valid for the terms it was computed with (frozen dataclasses: a stable repr)."""
+    return hashlib.blake2b(repr(terms).encode(), digest_size=16).hexdigest()
+
+
+def _from_checkpoint(
+    session: Session, loan: Loan, terms: LoanTerms, log: Sequence[LoanEvent], business_date: date
+) -> tuple[LoanState | None, list[date]]:
+    """Resume from the newest stored state still valid for the event log as now known; also the dates of the
+    states found invalid (an event known later is dated on or before them, or one they include was reversed)."""
+    key = terms_key(terms)
+    invalid: list[date] = []
+    events = domain_events(log)
+    for stored in repo.checkpoints(session, loan.id):
+        known_later = [e for e in log if e.seq > stored.event_seq]
+        reached_back = any(e.effective_date <= stored.as_of for e in known_later) or any(
+            e.seq <= stored.event_seq and e.reversed_by_seq is not None and e.reversed_by_seq > stored.event_seq
+            for e in log
+        )
+        if stored.terms_key != key or reached_back or stored.as_of > business_date:
+            invalid.append(stored.as_of)
+            continue
+        rows = repo.rows_from_json(stored.state["rows"])
+        checkpoint = Checkpoint.from_json(stored.state["checkpoint"])
+        later = [e for e in events if e.date > stored.as_of]
+        return resume(terms, rows, checkpoint, later, business_date), invalid
+    return None, invalid
+
+
+def _keep_checkpoint(session: Session, loan: Loan, state: LoanState, replayed: bool, invalid: list[date]) -> None:
+    """Store this state when the newest stored one is two weeks old, or invalid (a replay found it so, or it is
+    of this very date and this write came after it); invalid ones are dropped."""
+    as_of = state.checkpoint.as_of
+    latest = repo.latest_checkpoint(session, loan.id)
+    stale = replayed and latest is not None and (latest in invalid or latest >= as_of)
+    if latest is not None and not stale and as_of - latest < CHECKPOINT_SPACING:
+        return
+    values = {
+        "as_of": as_of,
+        "event_seq": loan.event_seq,
+        "terms_key": terms_key(loan_terms(loan)),
+        "state": {"checkpoint": state.checkpoint.to_json(), "rows": repo.rows_to_json(state.installments)},
+    }
+    drop = sorted({*invalid, *([as_of] if latest is not None and latest >= as_of else [])})
+    repo.replace_checkpoints(session, loan.id, drop, values, CHECKPOINTS_KEPT)
 
 
 def _link_entry(session: Session, transaction_id: str, entry_id: str) -> None:

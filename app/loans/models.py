@@ -179,3 +179,18 @@ class DelinquencyChange(Base):
     # The oldest unpaid due date from on_date on: past reports derive DPD from it exactly as today's do.
     overdue_since: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = created_at_column()
+
+
+class LoanCheckpoint(Base):
+    """A few past projection states of a loan (its checkpoint and installments as of a business date), so a
+    backdated event resumes from the latest state before its date instead of replaying the whole event log.
+    A state is used only while no event known after it is dated on or before it, none it included was reversed
+    since, and the loan's terms are unchanged (`terms_key`); otherwise the log is replayed."""
+
+    __tablename__ = "loan_checkpoints"
+
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    event_seq: Mapped[int] = mapped_column(Integer)  # the last event the state includes
+    terms_key: Mapped[str] = mapped_column(String(32))
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"checkpoint": {...}, "rows": [[...], ...]}

@@ -2,9 +2,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, insert, literal_column, select, update
+from sqlalchemy import Table, and_, delete, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from app.core.idempotency import IdempotentRequest
@@ -12,7 +12,7 @@ from app.core.idempotency_models import IdempotencyKey
 from app.core.pagination import paginate
 from app.domain.servicing import Installment
 from app.ledger.repository import WORKING_SET
-from app.loans.models import Loan, LoanEvent, LoanInstallment, LoanTransaction
+from app.loans.models import Loan, LoanCheckpoint, LoanEvent, LoanInstallment, LoanTransaction
 from app.operations.models import BusinessCalendar
 
 
@@ -50,9 +50,52 @@ def lock(session: Session, loan_id: str, request: IdempotentRequest | None = Non
     if row[1] is None:
         raise RuntimeError("the business calendar is not initialised: run `loanctl init-db`")
     session.info[BUSINESS_DATE] = row[1]
-    working = (row[0].version, _rows_from_json(row[2]), _balances_from_json(row[3]))
+    working = (row[0].version, rows_from_json(row[2]), _balances_from_json(row[3]))
     session.info.setdefault(WORKING_SET, {})[loan_id] = working
-    return LockedLoan(row[0], row[1], row[4] if request is not None else None)
+    session.info.setdefault(LATEST_CHECKPOINT, {})[loan_id] = _as_date(row[4])
+    return LockedLoan(row[0], row[1], row[5] if request is not None else None)
+
+
+LATEST_CHECKPOINT = "loans.latest_checkpoint"  # session.info key: {loan id: newest stored checkpoint date}
+
+
+def latest_checkpoint(session: Session, loan_id: str) -> date | None:
+    """The newest stored checkpoint's date, as read with the loan's lock (else from the table)."""
+    known: dict[str, date | None] = session.info.get(LATEST_CHECKPOINT, {})
+    if loan_id in known:
+        return known[loan_id]
+    t = LoanCheckpoint.__table__
+    return _as_date(session.scalar(select(func.max(t.c.as_of)).where(t.c.loan_id == loan_id)))
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def checkpoints(session: Session, loan_id: str) -> list[LoanCheckpoint]:
+    """The loan's stored projection states, newest first."""
+    return list(
+        session.scalars(
+            select(LoanCheckpoint).where(LoanCheckpoint.loan_id == loan_id).order_by(LoanCheckpoint.as_of.desc())
+        ).all()
+    )
+
+
+def replace_checkpoints(
+    session: Session, loan_id: str, drop: Sequence[date], add: dict[str, Any] | None, keep: int
+) -> None:
+    """Drop the states of the given dates (no longer valid), add one (the values of a LoanCheckpoint row), keep
+    the newest `keep`."""
+    t = cast(Table, LoanCheckpoint.__table__)
+    if drop:
+        session.execute(delete(t).where(t.c.loan_id == loan_id, t.c.as_of.in_(list(drop))))
+    if add is not None:
+        session.execute(insert(t).values(loan_id=loan_id, **add))
+        stale = select(t.c.as_of).where(t.c.loan_id == loan_id).order_by(t.c.as_of.desc()).offset(keep)
+        session.execute(delete(t).where(t.c.loan_id == loan_id, t.c.as_of.in_(stale)))
+    session.info.get(LATEST_CHECKPOINT, {}).pop(loan_id, None)
 
 
 def take_working_set(session: Session, loan: Loan) -> tuple[list[Installment], dict[str, int]] | None:
@@ -88,14 +131,19 @@ def _working_set_columns(postgres: bool) -> list[Any]:
             "(SELECT json_group_object(b.account_code, b.balance) FROM loan_account_balances b "
             "WHERE b.loan_id = loans.id)"
         )
-    return [literal_column(rows).label("installments_json"), literal_column(balances).label("balances_json")]
+    latest = "(SELECT MAX(c.as_of) FROM loan_checkpoints c WHERE c.loan_id = loans.id)"
+    return [
+        literal_column(rows).label("installments_json"),
+        literal_column(balances).label("balances_json"),
+        literal_column(latest).label("latest_checkpoint"),
+    ]
 
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _rows_from_json(value: Any) -> list[Installment]:
+def rows_from_json(value: Any) -> list[Installment]:
     rows: list[Installment] = []
     for r in _json(value) or []:
         principal, interest, fees, penalties, paid_p, paid_i, paid_f, paid_pen = (int(a) for a in r[3:11])
@@ -116,6 +164,27 @@ def _rows_from_json(value: Any) -> list[Installment]:
             )
         )
     return rows
+
+
+def rows_to_json(rows: Sequence[Installment]) -> list[list[Any]]:
+    """Installments as compact arrays in INSTALLMENT_FIELDS order (the inverse of `rows_from_json`)."""
+    return [
+        [
+            r.number,
+            r.period_start.isoformat(),
+            r.due_date.isoformat(),
+            r.principal,
+            r.interest,
+            r.fees,
+            r.penalties,
+            r.paid_principal,
+            r.paid_interest,
+            r.paid_fees,
+            r.paid_penalties,
+            r.late_fee_date.isoformat() if r.late_fee_date else None,
+        ]
+        for r in rows
+    ]
 
 
 def _balances_from_json(value: Any) -> dict[str, int]:

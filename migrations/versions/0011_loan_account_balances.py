@@ -1,6 +1,7 @@
 """loan_account_balances: posted balances per loan and account, maintained by every ledger writer (the write
 path reads them instead of summing the loan's journal lines); backfilled from the journal.
-loan_delinquency_history.overdue_since: past reports derive DPD like current ones (PAR_N = DPD > N)
+loan_delinquency_history.overdue_since: past reports derive DPD like current ones (PAR_N = DPD > N).
+loan_checkpoints: recent projection states, so a backdated event resumes instead of replaying the log
 
 Revision ID: 0011
 Revises: 0010
@@ -34,9 +35,20 @@ def upgrade() -> None:
 
     with op.batch_alter_table("loan_delinquency_history", schema=None) as batch_op:
         batch_op.add_column(sa.Column("overdue_since", sa.Date(), nullable=True))
+    op.create_table(
+        "loan_checkpoints",
+        sa.Column("loan_id", sa.String(length=36), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("event_seq", sa.Integer(), nullable=False),
+        sa.Column("terms_key", sa.String(length=32), nullable=False),
+        sa.Column("state", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(["loan_id"], ["loans.id"], name=op.f("fk_loan_checkpoints_loan_id_loans")),
+        sa.PrimaryKeyConstraint("loan_id", "as_of", name=op.f("pk_loan_checkpoints")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("loan_checkpoints")
     with op.batch_alter_table("loan_delinquency_history", schema=None) as batch_op:
         batch_op.drop_column("overdue_since")
     op.drop_table("loan_account_balances")

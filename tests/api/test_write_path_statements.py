@@ -60,10 +60,12 @@ def test_a_current_dated_payment_stays_within_the_statement_budget(world: World)
 
 def test_a_prepayment_rewriting_many_installments_is_still_one_installment_statement(world: World) -> None:
     """Paying far ahead (reduce_term) shortens a 36-installment schedule: the dropped installments go in one
-    DELETE and the changed ones in one UPDATE, whatever their number."""
+    DELETE and the changed ones in one UPDATE, whatever their number; paying installment 1 moves the oldest
+    unpaid due date, which the delinquency history records (one row)."""
     loan = active_loan(world, principal="3600.00", term=36)
     sql = _post(world, loan["id"], "2000.00")
-    _assert_lean(sql, extra=1)
+    _assert_lean(sql, extra=2)
+    assert sum(s.startswith("INSERT INTO loan_delinquency_history") for s in sql) == 1
     assert sum(s.startswith("DELETE FROM loan_installments") for s in sql) == 1
     assert any(s.startswith("UPDATE loan_installments") or s.startswith("DELETE FROM loan_installments")
                for s in sql)
