@@ -163,6 +163,10 @@ class LoanInstallment(Base):
     paid_fees: Mapped[int] = mapped_column(BigInteger, default=0)
     paid_penalties: Mapped[int] = mapped_column(BigInteger, default=0)
     late_fee_date: Mapped[date | None] = mapped_column(Date)
+    # forgiven by waivers (already taken off interest/fees/penalties, which are what is owed)
+    waived_interest: Mapped[int] = mapped_column(BigInteger, default=0)
+    waived_fees: Mapped[int] = mapped_column(BigInteger, default=0)
+    waived_penalties: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DelinquencyChange(Base):

@@ -21,6 +21,7 @@ from app.loans.schemas import (
     NextDue,
     PaidParts,
     TransactionOut,
+    WaivedParts,
 )
 from app.products.schemas import format_rate
 
@@ -109,10 +110,13 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
 
 
 def installment_out(row: Installment | LoanInstallment, currency: str, as_of: date) -> InstallmentOut:
+    """Interest, fees and penalties as charged; `waived` what waivers forgave of them (the row keeps what is
+    owed, so charged = owed + waived); outstanding = total - paid - waived."""
     m = partial(money_out, currency_code=currency)
-    total = row.principal + row.interest + row.fees + row.penalties
+    waived = row.waived_interest + row.waived_fees + row.waived_penalties
+    owed = row.principal + row.interest + row.fees + row.penalties
     paid = row.paid_principal + row.paid_interest + row.paid_fees + row.paid_penalties
-    outstanding = total - paid
+    outstanding = owed - paid
     if outstanding == 0:
         status = "paid"
     elif row.due_date < as_of:
@@ -124,15 +128,18 @@ def installment_out(row: Installment | LoanInstallment, currency: str, as_of: da
         period_start=row.period_start,
         due_date=row.due_date,
         principal=m(row.principal),
-        interest=m(row.interest),
-        fees=m(row.fees),
-        penalties=m(row.penalties),
-        total=m(total),
+        interest=m(row.interest + row.waived_interest),
+        fees=m(row.fees + row.waived_fees),
+        penalties=m(row.penalties + row.waived_penalties),
+        total=m(owed + waived),
         paid=PaidParts(
             principal=m(row.paid_principal),
             interest=m(row.paid_interest),
             fees=m(row.paid_fees),
             penalties=m(row.paid_penalties),
+        ),
+        waived=WaivedParts(
+            interest=m(row.waived_interest), fees=m(row.waived_fees), penalties=m(row.waived_penalties)
         ),
         outstanding=m(outstanding),
         status=status,

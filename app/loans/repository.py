@@ -96,6 +96,9 @@ INSTALLMENT_FIELDS = (
     "paid_fees",
     "paid_penalties",
     "late_fee_date",
+    "waived_interest",
+    "waived_fees",
+    "waived_penalties",
 )
 
 
@@ -149,12 +152,18 @@ def installment_states(session: Session, loan_id: str) -> list[Installment]:
             t.c.paid_fees,
             t.c.paid_penalties,
             t.c.late_fee_date,
+            t.c.waived_interest,
+            t.c.waived_fees,
+            t.c.waived_penalties,
         )
         .where(t.c.loan_id == loan_id)
         .order_by(t.c.number)
     ).all()
     return [Installment(*row) for row in rows]
 
+
+# Transactions whose allocation the projection decides (a replay may move it).
+PROJECTED_TYPES = ("repayment", "recovery", "write_off", "charge", "waiver", "goodwill_credit", "chargeback")
 
 ALLOCATION_COLUMNS = (
     "alloc_principal",
@@ -174,7 +183,7 @@ def projected_transactions(session: Session, loan_id: str) -> list[tuple[str, in
         select(t.c.id, t.c.event_seq, t.c.type, t.c.amount, *(t.c[c] for c in ALLOCATION_COLUMNS)).where(
             t.c.loan_id == loan_id,
             t.c.reversed.is_(False),
-            t.c.type.in_(("repayment", "recovery", "write_off")),
+            t.c.type.in_(PROJECTED_TYPES),
         )
     ).all()
     return [(row[0], row[1], row[2], row[3], tuple(row[4:])) for row in rows]

@@ -124,6 +124,12 @@ class PaidParts(BaseModel):
     penalties: MoneyOut
 
 
+class WaivedParts(BaseModel):
+    interest: MoneyOut
+    fees: MoneyOut
+    penalties: MoneyOut
+
+
 class InstallmentOut(BaseModel):
     number: int
     period_start: dt.date
@@ -134,6 +140,7 @@ class InstallmentOut(BaseModel):
     penalties: MoneyOut
     total: MoneyOut
     paid: PaidParts
+    waived: WaivedParts = Field(description="Forgiven by waivers; outstanding = total - paid - waived")
     outstanding: MoneyOut
     status: str
     late_fee_date: dt.date | None

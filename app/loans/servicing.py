@@ -24,12 +24,15 @@ from app.loans import engine
 from app.loans import repository as repo
 from app.loans.engine import Outcome
 from app.loans.idempotent import MoneyResult, action_result, begin, run_idempotent
+from app.loans.instruments import charged_back
 from app.loans.models import Loan, LoanTransaction
 from app.loans.presenters import allocation_out, dry_run_out
 from app.loans.schemas import PaymentIn, PaymentOut, ReasonIn, RefundIn, WriteOffIn
 from app.loans.service import minor_amount, project_loan
 
-REVERSIBLE = frozenset({"repayment", "recovery", "refund", "write_off"})
+REVERSIBLE = frozenset(
+    {"repayment", "recovery", "refund", "write_off", "charge", "waiver", "goodwill_credit", "chargeback"}
+)
 
 
 def _money_date(loan: Loan, requested: date | None, today: date, field_name: str = "date") -> date:
@@ -157,6 +160,8 @@ def reverse(
             raise Conflict("this transaction is already reversed", allowed_actions=[])
         if tx.type not in REVERSIBLE:
             raise Conflict(f"a {tx.type} transaction cannot be reversed", allowed_actions=[])
+        if tx.type == "repayment" and charged_back(session, loan.id, tx.id):
+            raise Conflict("this repayment was charged back: reverse its chargebacks first", allowed_actions=[])
         before = loan.status
         today = engine.business_date(session)
         target = repo.event_by_seq(session, loan.id, tx.event_seq)

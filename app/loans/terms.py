@@ -1,9 +1,10 @@
 """Between stored loan rows and the pure domain: the loan's own terms, and its events."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from app.domain.calendar import DayCount, Frequency
+from app.domain.instruments import Charge, Chargeback, Waiver, WaiverBucket
 from app.domain.money import currency, from_minor
 from app.domain.schedule import Amortization, InterestMethod, ScheduleTerms
 from app.domain.servicing import (
@@ -56,7 +57,21 @@ def loan_terms(loan: Loan) -> LoanTerms:
     )
 
 
-FINANCIAL_EVENTS = frozenset({"payment", "write_off", "refund"})
+FINANCIAL_EVENTS = frozenset(
+    {"payment", "write_off", "refund", "charge", "waiver", "goodwill_credit", "chargeback"}
+)
+
+
+def _waiver(row: LoanEvent) -> Event:
+    return Waiver(row.seq, row.effective_date, WaiverBucket(str((row.payload or {})["bucket"])), int(row.amount or 0))
+
+
+INSTRUMENT_EVENTS: dict[str, Callable[[LoanEvent], Event]] = {
+    "charge": lambda row: Charge(row.seq, row.effective_date, int(row.amount or 0)),
+    "waiver": _waiver,
+    "goodwill_credit": lambda row: Payment(row.seq, row.effective_date, int(row.amount or 0), goodwill=True),
+    "chargeback": lambda row: Chargeback(row.seq, row.effective_date, int(row.amount or 0)),
+}
 
 
 def domain_events(rows: Sequence[LoanEvent]) -> list[Event]:
@@ -70,6 +85,8 @@ def domain_events(rows: Sequence[LoanEvent]) -> list[Event]:
             events.append(Payment(row.seq, row.effective_date, int(row.amount or 0), recovery))
         elif row.type == "write_off":
             events.append(WriteOff(row.seq, row.effective_date))
+        elif row.type in INSTRUMENT_EVENTS:
+            events.append(INSTRUMENT_EVENTS[row.type](row))
         else:
             events.append(Refund(row.seq, row.effective_date, int(row.amount or 0)))
     return events

@@ -1,0 +1,45 @@
+"""servicing instruments: what waivers forgave per installment (loan_installments.waived_*), and the goodwill
+expense account (5100) debited by goodwill credits
+
+Revision ID: 0012
+Revises: 0010
+Create Date: 2026-12-07
+"""
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0012"
+down_revision: str | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+WAIVED = ("waived_interest", "waived_fees", "waived_penalties")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("loan_installments") as batch:
+        for column in WAIVED:
+            batch.add_column(sa.Column(column, sa.BigInteger(), nullable=False, server_default="0"))
+    accounts = sa.table(
+        "ledger_accounts",
+        sa.column("code", sa.String),
+        sa.column("name", sa.String),
+        sa.column("type", sa.String),
+        sa.column("is_active", sa.Boolean),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    op.bulk_insert(
+        accounts,
+        [{"code": "5100", "name": "Goodwill expense", "type": "expense", "is_active": True,
+          "created_at": datetime.now(UTC)}],
+    )
+
+
+def downgrade() -> None:
+    op.execute("DELETE FROM ledger_accounts WHERE code = '5100'")
+    with op.batch_alter_table("loan_installments") as batch:
+        for column in reversed(WAIVED):
+            batch.drop_column(column)
