@@ -31,7 +31,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from app.domain.calendar import DayCount, day_count
-from app.domain.instruments import Charge, Chargeback, Waiver
+from app.domain.instruments import Charge, Chargeback, FeeRule, Waiver, installment_fee
 from app.domain.lifecycle import LoanStatus
 from app.domain.money import to_minor
 from app.domain.postings import LoanTotals
@@ -83,6 +83,10 @@ class LoanTerms:
     allocation_order: tuple[str, ...] = DEFAULT_ALLOCATION_ORDER
     prepayment: Prepayment = Prepayment.reduce_term
     interest_recalculation: InterestRecalculation = InterestRecalculation.none
+    # Product charges (app/domain/instruments.py): fees charged and paid at disbursement (deducted from the
+    # money paid out, or capitalized into schedule.principal), and fees added to every installment.
+    disbursement_fees: int = 0
+    installment_fees: tuple[FeeRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,7 @@ class Checkpoint:
     accrued_interest: int = 0
     segment_start: date | None = None
     goodwill: int = 0  # goodwill credits received (lender-funded payments)
+    fees_through: date | None = None  # installment fees are charged for periods begun by this date
 
     def to_json(self) -> dict[str, object]:
         w = self.written_off
@@ -217,6 +222,7 @@ class Checkpoint:
             "accrued_interest": self.accrued_interest,
             "segment_start": self.segment_start.isoformat() if self.segment_start else None,
             "goodwill": self.goodwill,
+            "fees_through": self.fees_through.isoformat() if self.fees_through else None,
         }
 
     @classmethod
@@ -248,6 +254,7 @@ class Checkpoint:
             accrued_interest=int(str(data.get("accrued_interest", 0))),
             segment_start=day("segment_start"),
             goodwill=int(str(data.get("goodwill", 0))),
+            fees_through=day("fees_through"),
         )
 
 
@@ -354,6 +361,7 @@ class _Projection:
         self.written_off, self.recognised_at_write_off = cp.written_off, cp.recognised_at_write_off
         self.readvanced, self.settled_rows = cp.readvanced, cp.settled_rows
         self.goodwill = cp.goodwill
+        self.fees_through = cp.fees_through or st.disbursement_date - timedelta(days=1)
 
     def _rows(self, scheduled: Sequence[ScheduledInstallment]) -> list[Installment]:
         cur = self.cur
@@ -634,6 +642,19 @@ class _Projection:
         self.rows.append(Installment(last.number + 1, last.due_date, on, amount, 0))
 
     # --- servicing instruments (app/domain/instruments.py) ----------------------------------------------------
+    def charge_installment_fees(self, through: date) -> None:
+        """Charge each installment's fees when its period begins (the first at disbursement), so paying the
+        current installment as scheduled, early or on time, pays its fee; never twice (`fees_through`)."""
+        rules = self.terms.installment_fees
+        if not rules or through <= self.fees_through:
+            return
+        if self.closed_on is None and self.written_off_on is None:
+            for index, row in enumerate(self.rows):
+                if self.fees_through < row.period_start <= through and row.number <= self.terms.schedule.term:
+                    row.fees += installment_fee(rules, row.principal, row.interest)
+                    self.first_open = min(self.first_open, index)
+        self.fees_through = through
+
     def instrument(self, event: Charge | Waiver | Chargeback) -> Allocation:
         if isinstance(event, Charge):
             return self.charge(event)
@@ -683,8 +704,8 @@ class _Projection:
                 principal_paid=sum(r.paid_principal for r in rows),
                 interest_recognized=self.recognised(as_of),
                 interest_paid=sum(r.paid_interest for r in rows),
-                fees_charged=sum(r.fees for r in rows),
-                fees_paid=sum(r.paid_fees for r in rows),
+                fees_charged=sum(r.fees for r in rows) + self.terms.disbursement_fees,
+                fees_paid=sum(r.paid_fees for r in rows) + self.terms.disbursement_fees,
                 penalties_charged=sum(r.penalties for r in rows),
                 penalties_paid=sum(r.paid_penalties for r in rows),
                 recovered=self.recovered,
@@ -752,6 +773,7 @@ class _Projection:
                 self.readvanced,
                 self.settled_rows,
                 goodwill=self.goodwill,
+                fees_through=self.fees_through,
             ),
             interest_in_advance=max(-net, 0),
             write_offs=self.write_offs,
@@ -806,6 +828,7 @@ def _run(
         if event.date > as_of:
             break
         projection.charge_late_fees(event.date - timedelta(days=1))
+        projection.charge_installment_fees(event.date)
         if isinstance(event, Payment):
             projection.allocations[event.seq] = projection.pay(event)
             if event.goodwill:
@@ -819,4 +842,5 @@ def _run(
             projection.allocations[event.seq] = projection.instrument(event)
         projection.after_event(event.date)
     projection.charge_late_fees(as_of if fees_through is None else fees_through)
+    projection.charge_installment_fees(as_of)
     return projection.state(as_of)

@@ -7,7 +7,7 @@ from pydantic import Field, StringConstraints
 
 from app.core.schemas import MoneyIn, StrictModel
 from app.domain.instruments import WaiverBucket
-from app.loans.schemas import LoanOut, Reason, TransactionOut
+from app.loans.schemas import LoanOut, Reason, ReasonIn, TransactionOut
 
 ChargeName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 ChargeCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
@@ -48,3 +48,9 @@ class InstrumentOut(TransactionOut):
     """The transaction the action booked (as in the transactions list) and the loan after it."""
 
     loan: LoanOut
+
+
+class ReverseIn(ReasonIn):
+    reason_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] | None = (
+        Field(default=None, description='"nsf": a returned repayment; the product\'s NSF fees are charged')
+    )

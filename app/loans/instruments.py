@@ -14,7 +14,7 @@ from app.core.errors import ValidationFailed
 from app.core.idempotency import IdempotentRequest
 from app.core.schemas import money_out
 from app.database import Database
-from app.domain.instruments import Instrument, WaiverBucket, check_instrument, instruments_allowed
+from app.domain.instruments import Instrument, WaiverBucket, check_instrument, instruments_allowed, nsf_fees
 from app.domain.lifecycle import LoanStatus, allowed_actions
 from app.domain.money import currency
 from app.domain.servicing import Allocation, InterestRecalculation, LoanState
@@ -28,6 +28,7 @@ from app.loans.instrument_schemas import ChargebackIn, ChargeIn, CreditIn, Instr
 from app.loans.models import Loan, LoanTransaction
 from app.loans.presenters import dry_run_out, loan_out, transaction_out
 from app.loans.service import minor_amount
+from app.loans.terms import product_charges
 
 PERMISSIONS = {
     Instrument.charge: Permission.charges_write,
@@ -257,6 +258,48 @@ def chargeback(
         return Booking(amount, today, payload, data.reason, f"chargeback: {data.reason}"), None
 
     return _book(db, principal, loan_id, Instrument.chargeback, request, version, dry_run, ttl, prepare)
+
+
+def book_nsf_fees(
+    session: Session, loan: Loan, principal: Principal, today: date, repayment: LoanTransaction
+) -> tuple[LoanState, EntryDraft | None] | None:
+    """A repayment returned unpaid (reason_code "nsf"): charge the product's NSF fees on the business date,
+    each a `charge` transaction of its own, in the reversal's database transaction."""
+    fees = [(c, fee) for c, fee in nsf_fees(product_charges(loan), repayment.amount) if fee > 0]
+    if not fees or loan.status != LoanStatus.active.value:
+        return None
+    result = None
+    for charge_def, fee in fees:
+        tx = LoanTransaction(
+            loan_id=loan.id,
+            event_seq=0,
+            type="charge",
+            date=today,
+            amount=fee,
+            note=charge_def.name,
+            created_by=principal.user_id,
+        )
+        payload = {
+            "name": charge_def.name,
+            "code": charge_def.code,
+            "due_date": today.isoformat(),
+            "nsf_of": repayment.id,
+        }
+        event = engine.record_transaction(session, loan, principal, tx, Instrument.charge.value, fee, payload)
+        state, draft = engine.reproject(
+            session,
+            loan,
+            today,
+            principal,
+            "charge",
+            today,
+            tx.id,
+            description=f"NSF fee: {charge_def.name}",
+            appended=event,
+        )
+        _set_allocation(tx, state.allocations.get(event.seq, Allocation()))
+        result = (state, draft)
+    return result
 
 
 def charged_back(session: Session, loan_id: str, repayment_id: str) -> int:

@@ -56,6 +56,11 @@ class Loan(Base):
     prepayment: Mapped[str] = mapped_column(String(24), default="reduce_term")
     interest_recalculation: Mapped[str] = mapped_column(String(8), default="none")
     accounts: Mapped[dict[str, str]] = mapped_column(JSON)
+    # Product charges (app/domain/instruments.py ProductCharge.to_json); the APR at disbursement (Reg Z, with
+    # deducted fees as prepaid finance charges); installment fees make close of business re-project the loan.
+    charges: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    apr_e6: Mapped[int | None] = mapped_column(BigInteger)
+    close_per_loan: Mapped[bool] = mapped_column(Boolean, default=False)
     expected_disbursement_date: Mapped[date | None] = mapped_column(Date)
     first_payment_date: Mapped[date | None] = mapped_column(Date)
 

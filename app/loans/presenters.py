@@ -23,7 +23,7 @@ from app.loans.schemas import (
     TransactionOut,
     WaivedParts,
 )
-from app.products.schemas import format_rate
+from app.products.schemas import format_rate, rate_from_e6
 
 
 def _principal(loan: Loan) -> int:
@@ -70,6 +70,7 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         currency=c,
         principal=m(_principal(loan)),
         annual_rate_percent=format_rate(loan.annual_rate_e6),
+        apr_percent=None if loan.apr_e6 is None else f"{rate_from_e6(loan.apr_e6):.4f}",
         term=loan.term,
         disbursement_date=loan.disbursement_date,
         maturity_date=maturity,

@@ -15,6 +15,7 @@ from app.ledger.schemas import JournalEntryOut, journal_entry_out
 from app.loans import presenters, service, servicing
 from app.loans.engine import Outcome
 from app.loans.idempotent import MoneyResult
+from app.loans.instrument_schemas import ReverseIn
 from app.loans.schemas import (
     AccrualSegmentOut,
     ApproveIn,
@@ -287,7 +288,7 @@ def reverse(
     principal: CurrentUser,
     loan_id: str,
     tx_id: str,
-    body: ReasonIn,
+    body: ReverseIn,
     request: Request,
     idempotency_key: OptionalKey = None,
     if_match: IfMatch = None,

@@ -88,6 +88,11 @@ class LoanOut(BaseModel):
     currency: str
     principal: MoneyOut
     annual_rate_percent: str
+    apr_percent: str | None = Field(
+        default=None,
+        description="Reg Z App. J APR fixed at disbursement (4 decimals): fees deducted at disbursement are prepaid "
+        "finance charges, installment fees are paid with the installments; null before disbursement",
+    )
     term: int
     disbursement_date: dt.date | None
     maturity_date: dt.date | None

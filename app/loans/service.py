@@ -24,6 +24,7 @@ from app.identity.access import Permission, Principal
 from app.ledger.accounts import DEFAULT_ACCOUNTS
 from app.loans import engine, idempotent
 from app.loans import repository as repo
+from app.loans.charges import apply_disbursement_charges
 from app.loans.engine import Outcome, unit_of_work
 from app.loans.idempotent import MoneyResult
 from app.loans.models import Loan, LoanInstallment, LoanTransaction
@@ -138,6 +139,7 @@ def submit(db: Database, principal: Principal, data: LoanCreate, dry_run: bool) 
             allocation_order=list(product.allocation_order),
             prepayment=product.prepayment,
             interest_recalculation=product.interest_recalculation,
+            charges=list(product.charges or []),
             accounts={role.value: code for role, code in DEFAULT_ACCOUNTS.items()},
             expected_disbursement_date=data.expected_disbursement_date,
             first_payment_date=data.first_payment_date,
@@ -274,6 +276,7 @@ def disburse(
             generate_schedule(schedule_terms(loan, amount, on))
         except DomainValidationError as exc:
             raise ValidationFailed.single("date" if "date" in exc.field else "amount", exc.message) from exc
+        deducted = apply_disbursement_charges(loan)
         tx = LoanTransaction(
             loan_id=loan.id,
             event_seq=0,
@@ -294,7 +297,8 @@ def disburse(
             loan.id,
             before,
             loan.status,
-            {"amount": money_out(amount, loan.currency), "date": on.isoformat()},
+            {"amount": money_out(amount, loan.currency), "date": on.isoformat(),
+             "paid_out": money_out(amount - deducted, loan.currency)},
         )
         session.flush()
         if not dry_run:

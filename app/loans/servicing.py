@@ -24,10 +24,11 @@ from app.loans import engine
 from app.loans import repository as repo
 from app.loans.engine import Outcome
 from app.loans.idempotent import MoneyResult, action_result, begin, run_idempotent
-from app.loans.instruments import charged_back
+from app.loans.instrument_schemas import ReverseIn
+from app.loans.instruments import book_nsf_fees, charged_back
 from app.loans.models import Loan, LoanTransaction
 from app.loans.presenters import allocation_out, dry_run_out
-from app.loans.schemas import PaymentIn, PaymentOut, ReasonIn, RefundIn, WriteOffIn
+from app.loans.schemas import PaymentIn, PaymentOut, RefundIn, WriteOffIn
 from app.loans.service import minor_amount, project_loan
 
 REVERSIBLE = frozenset(
@@ -142,7 +143,7 @@ def reverse(
     principal: Principal,
     loan_id: str,
     tx_id: str,
-    data: ReasonIn,
+    data: ReverseIn,
     request: IdempotentRequest | None,
     version: int | None,
     dry_run: bool,
@@ -183,7 +184,7 @@ def reverse(
             reversal,
             "reversal",
             tx.amount,
-            {"reverses_seq": tx.event_seq, "reason": data.reason},
+            {"reverses_seq": tx.event_seq, "reason": data.reason, "reason_code": data.reason_code},
         )
         target.reversed_by_seq = event.seq
         tx.reversed = True
@@ -198,6 +199,9 @@ def reverse(
             reversal_of=tx.journal_entry_id,
             description=f"reversal: {data.reason}",
         )
+        nsf = None
+        if data.reason_code == "nsf" and tx.type == "repayment":
+            nsf = book_nsf_fees(session, loan, principal, today, tx)
         audit.record(
             session,
             principal,
@@ -209,6 +213,11 @@ def reverse(
             {"transaction_id": tx.id, "reversal_id": reversal.id, "reason": data.reason},
         )
         session.flush()
+        if nsf is not None:  # the dry run shows both entries: the reversal and the NSF fee
+            state = nsf[0]
+            draft_list = [d for d in (draft, nsf[1]) if d is not None]
+            return action_result(loan, today, state, draft_list[0] if draft_list else None, reversal, dry_run,
+                                 more=draft_list[1:])
         return action_result(loan, today, state, draft, reversal, dry_run)
 
     return run_idempotent(db, request, run, dry_run, ttl)

@@ -4,7 +4,15 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 from app.domain.calendar import DayCount, Frequency
-from app.domain.instruments import Charge, Chargeback, Waiver, WaiverBucket
+from app.domain.instruments import (
+    Charge,
+    Chargeback,
+    ProductCharge,
+    Waiver,
+    WaiverBucket,
+    disbursement_fees,
+    installment_fee_rules,
+)
 from app.domain.money import currency, from_minor
 from app.domain.schedule import Amortization, InterestMethod, ScheduleTerms
 from app.domain.servicing import (
@@ -48,13 +56,22 @@ def loan_terms(loan: Loan) -> LoanTerms:
             amount=loan.late_fee_amount_minor,
             percent_of_overdue=None if loan.late_fee_percent_e6 is None else rate_from_e6(loan.late_fee_percent_e6),
         )
+    charges = product_charges(loan)
+    deducted, capitalized = disbursement_fees(charges, loan.disbursed_principal)
     return LoanTerms(
-        schedule=schedule_terms(loan, loan.disbursed_principal, loan.disbursement_date),
+        schedule=schedule_terms(loan, loan.disbursed_principal + capitalized, loan.disbursement_date),
         late_fee=late_fee,
         allocation_order=tuple(loan.allocation_order),
         prepayment=Prepayment(loan.prepayment),
         interest_recalculation=InterestRecalculation(loan.interest_recalculation),
+        disbursement_fees=deducted + capitalized,
+        installment_fees=installment_fee_rules(charges),
     )
+
+
+def product_charges(loan: Loan) -> list[ProductCharge]:
+    """The charges the loan copied from its product at submission."""
+    return [ProductCharge.from_json(c) for c in loan.charges or []]
 
 
 FINANCIAL_EVENTS = frozenset(

@@ -1,5 +1,7 @@
-"""servicing instruments: what waivers forgave per installment (loan_installments.waived_*), and the goodwill
-expense account (5100) debited by goodwill credits
+"""servicing instruments: what waivers forgave per installment (loan_installments.waived_*), the goodwill
+expense account (5100) debited by goodwill credits, product charges (products.charges, copied to loans.charges),
+the loan's APR at disbursement (loans.apr_e6) and loans.close_per_loan (installment fees: close of business
+re-projects the loan)
 
 Revision ID: 0012
 Revises: 0010
@@ -23,6 +25,12 @@ def upgrade() -> None:
     with op.batch_alter_table("loan_installments") as batch:
         for column in WAIVED:
             batch.add_column(sa.Column(column, sa.BigInteger(), nullable=False, server_default="0"))
+    for table in ("products", "loans"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("charges", sa.JSON(), nullable=True))
+    with op.batch_alter_table("loans") as batch:
+        batch.add_column(sa.Column("apr_e6", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("close_per_loan", sa.Boolean(), nullable=False, server_default=sa.false()))
     accounts = sa.table(
         "ledger_accounts",
         sa.column("code", sa.String),
@@ -40,6 +48,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DELETE FROM ledger_accounts WHERE code = '5100'")
+    with op.batch_alter_table("loans") as batch:
+        batch.drop_column("close_per_loan")
+        batch.drop_column("apr_e6")
+    for table in ("loans", "products"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("charges")
     with op.batch_alter_table("loan_installments") as batch:
         for column in reversed(WAIVED):
             batch.drop_column(column)

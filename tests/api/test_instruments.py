@@ -139,6 +139,8 @@ def test_roles_officer_charges_but_cannot_waive_credit_or_charge_back(svc: Svc) 
     ):
         assert_problem(act(svc, loan["id"], what, body, who="officer_a"), 403)
         assert_problem(act(svc, loan["id"], what, body, who="auditor"), 403)
+        # the role is checked before the body is looked at (app/api/strict.py)
+        assert_problem(act(svc, loan["id"], what, {"amount": "abc"}, who="officer_a"), 403)
     # another branch's officer does not see the loan at all
     assert_problem(act(svc, loan["id"], "charges", {"name": "x", "amount": "1"}, who="officer_b"), 404)
     assert_problem(act(svc, loan["id"], "charges", {"name": "x", "amount": "1"}, who="auditor"), 403)
