@@ -311,13 +311,13 @@ def available_actions(ctx: Ctx, loan: Any) -> list[Action]:
 def _loan_page_values(ctx: Ctx, loan_id: str, payoff_on: str | None) -> dict[str, Any]:
     view = service.get_loan(ctx.db, ctx.principal, loan_id, None)
     loan = presenters.loan_out(view.loan, view.as_of, view.state, view.status)
-    _, on, rows = service.schedule(ctx.db, ctx.principal, loan_id, None)
+    stored, on, rows = service.schedule(ctx.db, ctx.principal, loan_id, None)
     disbursed = LoanStatus(loan.status) in MONEY_STATUSES
     values: dict[str, Any] = {
         "loan": loan,
         "borrower": borrowers.get_borrower(ctx.db, ctx.principal, loan.borrower_id),
         "product": products.get_product(ctx.db, ctx.principal, loan.product_id),
-        "installments": presenters.installments_out(rows, loan.currency, on),
+        "installments": presenters.installments_out(rows, loan.currency, on, stored),
         "schedule_as_of": on,
         "actions": available_actions(ctx, loan),
         "may_reverse": ctx.principal.may(Permission.loans_reverse),

@@ -6,6 +6,7 @@ from functools import partial
 
 from app.core.schemas import money_out
 from app.domain.delinquency import bucket_for
+from app.domain.instruments import installment_fee, installment_fee_rules
 from app.domain.lifecycle import LoanStatus, allowed_actions
 from app.domain.servicing import Allocation, Installment, LoanState
 from app.ledger.entries import EntryDraft
@@ -23,6 +24,7 @@ from app.loans.schemas import (
     TransactionOut,
     WaivedParts,
 )
+from app.loans.terms import product_charges
 from app.products.schemas import format_rate, rate_from_e6
 
 
@@ -110,12 +112,15 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
     )
 
 
-def installment_out(row: Installment | LoanInstallment, currency: str, as_of: date) -> InstallmentOut:
+def installment_out(
+    row: Installment | LoanInstallment, currency: str, as_of: date, planned_fees: int = 0
+) -> InstallmentOut:
     """Interest, fees and penalties as charged; `waived` what waivers forgave of them (the row keeps what is
-    owed, so charged = owed + waived); outstanding = total - paid - waived."""
+    owed, so charged = owed + waived); outstanding = total - paid - waived. `planned_fees`: installment fees of a
+    period not yet begun (charged when it begins), shown so the schedule is the plan in full."""
     m = partial(money_out, currency_code=currency)
     waived = row.waived_interest + row.waived_fees + row.waived_penalties
-    owed = row.principal + row.interest + row.fees + row.penalties
+    owed = row.principal + row.interest + row.fees + row.penalties + planned_fees
     paid = row.paid_principal + row.paid_interest + row.paid_fees + row.paid_penalties
     outstanding = owed - paid
     if outstanding == 0:
@@ -130,7 +135,7 @@ def installment_out(row: Installment | LoanInstallment, currency: str, as_of: da
         due_date=row.due_date,
         principal=m(row.principal),
         interest=m(row.interest + row.waived_interest),
-        fees=m(row.fees + row.waived_fees),
+        fees=m(row.fees + row.waived_fees + planned_fees),
         penalties=m(row.penalties + row.waived_penalties),
         total=m(owed + waived),
         paid=PaidParts(
@@ -148,8 +153,27 @@ def installment_out(row: Installment | LoanInstallment, currency: str, as_of: da
     )
 
 
-def installments_out(rows: Sequence[Installment | LoanInstallment], currency: str, as_of: date) -> list[InstallmentOut]:
-    return [installment_out(r, currency, as_of) for r in rows]
+PLANNED_FEE_STATUSES = frozenset({"submitted", "approved", "active"})
+
+
+def installments_out(
+    rows: Sequence[Installment | LoanInstallment], currency: str, as_of: date, loan: Loan | None = None
+) -> list[InstallmentOut]:
+    rules = installment_fee_rules(product_charges(loan)) if loan is not None else ()
+    if loan is None or not rules or loan.status not in PLANNED_FEE_STATUSES:
+        return [installment_out(r, currency, as_of) for r in rows]
+    begun = loan.disbursement_date is not None  # a preview before disbursement: every fee is still to come
+    return [
+        installment_out(
+            r,
+            currency,
+            as_of,
+            installment_fee(rules, r.principal, r.interest)
+            if r.number <= loan.term and not (begun and r.period_start <= as_of)
+            else 0,
+        )
+        for r in rows
+    ]
 
 
 def allocation_out(a: Allocation, currency: str) -> AllocationOut:

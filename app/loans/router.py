@@ -167,7 +167,7 @@ def get_schedule(db: DbDep, principal: CurrentUser, loan_id: str, as_of: date | 
         loan_id=loan.id,
         as_of=on,
         currency=loan.currency,
-        installments=presenters.installments_out(rows, loan.currency, on),
+        installments=presenters.installments_out(rows, loan.currency, on, loan),
     )
 
 

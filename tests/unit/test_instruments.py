@@ -11,19 +11,35 @@ LOAN12 (tests/unit/test_servicing_rules.py): 1,200.00 at 12 %, 12 monthly instal
 
 from dataclasses import replace
 from datetime import date, timedelta
+from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.domain.instruments import Charge, Chargeback, Waiver, WaiverBucket
+from app.domain.instruments import (
+    Charge,
+    ChargeCollection,
+    Chargeback,
+    ChargeKind,
+    FeeRule,
+    ProductCharge,
+    Waiver,
+    WaiverBucket,
+    disbursement_fees,
+    loan_apr,
+    nsf_fees,
+)
 from app.domain.lifecycle import LoanStatus
-from app.domain.servicing import Allocation, Event, LoanState, LoanTerms, Payment, project
+from app.domain.schedule import generate_schedule
+from app.domain.servicing import Allocation, Event, LoanState, LoanTerms, Payment, project, resume
 from tests.unit.test_servicing_properties import PROPERTY_SETTINGS, check_invariants, loan_terms
 from tests.unit.test_servicing_properties import Case as PaymentCase
 from tests.unit.test_servicing_rules import LOAN12, roles
 
 D = date
 NO_FEE = replace(LOAN12, late_fee=None)
+PERCENT_2_DEDUCTED = ProductCharge("ORIG", "Origination", ChargeKind.disbursement, FeeRule(percent=Decimal(2)),
+                                   ChargeCollection.deducted)
 
 
 def fees(state: LoanState) -> list[int]:
@@ -234,3 +250,86 @@ def test_payments_only_cases_keep_the_payment_invariants(case: tuple[LoanTerms, 
     terms, events, as_of = case
     payments = tuple(e for e in events if isinstance(e, Payment) and not e.goodwill)
     check_invariants(PaymentCase(terms, payments, as_of), project(terms, payments, as_of))
+
+
+# --- product charges ----------------------------------------------------------------------------------------------
+
+LOAN1000 = replace(NO_FEE, schedule=replace(NO_FEE.schedule, principal=Decimal("1000.00")))
+
+
+def _independent_apr(financed: Decimal, payments: list[Decimal]) -> Decimal:
+    """Monthly unit period, payment k at k periods: bisection on 1 + i, APR = 12 i (App. J actuarial)."""
+    lo, hi = Decimal(0), Decimal(1)
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        pv = sum(p / (1 + mid) ** k for k, p in enumerate(payments, 1))
+        lo, hi = (mid, hi) if pv > financed else (lo, mid)
+    return (lo * 1200).quantize(Decimal("0.0001"))
+
+
+def test_a_deducted_two_percent_disbursement_fee() -> None:
+    # 2 % of 1000.00 = 20.00 deducted: the borrower receives 980.00 and owes 1000.00 (88.85 a month)
+    deducted, capitalized = disbursement_fees([PERCENT_2_DEDUCTED], 100000)
+    assert (deducted, capitalized) == (2000, 0)
+    terms = replace(LOAN1000, disbursement_fees=deducted)
+    state = project(terms, [], D(2024, 1, 1))
+    books = roles(state)
+    # Dr 1100 1000.00; Cr 1000 980.00, Cr 4100 20.00 (fee income at once; nothing receivable)
+    assert books["loan_portfolio"] == 100000 and books["fund_source"] == -98000 and books["fee_income"] == -2000
+    assert "fees_receivable" not in books and state.fees_outstanding == 0
+    schedule = generate_schedule(terms.schedule)
+    payments = [row.total for row in schedule.installments]
+    assert payments[0] == Decimal("88.85")
+    apr = loan_apr(schedule, 98000, (), 2)
+    # App. J: amount financed 980.00 against the same payments; 12 % nominal without the fee
+    assert apr == _independent_apr(Decimal("980.00"), payments)
+    assert loan_apr(schedule, 100000, (), 2) == _independent_apr(Decimal("1000.00"), payments)
+    # 15.8555 % against 12.0009 % without the fee (cent rounding): the prepaid 20.00 adds 3.85 pp
+    assert (apr, loan_apr(schedule, 100000, (), 2)) == (Decimal("15.8555"), Decimal("12.0009"))
+
+
+def test_a_capitalized_fee_is_financed() -> None:
+    # 20.00 capitalized: the schedule amortizes 1020.00, the borrower receives 1000.00
+    charge = ProductCharge("CAP", "Origination", ChargeKind.disbursement, FeeRule(amount=2000),
+                           ChargeCollection.capitalized)
+    assert disbursement_fees([charge], 100000) == (0, 2000)
+    terms = replace(LOAN1000, schedule=replace(LOAN1000.schedule, principal=Decimal("1020.00")),
+                    disbursement_fees=2000)
+    state = project(terms, [], D(2024, 1, 1))
+    books = roles(state)
+    # Dr 1100 1020.00; Cr 1000 1000.00, Cr 4100 20.00
+    assert books["loan_portfolio"] == 102000 and books["fund_source"] == -100000 and books["fee_income"] == -2000
+    # 1020 at 1 % a month over 12: annuity 90.6258 -> 90.63
+    assert state.installment_amount == 9063
+
+
+def test_an_installment_fee_in_every_row() -> None:
+    # 5.00 per installment, charged as each period begins: #1 at disbursement, #k on #(k-1)'s due date
+    terms = replace(NO_FEE, installment_fees=(FeeRule(amount=500),))
+    assert fees(project(terms, [], D(2024, 1, 1)))[:3] == [500, 0, 0]
+    assert fees(project(terms, [], D(2024, 2, 1)))[:3] == [500, 500, 0]
+    at_maturity = project(terms, [], D(2025, 1, 1))
+    assert fees(at_maturity) == [500] * 12
+    # paying installment #1 as scheduled (106.62 + 5.00) early, on 01-20, pays it in full
+    paid = project(terms, [Payment(1, D(2024, 1, 20), 11162)], D(2024, 1, 20))
+    assert paid.installments[0].outstanding == 0 and paid.allocations[1].fees == 500
+    # a percent: 1 % of the installment (106.62) = 1.0662 -> 1.07
+    percent = replace(NO_FEE, installment_fees=(FeeRule(percent=Decimal(1)),))
+    assert fees(project(percent, [], D(2024, 1, 1)))[0] == 107
+    # the payoff on day 0 includes #1's fee (charged) and not the others (not begun)
+    assert project(terms, [], D(2024, 1, 1)).total_outstanding == 120000 + 500
+
+
+def test_nsf_fees_are_flat_or_a_percent_of_the_returned_repayment() -> None:
+    flat = ProductCharge("NSF", "Returned payment", ChargeKind.nsf, FeeRule(amount=2500))
+    pct = ProductCharge("NSF2", "Returned payment 2", ChargeKind.nsf, FeeRule(percent=Decimal("2.5")))
+    # 2.5 % of 106.62 = 2.6655 -> 2.67
+    assert [fee for _, fee in nsf_fees([flat, pct, PERCENT_2_DEDUCTED], 10662)] == [2500, 267]
+
+
+def test_installment_fees_resume_equals_replay() -> None:
+    terms = replace(NO_FEE, installment_fees=(FeeRule(amount=500),))
+    first = project(terms, [Payment(1, D(2024, 2, 1), 11162)], D(2024, 2, 10))
+    resumed = resume(terms, first.installments, first.checkpoint, [Payment(2, D(2024, 3, 5), 11162)], D(2024, 3, 5))
+    replayed = project(terms, [Payment(1, D(2024, 2, 1), 11162), Payment(2, D(2024, 3, 5), 11162)], D(2024, 3, 5))
+    assert resumed.installments == replayed.installments and resumed.totals == replayed.totals
