@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from app.loans import reconcile
 from tests.api import test_servicing
-from tests.api.helpers_lending import LOANS
+from tests.api.helpers_lending import LOANS, approved_loan, disburse, make_product
 from tests.api.test_servicing import Svc
-from tests.conftest import assert_problem
+from tests.conftest import assert_problem, unique
 
 D = date
 svc = test_servicing.svc  # the module database fixture of the servicing tests (its own business date)
@@ -309,3 +309,98 @@ def test_books_balance_and_each_ledger_equals_balances_for_random_instruments(sv
                                    {"reason": "p"})
         assert r.status_code in (200, 201, 409, 422), r.text  # never a server error
         books_true(svc, loan_id)
+
+
+# --- product charges ----------------------------------------------------------------------------------------------
+
+CHARGES = [
+    {"code": "ORIG", "name": "Origination", "kind": "disbursement", "percent": "2", "collection": "deducted"},
+    {"code": "SVC", "name": "Service fee", "kind": "installment", "amount": "5.00"},
+    {"code": "NSF", "name": "Returned payment", "kind": "nsf", "amount": "25.00"},
+]
+
+
+def charged_product(s: Svc, charges: list[dict[str, Any]]) -> dict[str, Any]:
+    body = {k: v for k, v in s.product.items() if k in test_servicing.PRODUCT_FIELDS}
+    return make_product(s.world, **{**body, "code": unique("CH-"), "charges": charges})
+
+
+def test_product_charges_are_validated_and_echoed(svc: Svc) -> None:
+    product = charged_product(svc, CHARGES)
+    assert [(c["code"], c["kind"], c["amount"], c["percent"], c["collection"]) for c in product["charges"]] == [
+        ("ORIG", "disbursement", None, "2", "deducted"),
+        ("SVC", "installment", "5.00", None, None),
+        ("NSF", "nsf", "25.00", None, None),
+    ]
+    body = {k: v for k, v in svc.product.items() if k in test_servicing.PRODUCT_FIELDS}
+    for charges, field in (
+        ([{"code": "A", "name": "a", "kind": "nsf", "amount": "1", "percent": "1"}], "charges[0].amount"),
+        ([{"code": "A", "name": "a", "kind": "nsf"}], "charges[0].percent"),
+        ([{"code": "A", "name": "a", "kind": "installment", "amount": "1", "collection": "deducted"}],
+         "charges[0].collection"),
+        ([{"code": "A", "name": "a", "kind": "nsf", "amount": "1.001"}], "charges[0].amount"),
+        ([{"code": "A", "name": "a", "kind": "nsf", "percent": "101"}], "charges[0].percent"),
+        ([{"code": "A", "name": "a", "kind": "nsf", "amount": "1"}, {"code": "A", "name": "b", "kind": "nsf",
+                                                                    "amount": "2"}], "charges[1].code"),
+        ([{"code": "A", "name": "a", "kind": "bogus", "amount": "1"}], None),
+    ):
+        r = svc.world.post("admin", "/api/v1/products", {**body, "code": unique("BAD-"), "charges": charges})
+        assert_problem(r, 422, field)
+
+
+def test_a_deducted_fee_an_installment_fee_and_the_nsf_fee(svc: Svc) -> None:
+    product = charged_product(svc, CHARGES)
+    loan = svc.loan(product=product, pay_on=D(2024, 1, 1))
+    # 2 % of 1000.00 = 20.00 deducted: 980.00 paid out; #1's 5.00 service fee charged as its period begins
+    entry = next(e for e in svc.journal(loan["id"]) if e["entry_type"] == "disbursement")
+    lines = {(ln["account_code"], ln["debit"], ln["credit"]) for ln in entry["lines"]}
+    assert lines == {("1100", "1000.00", "0.00"), ("1000", "0.00", "980.00"), ("1210", "5.00", "0.00"),
+                     ("4100", "0.00", "25.00")}
+    current = svc.get(f"{LOANS}/{loan['id']}")
+    assert current["balances"]["principal"] == "1000.00" and current["balances"]["fees"] == "5.00"
+    # App. J: 980.00 financed against 345.02, 345.02, 345.03 — well above the 12 % nominal rate
+    assert Decimal(current["apr_percent"]) > Decimal("25")
+    rows = schedule(svc, loan["id"])
+    assert [r["fees"] for r in rows] == ["5.00", "5.00", "5.00"]  # in every row: #2 and #3 as planned
+    assert [r["total"] for r in rows] == ["345.02", "345.02", "345.03"]
+    books_true(svc, loan["id"])
+    # close of business over #1's due date: #2's fee is charged when its period begins (02-01)
+    svc.set_date(D(2024, 1, 31))
+    r = svc.world.post("manager", "/api/v1/operations/close-of-business", {"business_date": "2024-02-01"})
+    assert r.status_code == 200, r.text
+    assert svc.get(f"{LOANS}/{loan['id']}")["balances"]["fees"] == "10.00"
+    books_true(svc, loan["id"])
+    paid = svc.pay(loan["id"], "345.02", D(2024, 2, 1))
+    assert paid["allocation"]["fees"] == "5.00" and paid["allocation"]["interest"] == "10.00"
+    # returned unpaid: reversed with reason_code nsf charges the product's 25.00 NSF fee
+    reverse = f"{LOANS}/{loan['id']}/transactions/{paid['transaction_id']}/reverse"
+    r = svc.world.post("manager", reverse, {"reason": "returned unpaid", "reason_code": "nsf"})
+    assert r.status_code == 200, r.text
+    assert r.json()["balances"]["fees"] == "35.00"  # #1 5.00 + #2 5.00 + NSF 25.00
+    nsf = [t for t in svc.transactions(loan["id"]) if t["type"] == "charge"]
+    assert [(t["amount"], t["date"]) for t in nsf] == [("25.00", "2024-02-02")]  # the business date after the close
+    assert {("1210", "25.00", "0.00"), ("4100", "0.00", "25.00")} <= entry_lines(svc, loan["id"], nsf[0])
+    books_true(svc, loan["id"])
+    # any other reason code charges nothing
+    again = svc.pay(loan["id"], "10.00", D(2024, 2, 1))
+    r = svc.world.post("manager", f"{LOANS}/{loan['id']}/transactions/{again['transaction_id']}/reverse",
+                       {"reason": "typo", "reason_code": "error"})
+    assert r.status_code == 200 and r.json()["balances"]["fees"] == "35.00"
+
+
+def test_a_capitalized_fee(svc: Svc) -> None:
+    product = charged_product(svc, [{"code": "CAP", "name": "Origination", "kind": "disbursement",
+                                     "amount": "20.00", "collection": "capitalized"}])
+    svc.set_date(D(2024, 1, 1))
+    approved = approved_loan(svc.world, principal="1000.00", term=3, product=product)
+    loan = disburse(svc.world, approved["id"], date="2024-01-01")
+    # 1020.00 financed: Dr 1100 1020.00, Cr 1000 1000.00, Cr 4100 20.00
+    entry = next(e for e in svc.journal(loan["id"]) if e["entry_type"] == "disbursement")
+    lines = {(ln["account_code"], ln["debit"], ln["credit"]) for ln in entry["lines"]}
+    assert lines == {("1100", "1020.00", "0.00"), ("1000", "0.00", "1000.00"), ("4100", "0.00", "20.00")}
+    current = svc.get(f"{LOANS}/{loan['id']}")
+    assert current["balances"]["principal"] == "1020.00" and current["balances"]["fees"] == "0.00"
+    # 1020.00 at 1 % over 3 months: 1020 * 0.01 / (1 - 1.01**-3) = 346.8211 -> 346.82
+    assert current["installment_amount"] == "346.82"
+    assert Decimal(current["apr_percent"]) > Decimal("12.5")
+    books_true(svc, loan["id"])

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from app.domain.instruments import (
     Charge,
-    ChargeCollection,
     Chargeback,
+    ChargeCollection,
     ChargeKind,
     FeeRule,
     ProductCharge,
