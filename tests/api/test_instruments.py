@@ -19,9 +19,17 @@ from hypothesis import strategies as st
 
 from app.loans import reconcile
 from tests.api import test_servicing
-from tests.api.helpers_lending import LOANS, approved_loan, disburse, make_product
+from tests.api.helpers_lending import (
+    LOANS,
+    active_loan,
+    approved_loan,
+    disburse,
+    get_loan,
+    make_product,
+    product_body,
+)
 from tests.api.test_servicing import Svc
-from tests.conftest import assert_problem, unique
+from tests.conftest import assert_problem, fresh_world, unique
 
 D = date
 svc = test_servicing.svc  # the module database fixture of the servicing tests (its own business date)
@@ -364,12 +372,8 @@ def test_a_deducted_fee_an_installment_fee_and_the_nsf_fee(svc: Svc) -> None:
     assert [r["fees"] for r in rows] == ["5.00", "5.00", "5.00"]  # in every row: #2 and #3 as planned
     assert [r["total"] for r in rows] == ["345.02", "345.02", "345.03"]
     books_true(svc, loan["id"])
-    # close of business over #1's due date: #2's fee is charged when its period begins (02-01)
-    svc.set_date(D(2024, 1, 31))
-    r = svc.world.post("manager", "/api/v1/operations/close-of-business", {"business_date": "2024-02-01"})
-    assert r.status_code == 200, r.text
-    assert svc.get(f"{LOANS}/{loan['id']}")["balances"]["fees"] == "10.00"
-    books_true(svc, loan["id"])
+    # #2's fee is charged when its period begins (02-01), with the first write after it
+    svc.set_date(D(2024, 2, 2))
     paid = svc.pay(loan["id"], "345.02", D(2024, 2, 1))
     assert paid["allocation"]["fees"] == "5.00" and paid["allocation"]["interest"] == "10.00"
     # returned unpaid: reversed with reason_code nsf charges the product's 25.00 NSF fee
@@ -378,7 +382,7 @@ def test_a_deducted_fee_an_installment_fee_and_the_nsf_fee(svc: Svc) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["balances"]["fees"] == "35.00"  # #1 5.00 + #2 5.00 + NSF 25.00
     nsf = [t for t in svc.transactions(loan["id"]) if t["type"] == "charge"]
-    assert [(t["amount"], t["date"]) for t in nsf] == [("25.00", "2024-02-02")]  # the business date after the close
+    assert [(t["amount"], t["date"]) for t in nsf] == [("25.00", "2024-02-02")]  # on the business date
     assert {("1210", "25.00", "0.00"), ("4100", "0.00", "25.00")} <= entry_lines(svc, loan["id"], nsf[0])
     books_true(svc, loan["id"])
     # any other reason code charges nothing
@@ -404,3 +408,24 @@ def test_a_capitalized_fee(svc: Svc) -> None:
     assert current["installment_amount"] == "346.82"
     assert Decimal(current["apr_percent"]) > Decimal("12.5")
     books_true(svc, loan["id"])
+
+
+def test_close_of_business_charges_installment_fees_as_periods_begin() -> None:
+    """Loans with installment fees close one by one through the write path (like simple-interest loans): the
+    fee of a period is posted by the close of the day it begins, and the ledger stays equal to the balances."""
+    with fresh_world() as (world, db):
+        body = {k: v for k, v in product_body().items()}
+        product = make_product(world, **{**body, "charges": [CHARGES[1]]})
+        loan = active_loan(world, principal="1200.00", term=12, product=product)
+        assert get_loan(world, loan["id"])["balances"]["fees"] == "5.00"  # #1's, at disbursement
+        first_due = date.fromisoformat(world.get("manager", f"{LOANS}/{loan['id']}/schedule").json()
+                                       ["installments"][0]["due_date"])
+        r = world.post("manager", "/api/v1/operations/close-of-business", {"business_date": first_due.isoformat()})
+        assert r.status_code == 200, r.text
+        after = get_loan(world, loan["id"])
+        # #2's period began on #1's due date: 5.00 + 5.00 charged; #1 is unpaid (its fee too)
+        assert after["balances"]["fees"] == "10.00"
+        with db.session(writer=False) as session:
+            assert [str(m) for m in reconcile.mismatches(session)] == []
+        tb = world.get("manager", "/api/v1/ledger/trial-balance").json()
+        assert tb["total_debit"] == tb["total_credit"]
