@@ -26,6 +26,7 @@ from app.ledger.accounts import DEFAULT_ACCOUNTS
 from app.ledger.entries import EntryDraft, LineDraft
 from app.loans import repository as repo
 from app.loans.models import DelinquencyChange, Loan, LoanEvent, LoanTransaction
+from app.loans.numbering import paid_through
 from app.loans.terms import FINANCIAL_EVENTS, domain_events, loan_terms
 from app.operations import repository as operations
 
@@ -231,6 +232,7 @@ def write_snapshot(
     unpaid = next((r for r in state.installments if r.outstanding_principal_interest > 0), None)
     loan.oldest_unpaid_due_date = unpaid.due_date if unpaid else None
     loan.projection_state = state.checkpoint.to_json()
+    loan.paid_through = paid_through(state.installments)
     loan.version += 1
     loan.updated_at = utcnow()
     repo.save_installments(session, loan.id, state.installments, stored)

@@ -61,6 +61,8 @@ class Loan(Base):
     charges: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     apr_e6: Mapped[int | None] = mapped_column(BigInteger)
     close_per_loan: Mapped[bool] = mapped_column(Boolean, default=False)
+    account_no: Mapped[str | None] = mapped_column(String(48), unique=True)  # branch code + sequence (numbering.py)
+    paid_through: Mapped[date | None] = mapped_column(Date)  # due date of the last installment paid in a row
     expected_disbursement_date: Mapped[date | None] = mapped_column(Date)
     first_payment_date: Mapped[date | None] = mapped_column(Date)
 

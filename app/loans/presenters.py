@@ -11,6 +11,7 @@ from app.domain.lifecycle import LoanStatus, allowed_actions
 from app.domain.servicing import Allocation, Installment, LoanState
 from app.ledger.entries import EntryDraft
 from app.loans.models import Loan, LoanInstallment, LoanTransaction
+from app.loans.numbering import paid_through
 from app.loans.schemas import (
     AllocationOut,
     Balances,
@@ -65,6 +66,8 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         parts, advance, credit, dpd, next_due = (0, 0, 0, 0), 0, 0, 0, None  # as of a date before the disbursement
     return LoanOut(
         id=loan.id,
+        account_no=loan.account_no,
+        paid_through=paid_through(state.installments) if state is not None else loan.paid_through,
         status=status,
         borrower_id=loan.borrower_id,
         product_id=loan.product_id,

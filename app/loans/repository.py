@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from app.core.pagination import paginate
 from app.domain.servicing import Installment
+from app.loans import numbering
 from app.loans.models import Loan, LoanEvent, LoanInstallment, LoanTransaction
 
 
@@ -38,8 +39,10 @@ def list_loans(
     branch_id: str | None,
     cursor: str | None,
     limit: int,
+    account_no: str | None = None,
+    q: str | None = None,
 ) -> tuple[Sequence[Loan], str | None]:
-    stmt = select(Loan)
+    stmt = numbering.search(select(Loan), account_no, q)
     if branch_scope is not None:
         stmt = stmt.where(Loan.branch_id == branch_scope)
     if status is not None:

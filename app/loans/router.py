@@ -107,10 +107,16 @@ def list_loans(
     status: Annotated[LoanStatus | None, Query(description="Only loans in this status")] = None,
     borrower_id: Annotated[str | None, Query(max_length=36)] = None,
     branch_id: Annotated[str | None, Query(max_length=36)] = None,
+    account_no: Annotated[str | None, Query(max_length=48, description="Exact account number, e.g. HQ-000123")] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Text in the account number or borrower's name")
+    ] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Page[LoanOut]:
-    loans, next_cursor = service.list_loans(db, principal, status, borrower_id, branch_id, cursor, limit)
+    loans, next_cursor = service.list_loans(
+        db, principal, status, borrower_id, branch_id, cursor, limit, account_no, q
+    )
     from app.operations.service import business_date
 
     today = business_date(db)

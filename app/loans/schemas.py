@@ -81,6 +81,10 @@ class NextDue(BaseModel):
 
 class LoanOut(BaseModel):
     id: str
+    account_no: str | None = Field(default=None, description="Human-readable and unique: branch code + sequence")
+    paid_through: dt.date | None = Field(
+        default=None, description="Due date of the last installment fully paid (with every one before it)"
+    )
     status: str
     borrower_id: str
     product_id: str

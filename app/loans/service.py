@@ -28,6 +28,7 @@ from app.loans.charges import apply_disbursement_charges
 from app.loans.engine import Outcome, unit_of_work
 from app.loans.idempotent import MoneyResult
 from app.loans.models import Loan, LoanInstallment, LoanTransaction
+from app.loans.numbering import next_account_no
 from app.loans.schemas import ApproveIn, DisburseIn, LoanCreate, ReasonIn, WithdrawIn
 from app.loans.terms import domain_events, loan_terms, schedule_terms
 from app.products import repository as products
@@ -140,6 +141,7 @@ def submit(db: Database, principal: Principal, data: LoanCreate, dry_run: bool) 
             prepayment=product.prepayment,
             interest_recalculation=product.interest_recalculation,
             charges=list(product.charges or []),
+            account_no=next_account_no(session, borrower.branch_id),
             accounts={role.value: code for role, code in DEFAULT_ACCOUNTS.items()},
             expected_disbursement_date=data.expected_disbursement_date,
             first_payment_date=data.first_payment_date,
@@ -366,10 +368,14 @@ def list_loans(
     branch_id: str | None,
     cursor: str | None,
     limit: int,
+    account_no: str | None = None,
+    q: str | None = None,
 ) -> tuple[Sequence[Loan], str | None]:
     principal.require(Permission.read)
     with db.session(writer=False) as session:
-        return repo.list_loans(session, principal.branch_scope, status, borrower_id, branch_id, cursor, limit)
+        return repo.list_loans(
+            session, principal.branch_scope, status, borrower_id, branch_id, cursor, limit, account_no, q
+        )
 
 
 @dataclass(frozen=True)

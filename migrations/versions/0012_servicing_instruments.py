@@ -1,7 +1,8 @@
 """servicing instruments: what waivers forgave per installment (loan_installments.waived_*), the goodwill
 expense account (5100) debited by goodwill credits, product charges (products.charges, copied to loans.charges),
-the loan's APR at disbursement (loans.apr_e6) and loans.close_per_loan (installment fees: close of business
-re-projects the loan)
+the loan's APR at disbursement (loans.apr_e6), loans.close_per_loan (installment fees: close of business
+re-projects the loan), human-readable account numbers (loans.account_no from branches.account_seq, existing
+loans numbered per branch in submission order) and loans.paid_through
 
 Revision ID: 0012
 Revises: 0010
@@ -31,6 +32,13 @@ def upgrade() -> None:
     with op.batch_alter_table("loans") as batch:
         batch.add_column(sa.Column("apr_e6", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("close_per_loan", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch.add_column(sa.Column("account_no", sa.String(48), nullable=True))
+        batch.add_column(sa.Column("paid_through", sa.Date(), nullable=True))
+    with op.batch_alter_table("branches") as batch:
+        batch.add_column(sa.Column("account_seq", sa.Integer(), nullable=False, server_default="0"))
+    _number_existing_loans()
+    with op.batch_alter_table("loans") as batch:
+        batch.create_unique_constraint("uq_loans_account_no", ["account_no"])
     accounts = sa.table(
         "ledger_accounts",
         sa.column("code", sa.String),
@@ -46,9 +54,29 @@ def upgrade() -> None:
     )
 
 
+def _number_existing_loans() -> None:
+    """Existing loans get account numbers per branch in submission order (paid_through follows on their next
+    write; it is null until then)."""
+    conn = op.get_bind()
+    branches = conn.execute(sa.text("SELECT id, code FROM branches ORDER BY id")).all()
+    for branch_id, code in branches:
+        loans = conn.execute(
+            sa.text("SELECT id FROM loans WHERE branch_id = :b ORDER BY created_at, id"), {"b": branch_id}
+        ).all()
+        for seq, (loan_id,) in enumerate(loans, 1):
+            conn.execute(sa.text("UPDATE loans SET account_no = :n WHERE id = :id"),
+                         {"n": f"{code}-{seq:06d}", "id": loan_id})
+        conn.execute(sa.text("UPDATE branches SET account_seq = :s WHERE id = :b"), {"s": len(loans), "b": branch_id})
+
+
 def downgrade() -> None:
     op.execute("DELETE FROM ledger_accounts WHERE code = '5100'")
+    with op.batch_alter_table("branches") as batch:
+        batch.drop_column("account_seq")
     with op.batch_alter_table("loans") as batch:
+        batch.drop_constraint("uq_loans_account_no", type_="unique")
+        batch.drop_column("paid_through")
+        batch.drop_column("account_no")
         batch.drop_column("close_per_loan")
         batch.drop_column("apr_e6")
     for table in ("loans", "products"):

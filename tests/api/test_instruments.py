@@ -429,3 +429,30 @@ def test_close_of_business_charges_installment_fees_as_periods_begin() -> None:
             assert [str(m) for m in reconcile.mismatches(session)] == []
         tb = world.get("manager", "/api/v1/ledger/trial-balance").json()
         assert tb["total_debit"] == tb["total_credit"]
+
+
+# --- account numbers, paid_through, search ------------------------------------------------------------------------
+
+
+def test_account_numbers_paid_through_and_search(svc: Svc) -> None:
+    first = svc.loan(pay_on=D(2024, 2, 1))
+    second = svc.loan(pay_on=D(2024, 2, 1))
+    branch = svc.world.get("manager", f"/api/v1/branches/{first['branch_id']}").json()
+    prefix, number = first["account_no"].rsplit("-", 1)
+    assert prefix == branch["code"] and len(number) == 6 and number.isdigit()
+    assert second["account_no"] == f"{prefix}-{int(number) + 1:06d}"  # the branch's next number
+    found = svc.get(LOANS, account_no=first["account_no"])["items"]
+    assert [loan["id"] for loan in found] == [first["id"]]
+    borrower = svc.world.get("manager", f"/api/v1/borrowers/{first['borrower_id']}").json()
+    by_name = svc.get(LOANS, q=borrower["last_name"].upper())["items"]
+    assert [loan["id"] for loan in by_name] == [first["id"]]
+    assert first["id"] in {loan["id"] for loan in svc.get(LOANS, q=first["account_no"][-6:], limit=500)["items"]}
+    # search keeps branch scope: another branch's officer finds nothing
+    other = svc.world.get("officer_b", LOANS, params={"account_no": first["account_no"]}).json()["items"]
+    assert other == []
+    assert svc.get(LOANS, q="%")["items"] == []  # a wildcard is text, not a pattern
+    # paid_through: the due date of the last installment fully paid (with all before it)
+    assert svc.get(f"{LOANS}/{first['id']}")["paid_through"] is None
+    svc.pay(first["id"], "340.02")
+    assert svc.get(f"{LOANS}/{first['id']}")["paid_through"] == "2024-02-01"
+    assert svc.get(f"{LOANS}/{first['id']}", as_of="2024-01-15")["paid_through"] is None
