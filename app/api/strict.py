@@ -46,6 +46,10 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("POST", f"{_API}/loans/{{loan_id}}/write-off"): Permission.loans_write_off,
     ("POST", f"{_API}/loans/{{loan_id}}/refund"): Permission.refunds_write,
     ("POST", f"{_API}/loans/{{loan_id}}/transactions/{{tx_id}}/reverse"): Permission.loans_reverse,
+    ("POST", f"{_API}/loans/{{loan_id}}/charges"): Permission.charges_write,
+    ("POST", f"{_API}/loans/{{loan_id}}/waivers"): Permission.waivers_write,
+    ("POST", f"{_API}/loans/{{loan_id}}/credits"): Permission.waivers_write,
+    ("POST", f"{_API}/loans/{{loan_id}}/chargebacks"): Permission.waivers_write,
     ("POST", f"{_API}/operations/close-of-business"): Permission.close_of_business,
 }
 _PREFIX_PERMISSIONS = ((f"{_API}/reports/", Permission.reports_read), (f"{_API}/ledger/", Permission.ledger_read))

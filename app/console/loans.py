@@ -28,11 +28,13 @@ from app.core.errors import AppError, ValidationFailed
 from app.core.idempotency import IdempotentRequest, check_key, fingerprint
 from app.core.schemas import money_out
 from app.domain.errors import DomainError
+from app.domain.instruments import Instrument, instruments_allowed
 from app.domain.lifecycle import MONEY_STATUSES, LoanStatus
 from app.identity.access import Permission
-from app.loans import presenters, service, servicing
+from app.loans import instruments, presenters, service, servicing
 from app.loans.engine import Outcome
 from app.loans.idempotent import MoneyResult
+from app.loans.instrument_schemas import ChargebackIn, ChargeIn, CreditIn, ReverseIn, WaiverIn
 from app.loans.schemas import (
     ApproveIn,
     DisburseIn,
@@ -62,6 +64,10 @@ DONE_MESSAGES = {
     "reverse": "Transaction reversed.",
     "write-off": "Loan written off.",
     "refund": "Credit balance refunded.",
+    "charge": "Charge posted.",
+    "waiver": "Waiver posted.",
+    "credit": "Goodwill credit posted.",
+    "chargeback": "Chargeback posted.",
 }
 
 
@@ -186,8 +192,8 @@ ACTIONS: dict[str, Action] = {
             "Reverse",
             Permission.loans_reverse,
             "reverse",
-            (REASON,),
-            ReasonIn,
+            (REASON, Field("reason_code", "Reason code", hint='"nsf": returned unpaid; charges the NSF fee.')),
+            ReverseIn,
             True,
             _money_action(servicing.reverse, with_tx=True),
         ),
@@ -217,6 +223,67 @@ ACTIONS: dict[str, Action] = {
             True,
             _money_action(servicing.refund),
         ),
+        # Servicing instruments (their status rules are app/domain/instruments.py, not the lifecycle table).
+        Action(
+            "charge",
+            "Charge a fee",
+            "Charge",
+            Permission.charges_write,
+            Instrument.charge.value,
+            (
+                Field("name", "Name", required=True, hint="e.g. Statement copy"),
+                Field("amount", "Amount", "money", required=True),
+                Field("due_date", "Due date", "date", hint="Leave empty for the business date."),
+                Field("code", "Code"),
+            ),
+            ChargeIn,
+            True,
+            _money_action(instruments.charge),
+        ),
+        Action(
+            "waiver",
+            "Waive penalties, fees or interest",
+            "Waive",
+            Permission.waivers_write,
+            Instrument.waiver.value,
+            (
+                Field("bucket", "Bucket", required=True, hint="penalties, fees or interest (of installments due)"),
+                Field("amount", "Amount", "money", required=True),
+                REASON,
+            ),
+            WaiverIn,
+            True,
+            _money_action(instruments.waive),
+        ),
+        Action(
+            "credit",
+            "Goodwill credit",
+            "Credit",
+            Permission.waivers_write,
+            Instrument.goodwill_credit.value,
+            (
+                Field("amount", "Amount", "money", required=True, hint="Paid by the lender, applied like a payment."),
+                REASON,
+            ),
+            CreditIn,
+            True,
+            _money_action(instruments.credit),
+        ),
+        Action(
+            "chargeback",
+            "Charge back a repayment",
+            "Charge back",
+            Permission.waivers_write,
+            Instrument.chargeback.value,
+            (
+                Field("transaction_id", "Repayment", required=True, hint="The repayment's transaction id."),
+                Field("amount", "Amount", "money", required=True),
+                REASON,
+            ),
+            ChargebackIn,
+            True,
+            _money_action(instruments.chargeback),
+        ),
     )
 }
 
@@ -232,7 +299,9 @@ def available_actions(ctx: Ctx, loan: Any) -> list[Action]:
     return [
         a
         for a in ACTIONS.values()
-        if a.slug != "reverse" and a.lifecycle in loan.allowed_actions and ctx.principal.may(a.permission)
+        if a.slug != "reverse"
+        and (a.lifecycle in loan.allowed_actions or a.lifecycle in instruments_allowed(loan.status))
+        and ctx.principal.may(a.permission)
     ]
 
 
@@ -242,16 +311,18 @@ def available_actions(ctx: Ctx, loan: Any) -> list[Action]:
 def _loan_page_values(ctx: Ctx, loan_id: str, payoff_on: str | None) -> dict[str, Any]:
     view = service.get_loan(ctx.db, ctx.principal, loan_id, None)
     loan = presenters.loan_out(view.loan, view.as_of, view.state, view.status)
-    _, on, rows = service.schedule(ctx.db, ctx.principal, loan_id, None)
+    stored, on, rows = service.schedule(ctx.db, ctx.principal, loan_id, None)
     disbursed = LoanStatus(loan.status) in MONEY_STATUSES
     values: dict[str, Any] = {
         "loan": loan,
         "borrower": borrowers.get_borrower(ctx.db, ctx.principal, loan.borrower_id),
         "product": products.get_product(ctx.db, ctx.principal, loan.product_id),
-        "installments": presenters.installments_out(rows, loan.currency, on),
+        "installments": presenters.installments_out(rows, loan.currency, on, stored),
         "schedule_as_of": on,
         "actions": available_actions(ctx, loan),
         "may_reverse": ctx.principal.may(Permission.loans_reverse),
+        "may_charge_back": ctx.principal.may(Permission.waivers_write)
+        and Instrument.chargeback.value in instruments_allowed(loan.status),
         "transactions": [],
         "journal": [],
         "audit": servicing.audit_trail(ctx.db, ctx.principal, loan_id),

@@ -211,3 +211,9 @@ def schedule_apr(schedule: Schedule) -> Decimal:
             for row in schedule.installments
         ]
     return _solve(financed, flows, _ppy(terms.frequency))
+
+
+def regular_apr_percent(amount_financed: Decimal, amounts: Sequence[Decimal], frequency: Frequency) -> Decimal:
+    """APR when payment k falls exactly k unit periods after the disbursement (no first_payment_date)."""
+    flows: list[_Flow] = [(k, 0, 1, Decimal(a)) for k, a in enumerate(amounts, 1)]
+    return _solve(Decimal(amount_financed), flows, _ppy(frequency))

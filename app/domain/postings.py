@@ -20,6 +20,7 @@ class AccountRole(StrEnum):
     penalty_income = "penalty_income"
     recovery_income = "recovery_income"
     write_off_expense = "write_off_expense"
+    goodwill_expense = "goodwill_expense"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class LoanTotals:
     refunded: int = 0
     # Refunds the remaining payments no longer cover (their payment was reversed): principal owed again.
     principal_readvanced: int = 0
+    # Goodwill credits: received like payments (in the paid amounts above) but funded by the lender, not cash.
+    goodwill_credited: int = 0
 
     def __add__(self, other: "LoanTotals") -> "LoanTotals":
         return LoanTotals(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
@@ -54,7 +57,7 @@ def role_balances(t: LoanTotals) -> dict[AccountRole, int]:
     # Interest paid before it is recognised is not a negative receivable but interest received in advance.
     interest_net = t.interest_recognized - t.interest_paid - t.interest_written_off
     balances = {
-        AccountRole.fund_source: received - t.disbursed - t.refunded,
+        AccountRole.fund_source: received - t.goodwill_credited - t.disbursed - t.refunded,
         AccountRole.loan_portfolio: t.disbursed + t.principal_readvanced - t.principal_paid - t.principal_written_off,
         AccountRole.interest_receivable: max(interest_net, 0),
         AccountRole.interest_received_in_advance: min(interest_net, 0),
@@ -69,6 +72,7 @@ def role_balances(t: LoanTotals) -> dict[AccountRole, int]:
         + t.interest_written_off
         + t.fees_written_off
         + t.penalties_written_off,
+        AccountRole.goodwill_expense: t.goodwill_credited,
     }
     return {role: amount for role, amount in balances.items() if amount != 0}
 

@@ -31,6 +31,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from app.domain.calendar import DayCount, day_count
+from app.domain.instruments import Charge, Chargeback, FeeRule, Waiver, installment_fee
 from app.domain.lifecycle import LoanStatus
 from app.domain.money import to_minor
 from app.domain.postings import LoanTotals
@@ -82,6 +83,10 @@ class LoanTerms:
     allocation_order: tuple[str, ...] = DEFAULT_ALLOCATION_ORDER
     prepayment: Prepayment = Prepayment.reduce_term
     interest_recalculation: InterestRecalculation = InterestRecalculation.none
+    # Product charges (app/domain/instruments.py): fees charged and paid at disbursement (deducted from the
+    # money paid out, or capitalized into schedule.principal), and fees added to every installment.
+    disbursement_fees: int = 0
+    installment_fees: tuple[FeeRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ class Payment:
     # Received while the loan stood written off: a recovery whatever its value date, as long as the
     # write-off stands (CONTRACT: payments on a written_off loan are recoveries).
     recovery: bool = False
+    goodwill: bool = False  # a goodwill credit: paid by the lender (Dr goodwill expense), allocated as a payment
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,7 @@ class Refund:
     amount: int
 
 
-Event = Payment | WriteOff | Refund
+Event = Payment | WriteOff | Refund | Charge | Waiver | Chargeback
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,11 @@ class Installment:
     paid_fees: int = 0
     paid_penalties: int = 0
     late_fee_date: date | None = None
+    # Forgiven by waivers: already taken off `interest`, `fees` and `penalties` (those are what is owed), kept
+    # to show what was charged (app/domain/instruments.py).
+    waived_interest: int = 0
+    waived_fees: int = 0
+    waived_penalties: int = 0
 
     @property
     def total(self) -> int:
@@ -184,6 +195,8 @@ class Checkpoint:
     # Daily interest recalculation: interest accrued through `segment_start` (every closed segment rounded).
     accrued_interest: int = 0
     segment_start: date | None = None
+    goodwill: int = 0  # goodwill credits received (lender-funded payments)
+    fees_through: date | None = None  # installment fees are charged for periods begun by this date
 
     def to_json(self) -> dict[str, object]:
         w = self.written_off
@@ -208,6 +221,8 @@ class Checkpoint:
             "settled_rows": self.settled_rows,
             "accrued_interest": self.accrued_interest,
             "segment_start": self.segment_start.isoformat() if self.segment_start else None,
+            "goodwill": self.goodwill,
+            "fees_through": self.fees_through.isoformat() if self.fees_through else None,
         }
 
     @classmethod
@@ -238,6 +253,8 @@ class Checkpoint:
             settled_rows=int(str(data.get("settled_rows", 0))),
             accrued_interest=int(str(data.get("accrued_interest", 0))),
             segment_start=day("segment_start"),
+            goodwill=int(str(data.get("goodwill", 0))),
+            fees_through=day("fees_through"),
         )
 
 
@@ -343,6 +360,8 @@ class _Projection:
         self.closed_on, self.written_off_on = cp.closed_on, cp.written_off_on
         self.written_off, self.recognised_at_write_off = cp.written_off, cp.recognised_at_write_off
         self.readvanced, self.settled_rows = cp.readvanced, cp.settled_rows
+        self.goodwill = cp.goodwill
+        self.fees_through = cp.fees_through or st.disbursement_date - timedelta(days=1)
 
     def _rows(self, scheduled: Sequence[ScheduledInstallment]) -> list[Installment]:
         cur = self.cur
@@ -511,6 +530,9 @@ class _Projection:
             current.principal += sum(r.principal for r in later)
             current.fees += sum(r.fees for r in later)
             current.penalties += sum(r.penalties for r in later)
+            current.waived_fees += sum(r.waived_fees for r in later)
+            current.waived_penalties += sum(r.waived_penalties for r in later)
+            current.waived_interest += sum(r.waived_interest for r in later)
             del self.rows[keep + 1 :]
         for row in self.rows:
             row.paid_principal, row.paid_interest = row.principal, row.interest
@@ -619,6 +641,60 @@ class _Projection:
         last = self.rows[-1]
         self.rows.append(Installment(last.number + 1, last.due_date, on, amount, 0))
 
+    # --- servicing instruments (app/domain/instruments.py) ----------------------------------------------------
+    def charge_installment_fees(self, through: date) -> None:
+        """Charge each installment's fees when its period begins (the first at disbursement), so paying the
+        current installment as scheduled, early or on time, pays its fee; never twice (`fees_through`)."""
+        rules = self.terms.installment_fees
+        if not rules or through <= self.fees_through:
+            return
+        if self.closed_on is None and self.written_off_on is None:
+            for index, row in enumerate(self.rows):
+                if self.fees_through < row.period_start <= through and row.number <= self.terms.schedule.term:
+                    row.fees += installment_fee(rules, row.principal, row.interest)
+                    self.first_open = min(self.first_open, index)
+        self.fees_through = through
+
+    def instrument(self, event: Charge | Waiver | Chargeback) -> Allocation:
+        if isinstance(event, Charge):
+            return self.charge(event)
+        if isinstance(event, Waiver):
+            return self.waive(event)
+        return self.charge_back(event)
+
+    def charge(self, charge: Charge) -> Allocation:
+        """A fee owed from its date, on the installment whose period holds that date."""
+        if self.written_off_on is not None or not self.rows:
+            return Allocation()
+        index = min(
+            bisect_right(self.rows, charge.date - timedelta(days=1), key=lambda r: r.due_date), len(self.rows) - 1
+        )
+        self.rows[index].fees += charge.amount
+        self.first_open = min(self.first_open, index)
+        self.closed_on = None  # a fee on a paid-off loan reopens it (the lifecycle books none; a replay may)
+        return Allocation(fees=charge.amount)
+
+    def waive(self, waiver: Waiver) -> Allocation:
+        """Forgive owed amounts of one bucket, oldest installment first; never more than is owed."""
+        if self.written_off_on is not None or self.closed_on is not None:
+            return Allocation()
+        component, remaining = waiver.bucket.value, waiver.amount
+        for row in self.open_rows():
+            if remaining == 0 or (component == "interest" and row.due_date > waiver.date):
+                break
+            take = min(getattr(row, component) - getattr(row, "paid_" + component), remaining)
+            setattr(row, component, getattr(row, component) - take)
+            setattr(row, "waived_" + component, getattr(row, "waived_" + component) + take)
+            remaining -= take
+        return Allocation(**{component: waiver.amount - remaining})
+
+    def charge_back(self, chargeback: Chargeback) -> Allocation:
+        """Money of a repayment returned to its payer: a refund of it, from the credit balance first, the rest
+        principal owed again."""
+        covered = min(chargeback.amount, self.credit)
+        self.refund(Refund(chargeback.seq, chargeback.date, chargeback.amount))
+        return Allocation(principal=chargeback.amount - covered, overpayment=covered)
+
     # --- result ----------------------------------------------------------------------------------------------
     def totals(self, as_of: date) -> LoanTotals:
         rows = self.rows
@@ -628,14 +704,15 @@ class _Projection:
                 principal_paid=sum(r.paid_principal for r in rows),
                 interest_recognized=self.recognised(as_of),
                 interest_paid=sum(r.paid_interest for r in rows),
-                fees_charged=sum(r.fees for r in rows),
-                fees_paid=sum(r.paid_fees for r in rows),
+                fees_charged=sum(r.fees for r in rows) + self.terms.disbursement_fees,
+                fees_paid=sum(r.paid_fees for r in rows) + self.terms.disbursement_fees,
                 penalties_charged=sum(r.penalties for r in rows),
                 penalties_paid=sum(r.paid_penalties for r in rows),
                 recovered=self.recovered,
                 overpaid=self.overpaid,
                 refunded=self.refunded,
                 principal_readvanced=self.readvanced,
+                goodwill_credited=self.goodwill,
             )
             + self.written_off
         )
@@ -695,6 +772,8 @@ class _Projection:
                 self.recognised_at_write_off,
                 self.readvanced,
                 self.settled_rows,
+                goodwill=self.goodwill,
+                fees_through=self.fees_through,
             ),
             interest_in_advance=max(-net, 0),
             write_offs=self.write_offs,
@@ -749,13 +828,19 @@ def _run(
         if event.date > as_of:
             break
         projection.charge_late_fees(event.date - timedelta(days=1))
+        projection.charge_installment_fees(event.date)
         if isinstance(event, Payment):
             projection.allocations[event.seq] = projection.pay(event)
+            if event.goodwill:
+                projection.goodwill += event.amount
         elif isinstance(event, WriteOff):
             if projection.written_off_on is None and projection.closed_on is None:
                 projection.write_off(event.seq, event.date)
-        else:
+        elif isinstance(event, Refund):
             projection.refund(event)
+        else:
+            projection.allocations[event.seq] = projection.instrument(event)
         projection.after_event(event.date)
     projection.charge_late_fees(as_of if fees_through is None else fees_through)
+    projection.charge_installment_fees(as_of)
     return projection.state(as_of)

@@ -34,6 +34,8 @@ LOAN_EVENT_TYPES: dict[str, str] = {
     "refund": "loan.refunded",
     "charge": "loan.charge_added",
     "waiver": "loan.waived",
+    "goodwill_credit": "loan.goodwill_credited",
+    "chargeback": "loan.charged_back",
     "modification": "loan.modified",
 }
 # A change that ends in one of these statuses also publishes it (a payment that pays the loan off).
@@ -51,6 +53,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "loan.transaction_reversed",
     "loan.charge_added",
     "loan.waived",
+    "loan.goodwill_credited",
+    "loan.charged_back",
     "loan.modified",
     "loan.late_fee_charged",
     "loan.delinquent",
@@ -176,7 +180,9 @@ def _events_of(
     }
     if tx is not None:
         data["transaction"] = transaction_out(tx, loan.currency).model_dump(mode="json")
-    if ev.type in {"rejected", "withdrawn", "write_off", "reversal"} and ev.payload.get("reason"):
+    if ev.type in {"rejected", "withdrawn", "write_off", "reversal", "waiver", "goodwill_credit", "chargeback"} and (
+        ev.payload.get("reason")
+    ):
         data["reason"] = ev.payload["reason"]
     out = [(LOAN_EVENT_TYPES.get(ev.type, f"loan.{ev.type}"), data)]
     status_event = STATUS_EVENT_TYPES.get(loan.status)

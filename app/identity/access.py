@@ -19,6 +19,8 @@ class Permission(StrEnum):
     borrowers_write = "borrowers.write"
     loans_originate = "loans.originate"  # submit, withdraw, disburse
     payments_write = "payments.write"
+    charges_write = "charges.write"  # ad-hoc charges on a loan
+    waivers_write = "waivers.write"  # waivers, goodwill credits and chargebacks: money the lender gives up
     loans_approve = "loans.approve"  # approve, reject
     loans_reverse = "loans.reverse"
     loans_write_off = "loans.write_off"
@@ -34,7 +36,13 @@ class Permission(StrEnum):
 
 
 _OFFICER = frozenset(
-    {Permission.read, Permission.borrowers_write, Permission.loans_originate, Permission.payments_write}
+    {
+        Permission.read,
+        Permission.borrowers_write,
+        Permission.loans_originate,
+        Permission.payments_write,
+        Permission.charges_write,
+    }
 )
 _MANAGER = _OFFICER | {
     Permission.loans_approve,
@@ -42,6 +50,7 @@ _MANAGER = _OFFICER | {
     Permission.loans_write_off,
     Permission.loans_reschedule,
     Permission.refunds_write,
+    Permission.waivers_write,
     Permission.close_of_business,
     Permission.reports_read,
     Permission.ledger_read,

@@ -13,6 +13,7 @@ class Branch(Base):
     id: Mapped[str] = id_column()
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    account_seq: Mapped[int] = mapped_column(Integer, default=0)  # the last loan account number issued
     created_at: Mapped[datetime] = created_at_column()
 
 

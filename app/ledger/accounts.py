@@ -34,6 +34,7 @@ CHART: tuple[AccountSpec, ...] = (
     AccountSpec("4200", "Penalty income", AccountType.income),
     AccountSpec("4300", "Recovery income", AccountType.income),
     AccountSpec("5000", "Loan write-off expense", AccountType.expense),
+    AccountSpec("5100", "Goodwill expense", AccountType.expense),
 )
 
 DEFAULT_ACCOUNTS: dict[AccountRole, str] = {
@@ -49,4 +50,5 @@ DEFAULT_ACCOUNTS: dict[AccountRole, str] = {
     AccountRole.penalty_income: "4200",
     AccountRole.recovery_income: "4300",
     AccountRole.write_off_expense: "5000",
+    AccountRole.goodwill_expense: "5100",
 }

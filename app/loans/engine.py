@@ -38,6 +38,7 @@ from app.ledger.accounts import DEFAULT_ACCOUNTS
 from app.ledger.entries import EntryDraft, LineDraft
 from app.loans import repository as repo
 from app.loans.models import DelinquencyChange, Loan, LoanEvent, LoanTransaction
+from app.loans.numbering import paid_through
 from app.loans.terms import FINANCIAL_EVENTS, domain_events, loan_terms
 from app.operations import repository as operations
 
@@ -342,6 +343,7 @@ def write_snapshot(
     loan.interest_before_current = sum(r.interest for r in state.installments if r.due_date <= business_date)
     loan.oldest_unpaid_due_date = overdue_since
     loan.projection_state = state.checkpoint.to_json()
+    loan.paid_through = paid_through(state.installments)
     loan.version += 1
     loan.updated_at = utcnow()
     repo.save_installments(session, loan.id, state.installments, stored)

@@ -83,8 +83,9 @@ def action_result(
     draft: EntryDraft | None,
     tx: LoanTransaction | None,
     dry_run: bool,
+    more: list[EntryDraft] | None = None,
 ) -> MoneyResult:
-    entries = [draft] if draft else []
+    entries = ([draft] if draft else []) + (more or [])
     outcome = Outcome(loan, today, state, entries, tx)
     if dry_run:
         return MoneyResult(200, dry_run_out(loan, today, state, entries).model_dump(mode="json"), outcome=outcome)

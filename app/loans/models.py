@@ -56,6 +56,13 @@ class Loan(Base):
     prepayment: Mapped[str] = mapped_column(String(24), default="reduce_term")
     interest_recalculation: Mapped[str] = mapped_column(String(8), default="none")
     accounts: Mapped[dict[str, str]] = mapped_column(JSON)
+    # Product charges (app/domain/instruments.py ProductCharge.to_json); the APR at disbursement (Reg Z, with
+    # deducted fees as prepaid finance charges); installment fees make close of business re-project the loan.
+    charges: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    apr_e6: Mapped[int | None] = mapped_column(BigInteger)
+    close_per_loan: Mapped[bool] = mapped_column(Boolean, default=False)
+    account_no: Mapped[str | None] = mapped_column(String(48), unique=True)  # branch code + sequence (numbering.py)
+    paid_through: Mapped[date | None] = mapped_column(Date)  # due date of the last installment paid in a row
     expected_disbursement_date: Mapped[date | None] = mapped_column(Date)
     first_payment_date: Mapped[date | None] = mapped_column(Date)
 
@@ -163,6 +170,10 @@ class LoanInstallment(Base):
     paid_fees: Mapped[int] = mapped_column(BigInteger, default=0)
     paid_penalties: Mapped[int] = mapped_column(BigInteger, default=0)
     late_fee_date: Mapped[date | None] = mapped_column(Date)
+    # forgiven by waivers (already taken off interest/fees/penalties, which are what is owed)
+    waived_interest: Mapped[int] = mapped_column(BigInteger, default=0)
+    waived_fees: Mapped[int] = mapped_column(BigInteger, default=0)
+    waived_penalties: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DelinquencyChange(Base):

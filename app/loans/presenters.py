@@ -8,12 +8,14 @@ from typing import Any
 
 from app.core.schemas import money_out
 from app.domain.delinquency import bucket_for
+from app.domain.instruments import installment_fee, installment_fee_rules
 from app.domain.lifecycle import LoanStatus, allowed_actions
 from app.domain.money import currency as currency_of
 from app.domain.money import format_minor
 from app.domain.servicing import Allocation, Installment, LoanState
 from app.ledger.entries import EntryDraft
 from app.loans.models import Loan, LoanInstallment, LoanTransaction
+from app.loans.numbering import paid_through
 from app.loans.schemas import (
     AllocationOut,
     Balances,
@@ -25,7 +27,8 @@ from app.loans.schemas import (
     NextDue,
     TransactionOut,
 )
-from app.products.schemas import format_rate
+from app.loans.terms import product_charges
+from app.products.schemas import format_rate, rate_from_e6
 
 
 def _principal(loan: Loan) -> int:
@@ -65,6 +68,8 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         parts, advance, credit, dpd, next_due = (0, 0, 0, 0), 0, 0, 0, None  # as of a date before the disbursement
     return LoanOut(
         id=loan.id,
+        account_no=loan.account_no,
+        paid_through=paid_through(state.installments) if state is not None else loan.paid_through,
         status=status,
         borrower_id=loan.borrower_id,
         product_id=loan.product_id,
@@ -72,6 +77,7 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         currency=c,
         principal=m(_principal(loan)),
         annual_rate_percent=format_rate(loan.annual_rate_e6),
+        apr_percent=None if loan.apr_e6 is None else f"{rate_from_e6(loan.apr_e6):.4f}",
         term=loan.term,
         disbursement_date=loan.disbursement_date,
         maturity_date=maturity,
@@ -111,13 +117,19 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
     )
 
 
-def installment_fields(row: Installment | LoanInstallment, currency: str, as_of: date) -> dict[str, Any]:
+def installment_fields(
+    row: Installment | LoanInstallment, currency: str, as_of: date, planned_fees: int = 0
+) -> dict[str, Any]:
     """One schedule row as the API shows it (InstallmentOut's fields), as plain data: the schedule endpoint
-    serialises these directly (a 520-installment schedule is the API's largest routine body)."""
+    serialises these directly (a 520-installment schedule is the API's largest routine body).
+    Interest, fees and penalties as charged; `waived` what waivers forgave of them (the row keeps what is owed,
+    so charged = owed + waived); outstanding = total - paid - waived. `planned_fees`: installment fees of a
+    period not yet begun (charged when it begins), shown so the schedule is the plan in full."""
     cur = currency_of(currency)
-    total = row.principal + row.interest + row.fees + row.penalties
+    waived = row.waived_interest + row.waived_fees + row.waived_penalties
+    owed = row.principal + row.interest + row.fees + row.penalties + planned_fees
     paid = row.paid_principal + row.paid_interest + row.paid_fees + row.paid_penalties
-    outstanding = total - paid
+    outstanding = owed - paid
     if outstanding == 0:
         status = "paid"
     elif row.due_date < as_of:
@@ -129,15 +141,20 @@ def installment_fields(row: Installment | LoanInstallment, currency: str, as_of:
         "period_start": row.period_start,
         "due_date": row.due_date,
         "principal": format_minor(row.principal, cur),
-        "interest": format_minor(row.interest, cur),
-        "fees": format_minor(row.fees, cur),
-        "penalties": format_minor(row.penalties, cur),
-        "total": format_minor(total, cur),
+        "interest": format_minor(row.interest + row.waived_interest, cur),
+        "fees": format_minor(row.fees + row.waived_fees + planned_fees, cur),
+        "penalties": format_minor(row.penalties + row.waived_penalties, cur),
+        "total": format_minor(owed + waived, cur),
         "paid": {
             "principal": format_minor(row.paid_principal, cur),
             "interest": format_minor(row.paid_interest, cur),
             "fees": format_minor(row.paid_fees, cur),
             "penalties": format_minor(row.paid_penalties, cur),
+        },
+        "waived": {
+            "interest": format_minor(row.waived_interest, cur),
+            "fees": format_minor(row.waived_fees, cur),
+            "penalties": format_minor(row.waived_penalties, cur),
         },
         "outstanding": format_minor(outstanding, cur),
         "status": status,
@@ -145,21 +162,48 @@ def installment_fields(row: Installment | LoanInstallment, currency: str, as_of:
     }
 
 
-def installment_out(row: Installment | LoanInstallment, currency: str, as_of: date) -> InstallmentOut:
-    return InstallmentOut.model_validate(installment_fields(row, currency, as_of))
+def installment_out(
+    row: Installment | LoanInstallment, currency: str, as_of: date, planned_fees: int = 0
+) -> InstallmentOut:
+    return InstallmentOut.model_validate(installment_fields(row, currency, as_of, planned_fees))
 
 
-def installments_out(rows: Sequence[Installment | LoanInstallment], currency: str, as_of: date) -> list[InstallmentOut]:
-    return [installment_out(r, currency, as_of) for r in rows]
+PLANNED_FEE_STATUSES = frozenset({"submitted", "approved", "active"})
 
 
-def schedule_json(loan_id: str, currency: str, as_of: date, rows: Sequence[Installment | LoanInstallment]) -> bytes:
+def _installment_rows(
+    rows: Sequence[Installment | LoanInstallment], currency: str, as_of: date, loan: Loan | None
+) -> list[dict[str, Any]]:
+    rules = installment_fee_rules(product_charges(loan)) if loan is not None else ()
+    if loan is None or not rules or loan.status not in PLANNED_FEE_STATUSES:
+        return [installment_fields(r, currency, as_of) for r in rows]
+    begun = loan.disbursement_date is not None  # a preview before disbursement: every fee is still to come
+    return [
+        installment_fields(
+            r,
+            currency,
+            as_of,
+            installment_fee(rules, r.principal, r.interest)
+            if r.number <= loan.term and not (begun and r.period_start <= as_of)
+            else 0,
+        )
+        for r in rows
+    ]
+
+
+def installments_out(
+    rows: Sequence[Installment | LoanInstallment], currency: str, as_of: date, loan: Loan | None = None
+) -> list[InstallmentOut]:
+    return [InstallmentOut.model_validate(f) for f in _installment_rows(rows, currency, as_of, loan)]
+
+
+def schedule_json(loan: Loan, as_of: date, rows: Sequence[Installment | LoanInstallment]) -> bytes:
     """GET /loans/{id}/schedule's body (ScheduleOut), serialised straight from plain data."""
     body = {
-        "loan_id": loan_id,
+        "loan_id": loan.id,
         "as_of": as_of,
-        "currency": currency,
-        "installments": [installment_fields(r, currency, as_of) for r in rows],
+        "currency": loan.currency,
+        "installments": _installment_rows(rows, loan.currency, as_of, loan),
     }
     return json.dumps(body, default=_iso_date, separators=(",", ":")).encode()
 

@@ -12,6 +12,7 @@ from app.core.idempotency_models import IdempotencyKey
 from app.core.pagination import paginate
 from app.domain.servicing import Installment
 from app.ledger.repository import WORKING_SET
+from app.loans import numbering
 from app.loans.models import Loan, LoanCheckpoint, LoanEvent, LoanInstallment, LoanTransaction
 from app.operations.models import BusinessCalendar
 
@@ -161,6 +162,7 @@ def rows_from_json(value: Any) -> list[Installment]:
                 paid_f,
                 paid_pen,
                 date.fromisoformat(r[11][:10]) if r[11] else None,
+                *(int(a) for a in r[12:15]),  # waived interest, fees, penalties (absent from older states)
             )
         )
     return rows
@@ -182,6 +184,9 @@ def rows_to_json(rows: Sequence[Installment]) -> list[list[Any]]:
             r.paid_fees,
             r.paid_penalties,
             r.late_fee_date.isoformat() if r.late_fee_date else None,
+            r.waived_interest,
+            r.waived_fees,
+            r.waived_penalties,
         ]
         for r in rows
     ]
@@ -207,8 +212,10 @@ def list_loans(
     branch_id: str | None,
     cursor: str | None,
     limit: int,
+    account_no: str | None = None,
+    q: str | None = None,
 ) -> tuple[Sequence[Loan], str | None]:
-    stmt = select(Loan)
+    stmt = numbering.search(select(Loan), account_no, q)
     if branch_scope is not None:
         stmt = stmt.where(Loan.branch_id == branch_scope)
     if status is not None:
@@ -265,6 +272,9 @@ INSTALLMENT_FIELDS = (
     "paid_fees",
     "paid_penalties",
     "late_fee_date",
+    "waived_interest",
+    "waived_fees",
+    "waived_penalties",
 )
 
 
@@ -319,12 +329,18 @@ def installment_states(session: Session, loan_id: str) -> list[Installment]:
             t.c.paid_fees,
             t.c.paid_penalties,
             t.c.late_fee_date,
+            t.c.waived_interest,
+            t.c.waived_fees,
+            t.c.waived_penalties,
         )
         .where(t.c.loan_id == loan_id)
         .order_by(t.c.number)
     ).all()
     return [Installment(*row) for row in rows]
 
+
+# Transactions whose allocation the projection decides (a replay may move it).
+PROJECTED_TYPES = ("repayment", "recovery", "write_off", "charge", "waiver", "goodwill_credit", "chargeback")
 
 ALLOCATION_COLUMNS = (
     "alloc_principal",
@@ -344,7 +360,7 @@ def projected_transactions(session: Session, loan_id: str) -> list[tuple[str, in
         select(t.c.id, t.c.event_seq, t.c.type, t.c.amount, *(t.c[c] for c in ALLOCATION_COLUMNS)).where(
             t.c.loan_id == loan_id,
             t.c.reversed.is_(False),
-            t.c.type.in_(("repayment", "recovery", "write_off")),
+            t.c.type.in_(PROJECTED_TYPES),
         )
     ).all()
     return [(row[0], row[1], row[2], row[3], tuple(row[4:])) for row in rows]

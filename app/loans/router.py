@@ -15,6 +15,7 @@ from app.ledger.schemas import JournalEntryOut, journal_entry_out
 from app.loans import presenters, service, servicing
 from app.loans.engine import Outcome
 from app.loans.idempotent import MoneyResult
+from app.loans.instrument_schemas import ReverseIn
 from app.loans.schemas import (
     AccrualSegmentOut,
     ApproveIn,
@@ -106,10 +107,16 @@ def list_loans(
     status: Annotated[LoanStatus | None, Query(description="Only loans in this status")] = None,
     borrower_id: Annotated[str | None, Query(max_length=36)] = None,
     branch_id: Annotated[str | None, Query(max_length=36)] = None,
+    account_no: Annotated[str | None, Query(max_length=48, description="Exact account number, e.g. HQ-000123")] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Text in the account number or borrower's name")
+    ] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Page[LoanOut]:
-    loans, next_cursor = service.list_loans(db, principal, status, borrower_id, branch_id, cursor, limit)
+    loans, next_cursor = service.list_loans(
+        db, principal, status, borrower_id, branch_id, cursor, limit, account_no, q
+    )
     from app.operations.service import business_date
 
     today = business_date(db)
@@ -163,7 +170,7 @@ def get_installment_interest(
 def get_schedule(db: DbDep, principal: CurrentUser, loan_id: str, as_of: date | None = None) -> Response:
     loan, on, rows = service.schedule(db, principal, loan_id, as_of)
     # Serialised straight from plain data (the response_model above documents it; a test checks the two agree).
-    return Response(presenters.schedule_json(loan.id, loan.currency, on, rows), media_type="application/json")
+    return Response(presenters.schedule_json(loan, on, rows), media_type="application/json")
 
 
 @router.post(
@@ -283,7 +290,7 @@ def reverse(
     principal: CurrentUser,
     loan_id: str,
     tx_id: str,
-    body: ReasonIn,
+    body: ReverseIn,
     request: Request,
     idempotency_key: OptionalKey = None,
     if_match: IfMatch = None,

@@ -81,6 +81,10 @@ class NextDue(BaseModel):
 
 class LoanOut(BaseModel):
     id: str
+    account_no: str | None = Field(default=None, description="Human-readable and unique: branch code + sequence")
+    paid_through: dt.date | None = Field(
+        default=None, description="Due date of the last installment fully paid (with every one before it)"
+    )
     status: str
     borrower_id: str
     product_id: str
@@ -88,6 +92,11 @@ class LoanOut(BaseModel):
     currency: str
     principal: MoneyOut
     annual_rate_percent: str
+    apr_percent: str | None = Field(
+        default=None,
+        description="Reg Z App. J APR fixed at disbursement (4 decimals): fees deducted at disbursement are prepaid "
+        "finance charges, installment fees are paid with the installments; null before disbursement",
+    )
     term: int
     disbursement_date: dt.date | None
     maturity_date: dt.date | None
@@ -124,6 +133,12 @@ class PaidParts(BaseModel):
     penalties: MoneyOut
 
 
+class WaivedParts(BaseModel):
+    interest: MoneyOut
+    fees: MoneyOut
+    penalties: MoneyOut
+
+
 class InstallmentOut(BaseModel):
     number: int
     period_start: dt.date
@@ -134,6 +149,7 @@ class InstallmentOut(BaseModel):
     penalties: MoneyOut
     total: MoneyOut
     paid: PaidParts
+    waived: WaivedParts = Field(description="Forgiven by waivers; outstanding = total - paid - waived")
     outstanding: MoneyOut
     status: str
     late_fee_date: dt.date | None

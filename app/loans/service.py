@@ -24,9 +24,11 @@ from app.identity.access import Permission, Principal
 from app.ledger.accounts import DEFAULT_ACCOUNTS
 from app.loans import engine, idempotent
 from app.loans import repository as repo
+from app.loans.charges import apply_disbursement_charges
 from app.loans.engine import Outcome, unit_of_work
 from app.loans.idempotent import MoneyResult
 from app.loans.models import Loan, LoanInstallment, LoanTransaction
+from app.loans.numbering import next_account_no
 from app.loans.schemas import ApproveIn, DisburseIn, LoanCreate, ReasonIn, WithdrawIn
 from app.loans.terms import domain_events, loan_terms, schedule_terms
 from app.products import repository as products
@@ -138,6 +140,8 @@ def submit(db: Database, principal: Principal, data: LoanCreate, dry_run: bool) 
             allocation_order=list(product.allocation_order),
             prepayment=product.prepayment,
             interest_recalculation=product.interest_recalculation,
+            charges=list(product.charges or []),
+            account_no=next_account_no(session, borrower.branch_id),
             accounts={role.value: code for role, code in DEFAULT_ACCOUNTS.items()},
             expected_disbursement_date=data.expected_disbursement_date,
             first_payment_date=data.first_payment_date,
@@ -274,6 +278,7 @@ def disburse(
             generate_schedule(schedule_terms(loan, amount, on))
         except DomainValidationError as exc:
             raise ValidationFailed.single("date" if "date" in exc.field else "amount", exc.message) from exc
+        deducted = apply_disbursement_charges(loan)
         tx = LoanTransaction(
             loan_id=loan.id,
             event_seq=0,
@@ -294,7 +299,8 @@ def disburse(
             loan.id,
             before,
             loan.status,
-            {"amount": money_out(amount, loan.currency), "date": on.isoformat()},
+            {"amount": money_out(amount, loan.currency), "date": on.isoformat(),
+             "paid_out": money_out(amount - deducted, loan.currency)},
         )
         session.flush()
         if not dry_run:
@@ -362,10 +368,14 @@ def list_loans(
     branch_id: str | None,
     cursor: str | None,
     limit: int,
+    account_no: str | None = None,
+    q: str | None = None,
 ) -> tuple[Sequence[Loan], str | None]:
     principal.require(Permission.read)
     with db.session(writer=False) as session:
-        return repo.list_loans(session, principal.branch_scope, status, borrower_id, branch_id, cursor, limit)
+        return repo.list_loans(
+            session, principal.branch_scope, status, borrower_id, branch_id, cursor, limit, account_no, q
+        )
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,16 @@ from app.loans import engine
 from app.loans import repository as repo
 from app.loans.engine import Outcome
 from app.loans.idempotent import MoneyResult, action_result, begin, run_idempotent
+from app.loans.instrument_schemas import ReverseIn
+from app.loans.instruments import book_nsf_fees, charged_back
 from app.loans.models import Loan, LoanTransaction
 from app.loans.presenters import allocation_out, dry_run_out
-from app.loans.schemas import PaymentIn, PaymentOut, ReasonIn, RefundIn, WriteOffIn
+from app.loans.schemas import PaymentIn, PaymentOut, RefundIn, WriteOffIn
 from app.loans.service import minor_amount, project_loan
 
-REVERSIBLE = frozenset({"repayment", "recovery", "refund", "write_off"})
+REVERSIBLE = frozenset(
+    {"repayment", "recovery", "refund", "write_off", "charge", "waiver", "goodwill_credit", "chargeback"}
+)
 
 
 def _money_date(loan: Loan, requested: date | None, today: date, field_name: str = "date") -> date:
@@ -139,7 +143,7 @@ def reverse(
     principal: Principal,
     loan_id: str,
     tx_id: str,
-    data: ReasonIn,
+    data: ReverseIn,
     request: IdempotentRequest | None,
     version: int | None,
     dry_run: bool,
@@ -157,6 +161,8 @@ def reverse(
             raise Conflict("this transaction is already reversed", allowed_actions=[])
         if tx.type not in REVERSIBLE:
             raise Conflict(f"a {tx.type} transaction cannot be reversed", allowed_actions=[])
+        if tx.type == "repayment" and charged_back(session, loan.id, tx.id):
+            raise Conflict("this repayment was charged back: reverse its chargebacks first", allowed_actions=[])
         before = loan.status
         today = engine.business_date(session)
         target = repo.event_by_seq(session, loan.id, tx.event_seq)
@@ -178,7 +184,7 @@ def reverse(
             reversal,
             "reversal",
             tx.amount,
-            {"reverses_seq": tx.event_seq, "reason": data.reason},
+            {"reverses_seq": tx.event_seq, "reason": data.reason, "reason_code": data.reason_code},
         )
         target.reversed_by_seq = event.seq
         tx.reversed = True
@@ -193,6 +199,9 @@ def reverse(
             reversal_of=tx.journal_entry_id,
             description=f"reversal: {data.reason}",
         )
+        nsf = None
+        if data.reason_code == "nsf" and tx.type == "repayment":
+            nsf = book_nsf_fees(session, loan, principal, today, tx)
         audit.record(
             session,
             principal,
@@ -204,6 +213,11 @@ def reverse(
             {"transaction_id": tx.id, "reversal_id": reversal.id, "reason": data.reason},
         )
         session.flush()
+        if nsf is not None:  # the dry run shows both entries: the reversal and the NSF fee
+            state = nsf[0]
+            draft_list = [d for d in (draft, nsf[1]) if d is not None]
+            return action_result(loan, today, state, draft_list[0] if draft_list else None, reversal, dry_run,
+                                 more=draft_list[1:])
         return action_result(loan, today, state, draft, reversal, dry_run)
 
     return run_idempotent(db, request, run, dry_run, ttl)

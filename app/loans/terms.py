@@ -1,9 +1,18 @@
 """Between stored loan rows and the pure domain: the loan's own terms, and its events."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from app.domain.calendar import DayCount, Frequency
+from app.domain.instruments import (
+    Charge,
+    Chargeback,
+    ProductCharge,
+    Waiver,
+    WaiverBucket,
+    disbursement_fees,
+    installment_fee_rules,
+)
 from app.domain.money import currency, from_minor
 from app.domain.schedule import Amortization, InterestMethod, ScheduleTerms
 from app.domain.servicing import (
@@ -47,16 +56,39 @@ def loan_terms(loan: Loan) -> LoanTerms:
             amount=loan.late_fee_amount_minor,
             percent_of_overdue=None if loan.late_fee_percent_e6 is None else rate_from_e6(loan.late_fee_percent_e6),
         )
+    charges = product_charges(loan)
+    deducted, capitalized = disbursement_fees(charges, loan.disbursed_principal)
     return LoanTerms(
-        schedule=schedule_terms(loan, loan.disbursed_principal, loan.disbursement_date),
+        schedule=schedule_terms(loan, loan.disbursed_principal + capitalized, loan.disbursement_date),
         late_fee=late_fee,
         allocation_order=tuple(loan.allocation_order),
         prepayment=Prepayment(loan.prepayment),
         interest_recalculation=InterestRecalculation(loan.interest_recalculation),
+        disbursement_fees=deducted + capitalized,
+        installment_fees=installment_fee_rules(charges),
     )
 
 
-FINANCIAL_EVENTS = frozenset({"payment", "write_off", "refund"})
+def product_charges(loan: Loan) -> list[ProductCharge]:
+    """The charges the loan copied from its product at submission."""
+    return [ProductCharge.from_json(c) for c in loan.charges or []]
+
+
+FINANCIAL_EVENTS = frozenset(
+    {"payment", "write_off", "refund", "charge", "waiver", "goodwill_credit", "chargeback"}
+)
+
+
+def _waiver(row: LoanEvent) -> Event:
+    return Waiver(row.seq, row.effective_date, WaiverBucket(str((row.payload or {})["bucket"])), int(row.amount or 0))
+
+
+INSTRUMENT_EVENTS: dict[str, Callable[[LoanEvent], Event]] = {
+    "charge": lambda row: Charge(row.seq, row.effective_date, int(row.amount or 0)),
+    "waiver": _waiver,
+    "goodwill_credit": lambda row: Payment(row.seq, row.effective_date, int(row.amount or 0), goodwill=True),
+    "chargeback": lambda row: Chargeback(row.seq, row.effective_date, int(row.amount or 0)),
+}
 
 
 def domain_events(rows: Sequence[LoanEvent]) -> list[Event]:
@@ -70,6 +102,8 @@ def domain_events(rows: Sequence[LoanEvent]) -> list[Event]:
             events.append(Payment(row.seq, row.effective_date, int(row.amount or 0), recovery))
         elif row.type == "write_off":
             events.append(WriteOff(row.seq, row.effective_date))
+        elif row.type in INSTRUMENT_EVENTS:
+            events.append(INSTRUMENT_EVENTS[row.type](row))
         else:
             events.append(Refund(row.seq, row.effective_date, int(row.amount or 0)))
     return events

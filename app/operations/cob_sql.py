@@ -10,10 +10,12 @@ from app.domain.postings import AccountRole
 from app.ledger.accounts import DEFAULT_ACCOUNTS
 
 # The set-based steps serve fixed-schedule loans; simple-interest (daily recalculation) loans accrue on each
-# day's actual principal and are re-projected one by one (cob.py `_close_daily_loans`).
+# day's actual principal and are re-projected one by one (cob.py `_close_daily_loans`), as are loans with
+# installment fees (`close_per_loan`: a fee is charged when each period begins, which the set-based steps do
+# not model).
 IN_RANGE = "l.status = 'active' AND l.id > :lo AND l.id <= :hi"
-CHUNK = f"{IN_RANGE} AND l.interest_recalculation = 'none'"
-DAILY = f"{IN_RANGE} AND l.interest_recalculation = 'daily'"
+CHUNK = f"{IN_RANGE} AND l.interest_recalculation = 'none' AND NOT l.close_per_loan"
+DAILY = f"{IN_RANGE} AND (l.interest_recalculation = 'daily' OR l.close_per_loan)"
 OUTSTANDING_PI = "(i.principal - i.paid_principal + i.interest - i.paid_interest)"
 # half_up(o * pct_e6 / 10^8) split as o = q·10^8 + r so no product overflows 64 bits (o up to 10^14).
 PERCENT_FEE = (

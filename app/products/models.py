@@ -1,4 +1,5 @@
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -38,5 +39,6 @@ class Product(Base):
     allocation_order: Mapped[list[str]] = mapped_column(JSON)
     prepayment: Mapped[str] = mapped_column(String(24), default="reduce_term")
     interest_recalculation: Mapped[str] = mapped_column(String(8), default="none")
+    charges: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # ProductCharge.to_json, immutable
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = created_at_column()

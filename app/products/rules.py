@@ -41,6 +41,11 @@ def _currency(p: ProductCreate) -> Currency | None:
         return None
 
 
+def product_currency(p: ProductCreate) -> Currency | None:
+    """The product's currency, or None when its code is unknown (a rule of its own reports that)."""
+    return _currency(p)
+
+
 def decimal_places(value: Decimal) -> int:
     """Decimal places as written: "1.50" has 2 (the strict reading the money parser uses)."""
     exponent = value.as_tuple().exponent

@@ -1,6 +1,7 @@
 """Product requests and responses. Pydantic checks types and shapes only; every limit and every impossible
 combination is a rule in app/products/rules.py, so the whole capability check reads as one table."""
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -10,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from app.core.schemas import MoneyIn, MoneyOut, RateIn, StrictModel
 from app.domain.calendar import DayCount, Frequency
+from app.domain.instruments import ChargeCollection, ChargeKind, ProductCharge
 from app.domain.money import currency, format_money, from_minor
 from app.domain.schedule import Amortization, InterestMethod
 from app.domain.servicing import InterestRecalculation, Prepayment
@@ -53,6 +55,28 @@ class LateFeeIn(StrictModel):
     grace_days: int = 0
 
 
+class ProductChargeIn(StrictModel):
+    """One of `amount` (flat) or `percent` (of the principal for disbursement fees, of the installment's
+    principal + interest for installment fees, of the returned repayment for NSF fees). `collection` only for
+    disbursement fees: deducted (default; the borrower receives principal - fee) or capitalized."""
+
+    code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+    name: ProductName
+    kind: ChargeKind
+    amount: MoneyIn | None = None
+    percent: RateIn | None = None
+    collection: ChargeCollection | None = None
+
+
+class ProductChargeOut(BaseModel):
+    code: str
+    name: str
+    kind: ChargeKind
+    amount: MoneyOut | None
+    percent: str | None
+    collection: ChargeCollection | None
+
+
 class ProductCreate(StrictModel):
     code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
     name: ProductName
@@ -82,6 +106,9 @@ class ProductCreate(StrictModel):
     interest_recalculation: InterestRecalculation = Field(
         default=InterestRecalculation.none,
         description="daily: simple interest on the principal actually outstanding (actual/* day counts only)",
+    )
+    charges: list[ProductChargeIn] = Field(
+        default_factory=list, max_length=20, description="Disbursement, installment and NSF fees"
     )
 
     @property
@@ -133,6 +160,7 @@ class ProductOut(BaseModel):
     allocation_order: list[AllocationBucket]
     prepayment: Prepayment
     interest_recalculation: InterestRecalculation
+    charges: list[ProductChargeOut]
     is_active: bool
     created_at: datetime
 
@@ -169,6 +197,19 @@ class ProductOut(BaseModel):
             allocation_order=[AllocationBucket(b) for b in product.allocation_order],
             prepayment=Prepayment(product.prepayment),
             interest_recalculation=InterestRecalculation(product.interest_recalculation),
+            charges=[charge_out(ProductCharge.from_json(c), money) for c in product.charges or []],
             is_active=product.is_active,
             created_at=product.created_at,
         )
+
+
+def charge_out(charge: ProductCharge, money: Callable[[int], str]) -> ProductChargeOut:
+    rule = charge.rule
+    return ProductChargeOut(
+        code=charge.code,
+        name=charge.name,
+        kind=charge.kind,
+        amount=None if rule.amount is None else money(rule.amount),
+        percent=None if rule.percent is None else f"{rule.percent.normalize():f}",
+        collection=charge.collection,
+    )

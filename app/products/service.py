@@ -12,6 +12,7 @@ from app.domain.money import currency, to_minor
 from app.identity.access import Permission, Principal
 from app.products import repository as repo
 from app.products import rules
+from app.products.charges import charge_errors, stored_charges
 from app.products.models import Product
 from app.products.schemas import ProductCreate, rate_to_e6
 
@@ -44,6 +45,7 @@ def _new_product(data: ProductCreate) -> Product:
         allocation_order=[bucket.value for bucket in data.allocation_order],
         prepayment=data.prepayment.value,
         interest_recalculation=data.interest_recalculation.value,
+        charges=stored_charges(data, cur),
         is_active=True,
     )
 
@@ -51,6 +53,7 @@ def _new_product(data: ProductCreate) -> Product:
 def create_product(db: Database, principal: Principal, data: ProductCreate) -> Product:
     principal.require(Permission.products_admin)
     errors = rules.field_errors(data)
+    errors += charge_errors(data, rules.product_currency(data))
     if errors:
         raise ValidationFailed(errors)
     try:
