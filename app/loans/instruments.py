@@ -108,8 +108,6 @@ def _book(
             description=booking.description,
             appended=event,
         )
-        if draft is not None:
-            session.refresh(tx, ["journal_entry_id"])  # set by the posting's UPDATE
         allocation = state.allocations.get(event.seq, Allocation())
         if check is not None:
             check(loan, allocation)
