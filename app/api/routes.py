@@ -8,6 +8,7 @@ from app.console import router as console
 from app.events import router as events
 from app.identity import router as identity
 from app.ledger import router as ledger
+from app.loans import modifications_router
 from app.loans import router as loans
 from app.operations import router as operations
 from app.payments import router as payments
@@ -22,6 +23,7 @@ ROUTERS = (
     products.router,
     schedules.router,
     loans.router,
+    modifications_router.router,
     ledger.router,
     operations.router,
     reports.router,

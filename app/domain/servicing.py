@@ -107,7 +107,22 @@ class Refund:
     amount: int
 
 
-Event = Payment | WriteOff | Refund
+@dataclass(frozen=True)
+class Modification:
+    """An approved loan modification, effective at the start of `date` (app/domain/modifications.py)."""
+
+    seq: int
+    date: date
+    kind: str  # reschedule | payment_holiday | rate_change | re_age
+    new_term: int | None = None
+    installment_amount: int | None = None  # minor units
+    annual_rate_percent: Decimal | None = None
+    next_due_date: date | None = None
+    holiday_installments: int = 0
+    holiday_interest: str = "capitalize"  # capitalize | spread | waive
+
+
+Event = Payment | WriteOff | Refund | Modification
 
 
 @dataclass(frozen=True)
@@ -184,6 +199,10 @@ class Checkpoint:
     # Daily interest recalculation: interest accrued through `segment_start` (every closed segment rounded).
     accrued_interest: int = 0
     segment_start: date | None = None
+    # Modifications (app/domain/modifications.py): the terms governing the open installments, and the
+    # interest capitalised so far.
+    regime: dict[str, str] | None = None
+    capitalized: int = 0
 
     def to_json(self) -> dict[str, object]:
         w = self.written_off
@@ -208,6 +227,8 @@ class Checkpoint:
             "settled_rows": self.settled_rows,
             "accrued_interest": self.accrued_interest,
             "segment_start": self.segment_start.isoformat() if self.segment_start else None,
+            "regime": self.regime,
+            "capitalized": self.capitalized,
         }
 
     @classmethod
@@ -238,6 +259,8 @@ class Checkpoint:
             settled_rows=int(str(data.get("settled_rows", 0))),
             accrued_interest=int(str(data.get("accrued_interest", 0))),
             segment_start=day("segment_start"),
+            regime=data.get("regime"),  # type: ignore[arg-type]
+            capitalized=int(str(data.get("capitalized", 0))),
         )
 
 
@@ -343,6 +366,7 @@ class _Projection:
         self.closed_on, self.written_off_on = cp.closed_on, cp.written_off_on
         self.written_off, self.recognised_at_write_off = cp.written_off, cp.recognised_at_write_off
         self.readvanced, self.settled_rows = cp.readvanced, cp.settled_rows
+        self.regime, self.capitalized = cp.regime, cp.capitalized
 
     def _rows(self, scheduled: Sequence[ScheduledInstallment]) -> list[Installment]:
         cur = self.cur
@@ -467,6 +491,11 @@ class _Projection:
         current.paid_principal += amount
         paid["principal"] += amount
         del self.rows[keep + 1 :]
+        if self.regime is not None:  # a modification set new terms for the open installments
+            from app.domain.modifications import rebuild_after_prepayment  # it imports this module
+
+            self.rows += rebuild_after_prepayment(self, balance, current)
+            return 0
         scale = -self.cur.minor_units
         opening = Decimal(balance).scaleb(scale)
         if self.terms.prepayment == Prepayment.reduce_installment:
@@ -636,6 +665,7 @@ class _Projection:
                 overpaid=self.overpaid,
                 refunded=self.refunded,
                 principal_readvanced=self.readvanced,
+                interest_capitalized=self.capitalized,
             )
             + self.written_off
         )
@@ -695,6 +725,8 @@ class _Projection:
                 self.recognised_at_write_off,
                 self.readvanced,
                 self.settled_rows,
+                regime=self.regime,
+                capitalized=self.capitalized,
             ),
             interest_in_advance=max(-net, 0),
             write_offs=self.write_offs,
@@ -754,6 +786,10 @@ def _run(
         elif isinstance(event, WriteOff):
             if projection.written_off_on is None and projection.closed_on is None:
                 projection.write_off(event.seq, event.date)
+        elif isinstance(event, Modification):
+            from app.domain.modifications import apply_modification  # it imports this module
+
+            apply_modification(projection, event)
         else:
             projection.refund(event)
         projection.after_event(event.date)

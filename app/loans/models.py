@@ -176,3 +176,32 @@ class DelinquencyChange(Base):
     from_bucket: Mapped[str] = mapped_column(String(8))
     to_bucket: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = created_at_column()
+
+
+class LoanModification(Base):
+    """A requested change of a loan's terms (CONTRACT "Modifications"): pending until a second person approves
+    or rejects it; approval appends a `modification` event to the loan's log (app/domain/modifications.py)."""
+
+    __tablename__ = "loan_modifications"
+    __table_args__ = (
+        Index("ix_loan_modifications_loan_id_id", "loan_id", "id"),
+        Index("ix_loan_modifications_status_id", "status", "id"),
+    )
+
+    id: Mapped[str] = id_column()
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"))
+    type: Mapped[str] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | rejected
+    effective_date: Mapped[date] = mapped_column(Date)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(String(500))
+    preview: Mapped[dict[str, Any]] = mapped_column(JSON)
+    loan_version: Mapped[int] = mapped_column(Integer)  # the loan's version the preview was computed at
+    requested_by: Mapped[str] = mapped_column(String(36))
+    requested_by_username: Mapped[str] = mapped_column(String(100))
+    decided_by: Mapped[str | None] = mapped_column(String(36))
+    decided_by_username: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_reason: Mapped[str | None] = mapped_column(String(500))
+    event_seq: Mapped[int | None] = mapped_column(Integer)  # the loan event that applied it
+    created_at: Mapped[datetime] = created_at_column()

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from app.domain.calendar import DayCount, Frequency
+from app.domain.modifications import modification_event
 from app.domain.money import currency, from_minor
 from app.domain.schedule import Amortization, InterestMethod, ScheduleTerms
 from app.domain.servicing import (
@@ -56,7 +57,7 @@ def loan_terms(loan: Loan) -> LoanTerms:
     )
 
 
-FINANCIAL_EVENTS = frozenset({"payment", "write_off", "refund"})
+FINANCIAL_EVENTS = frozenset({"payment", "write_off", "refund", "modification"})
 
 
 def domain_events(rows: Sequence[LoanEvent]) -> list[Event]:
@@ -70,6 +71,8 @@ def domain_events(rows: Sequence[LoanEvent]) -> list[Event]:
             events.append(Payment(row.seq, row.effective_date, int(row.amount or 0), recovery))
         elif row.type == "write_off":
             events.append(WriteOff(row.seq, row.effective_date))
+        elif row.type == "modification":
+            events.append(modification_event(row.seq, row.effective_date, (row.payload or {})["event"]))
         else:
             events.append(Refund(row.seq, row.effective_date, int(row.amount or 0)))
     return events

@@ -1,0 +1,179 @@
+"""Loan modifications with maker-checker over HTTP on both legs (CONTRACT "Modifications"): request with a
+preview, dry run, approve/reject rules (self-approval 403, twice 409, another branch's officer 404), the
+modification applied through the projection with its correcting journal entry, re-preview on approval, a
+payment backdated before an approved modification, and the audit trail.
+
+The loan is LOAN12: 1,200.00 at 12 %, 12 monthly installments, 30/360, disbursed 2024-01-01:
+  annuity 1200 * 0.01 / (1 - 1.01**-12) = 106.6186 -> 106.62; #1 interest 12.00, principal 94.62.
+"""
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from app.loans.models import Loan
+from app.loans.service import project_loan
+from app.domain.postings import by_account, role_balances
+from app.ledger.accounts import DEFAULT_ACCOUNTS
+from sqlalchemy import select
+from tests.api.helpers_lending import LOANS, get_loan
+from tests.api.test_servicing import START, Svc, svc  # noqa: F401  (the module database fixture)
+from tests.conftest import assert_problem
+
+D = date
+
+
+def _loan12(svc: Svc, today: date) -> dict[str, Any]:
+    return svc.loan(principal="1200.00", term=12, pay_on=today)
+
+
+def _request(svc: Svc, loan_id: str, body: dict[str, Any], who: str = "officer_a", **params: Any) -> Any:
+    return svc.world.post(who, f"{LOANS}/{loan_id}/modifications", body, params=params)
+
+
+def _decide(svc: Svc, loan_id: str, mid: str, action: str, who: str = "manager", body: Any = None) -> Any:
+    return svc.world.post(who, f"{LOANS}/{loan_id}/modifications/{mid}/{action}", body or {})
+
+
+def _books_agree(svc: Svc, loan_id: str, today: date) -> None:
+    svc.trial_balance_is_zero()
+    with svc.db.session(writer=False) as session:
+        loan = session.scalars(select(Loan).where(Loan.id == loan_id)).one()
+        state = project_loan(session, loan, today)
+    assert svc.ledger_balances(loan_id) == by_account(role_balances(state.totals), DEFAULT_ACCOUNTS)
+    shown = get_loan(svc.world, loan_id)
+    assert int(Decimal(shown["balances"]["principal"]) * 100) == state.principal_outstanding
+    assert shown["days_past_due"] == state.days_past_due
+
+
+def test_a_request_is_stored_pending_with_its_preview_and_a_dry_run_stores_nothing(svc: Svc) -> None:
+    today = D(2024, 3, 1)
+    loan = _loan12(svc, today)
+    svc.pay(loan["id"], "106.62", D(2024, 2, 1))
+    svc.pay(loan["id"], "106.62", D(2024, 3, 1))
+    body = {"type": "reschedule", "new_term": 18}
+    dry = _request(svc, loan["id"], body, dry_run="true")
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["id"] is None
+    assert svc.get(f"{LOANS}/{loan['id']}/modifications")["items"] == []
+    r = _request(svc, loan["id"], body)
+    assert r.status_code == 201, r.text
+    mod = r.json()
+    assert r.headers["Location"].endswith(mod["id"])
+    assert (mod["status"], mod["type"], mod["effective_date"], mod["params"]) == (
+        "pending", "reschedule", "2024-03-01", {"new_term": 18})
+    assert mod["requested_by"] == svc.world.users["officer_a"]
+    # balance after two installments: 1200 - 94.62 - 95.57 = 1009.81, over 16 installments at 1 %:
+    # 1009.81 * 0.01 / (1 - 1.01**-16) = 68.6099 -> 68.61; #3 interest 10.10, principal 58.51
+    preview = mod["preview"]
+    assert preview == dry.json()["preview"]
+    assert len(preview["installments"]) == 18
+    assert preview["installment_amount"] == "68.61"
+    third = preview["installments"][2]
+    assert (third["due_date"], third["interest"], third["principal"]) == ("2024-04-01", "10.10", "58.51")
+    assert preview["totals"]["principal"] == "1200.00"
+    assert preview["maturity_date"] == "2025-07-01"
+    assert Decimal(preview["apr_percent"]) - Decimal("12") < Decimal("0.01")
+    # nothing applied yet: the loan still has 12 installments
+    assert len(svc.get(f"{LOANS}/{loan['id']}/schedule")["installments"]) == 12
+    listed = svc.get(f"{LOANS}/{loan['id']}/modifications")
+    assert [m["id"] for m in listed["items"]] == [mod["id"]] and listed["next_cursor"] is None
+
+
+def test_maker_checker_rules(svc: Svc) -> None:
+    today = D(2024, 3, 1)
+    loan = _loan12(svc, today)
+    mod = _request(svc, loan["id"], {"type": "rate_change", "annual_rate_percent": "6"}, who="manager").json()
+    # the requester may not approve or reject their own request
+    assert_problem(_decide(svc, loan["id"], mod["id"], "approve", who="manager"), 403)
+    assert_problem(_decide(svc, loan["id"], mod["id"], "reject", who="manager", body={"reason": "x"}), 403)
+    # an officer of another branch does not see the loan at all; an officer of the branch may not approve
+    assert_problem(_decide(svc, loan["id"], mod["id"], "approve", who="officer_b"), 404)
+    assert_problem(_request(svc, loan["id"], {"type": "re_age"}, who="officer_b"), 404)
+    assert_problem(svc.world.get("officer_b", f"{LOANS}/{loan['id']}/modifications"), 404)
+    assert_problem(_decide(svc, loan["id"], mod["id"], "approve", who="officer_a"), 403)
+    # a second manager approves; approving or rejecting again is a conflict
+    svc.world.tokens["manager2"] = svc.world.tokens.get("manager2") or _second_manager(svc)
+    r = _decide(svc, loan["id"], mod["id"], "approve", who="manager2")
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["decided_by_username"] is not None) == ("approved", True)
+    assert_problem(_decide(svc, loan["id"], mod["id"], "approve", who="manager2"), 409)
+    assert_problem(_decide(svc, loan["id"], mod["id"], "reject", who="manager2", body={"reason": "x"}), 409)
+    # the audit trail names the requester and the approver
+    trail = svc.get(f"{LOANS}/{loan['id']}/audit")["items"]
+    approved = [a for a in trail if a["action"] == "loan.modification_approved"]
+    assert len(approved) == 1
+    detail = approved[0]["detail"]
+    assert detail["requested_by"] != detail["approved_by"]
+    # a rejected request changes nothing
+    other = _request(svc, loan["id"], {"type": "payment_holiday", "installments": 1}).json()
+    r = _decide(svc, loan["id"], other["id"], "reject", body={"reason": "not eligible"})
+    assert r.status_code == 200 and r.json()["status"] == "rejected" and r.json()["decision_reason"] == "not eligible"
+    # invalid requests
+    assert_problem(_request(svc, loan["id"], {"type": "reschedule"}), 422, "new_term")
+    assert_problem(_request(svc, loan["id"], {"type": "rate_change"}), 422, "annual_rate_percent")
+    assert_problem(_request(svc, loan["id"], {"type": "re_age", "new_term": 3}), 422, "new_term")
+    assert_problem(_request(svc, loan["id"], {"type": "re_age", "effective_date": "2024-03-02"}), 422, "effective_date")
+    assert_problem(_request(svc, loan["id"], {"type": "payment_holiday", "installments": 1, "interest": "x"}), 422)
+
+
+def _second_manager(svc: Svc) -> str:
+    from app.identity import service as identity
+    from app.identity.access import Role
+    from tests.conftest import PASSWORD, login, unique
+
+    name = unique("manager2")
+    identity.ensure_user(svc.db, name, PASSWORD, Role.manager)
+    return login(svc.world.client, name)
+
+
+def test_a_backdated_rate_change_posts_the_correcting_entry_and_a_later_backdated_payment_recomputes_both(
+    svc: Svc,
+) -> None:
+    today = D(2024, 2, 10)
+    loan = _loan12(svc, today)
+    svc.world.tokens["manager2"] = svc.world.tokens.get("manager2") or _second_manager(svc)
+    before = svc.ledger_balances(loan["id"])
+    # 40 days after disbursement, 12 % accrued: #1 fully (12.00) + #2 9/30 of 11.05 = 3.32 (rounded): 15.32
+    assert before["1200"] == 1532
+    mod = _request(svc, loan["id"], {"type": "rate_change", "annual_rate_percent": "6", "effective_date": "2024-01-01"})
+    assert mod.status_code == 201, mod.text
+    r = _decide(svc, loan["id"], mod.json()["id"], "approve", who="manager2")
+    assert r.status_code == 200, r.text
+    # at 6 % from the disbursement: #1 interest 6.00 (1200 * 0.005), annuity 1200 * 0.005 / (1 - 1.005**-12) = 103.28;
+    # #2 interest (1200 - 97.28) * 0.005 = 5.51, 9/30 accrued = 1.65 (1.653): receivable 6.00 + 1.65 = 7.65
+    after = svc.ledger_balances(loan["id"])
+    assert after["1200"] == 765
+    assert after["4000"] == -765
+    journal = svc.journal(loan["id"])
+    correcting = [e for e in journal if e.get("entry_type") == "modification" or "modification" in str(e.get("description"))]
+    assert correcting, journal
+    _books_agree(svc, loan["id"], today)
+    schedule = svc.get(f"{LOANS}/{loan['id']}/schedule")["installments"]
+    # #1 is 9 days overdue on 02-10: the late fee of 15.00 was charged at the end of 02-07 (grace 5 days)
+    assert (schedule[0]["interest"], schedule[0]["principal"], schedule[0]["penalties"]) == ("6.00", "97.28", "15.00")
+    # #1 paid on its due date at the modified amount (backdated): DPD 0 and the late fee's condition is gone
+    svc.pay(loan["id"], "103.28", D(2024, 2, 1))
+    shown = get_loan(svc.world, loan["id"])
+    assert (shown["days_past_due"], shown["balances"]["penalties"]) == (0, "0.00")
+    _books_agree(svc, loan["id"], today)
+
+
+def test_re_age_of_a_65_dpd_loan_brings_it_current(svc: Svc) -> None:
+    # no payment; on 2024-04-05 #1 (due 02-01) is 64 days past due -> use 2024-04-06: 65 DPD
+    today = D(2024, 4, 6)
+    loan = _loan12(svc, today)
+    svc.world.tokens["manager2"] = svc.world.tokens.get("manager2") or _second_manager(svc)
+    assert get_loan(svc.world, loan["id"])["days_past_due"] == 65
+    mod = _request(svc, loan["id"], {"type": "re_age"}).json()
+    # overdue: #1-#3 principal 94.62 + 95.57 + 96.52 = 286.71, interest 12.00 + 11.05 + 10.10 = 33.15;
+    # the rebuilt principal is 1200.00 + 33.15 capitalised = 1233.15 over the 9 installments left
+    assert mod["preview"]["days_past_due"] == 0
+    assert mod["preview"]["balances"]["principal"] == "1233.15"
+    r = _decide(svc, loan["id"], mod["id"], "approve")
+    assert r.status_code == 200, r.text
+    shown = get_loan(svc.world, loan["id"])
+    assert (shown["days_past_due"], shown["balances"]["principal"]) == (0, "1233.15")
+    # Dr 1100 Cr 1200 by the capitalised interest: the portfolio holds 1233.15
+    assert svc.ledger_balances(loan["id"])["1100"] == 123315
+    _books_agree(svc, loan["id"], today)
