@@ -7,9 +7,11 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import DEFAULT_PAGE_SIZE, CurrentUser, Cursor, DbDep, Limit
 from app.core.schemas import Page
-from app.loans import modifications
+from app.loans import modifications, presenters, undo
+from app.loans.engine import Outcome
 from app.loans.modification_schemas import DecisionIn, ModificationIn, ModificationOut, RejectIn
-from app.loans.router import ERRORS, DryRun
+from app.loans.router import ACTION_RESPONSES, ERRORS, DryRun, IfMatch, version_of
+from app.loans.schemas import DryRunOut, LoanOut
 
 router = APIRouter(prefix="/api/v1/loans", tags=["modifications"])
 
@@ -77,3 +79,36 @@ def reject_modification(
     db: DbDep, principal: CurrentUser, loan_id: str, modification_id: str, body: RejectIn, dry_run: DryRun = False
 ) -> ModificationOut:
     return modifications.reject(db, principal, loan_id, modification_id, body.reason, dry_run)
+
+
+def _loan_answer(outcome: Outcome, dry_run: bool, response: Response) -> LoanOut | DryRunOut:
+    if dry_run:
+        return presenters.dry_run_out(outcome.loan, outcome.business_date, outcome.state, outcome.entries)
+    response.headers["ETag"] = f'"{outcome.loan.version}"'
+    return presenters.loan_out(outcome.loan, outcome.business_date)
+
+
+@router.post(
+    "/{loan_id}/undo-approval",
+    response_model=LoanOut | DryRunOut,
+    responses=ACTION_RESPONSES,
+    tags=["loans"],
+    summary="Undo the approval (manager): approved -> submitted",
+)
+def undo_approval(
+    db: DbDep, principal: CurrentUser, loan_id: str, response: Response, if_match: IfMatch = None, dry_run: DryRun = False
+) -> LoanOut | DryRunOut:
+    return _loan_answer(undo.undo_approval(db, principal, loan_id, version_of(if_match), dry_run), dry_run, response)
+
+
+@router.post(
+    "/{loan_id}/undo-disbursal",
+    response_model=LoanOut | DryRunOut,
+    responses=ACTION_RESPONSES,
+    tags=["loans"],
+    summary="Undo the disbursal (manager): active -> approved, while the disbursement is the only money transaction",
+)
+def undo_disbursal(
+    db: DbDep, principal: CurrentUser, loan_id: str, response: Response, if_match: IfMatch = None, dry_run: DryRun = False
+) -> LoanOut | DryRunOut:
+    return _loan_answer(undo.undo_disbursal(db, principal, loan_id, version_of(if_match), dry_run), dry_run, response)

@@ -177,3 +177,47 @@ def test_re_age_of_a_65_dpd_loan_brings_it_current(svc: Svc) -> None:
     # Dr 1100 Cr 1200 by the capitalised interest: the portfolio holds 1233.15
     assert svc.ledger_balances(loan["id"])["1100"] == 123315
     _books_agree(svc, loan["id"], today)
+
+
+# --- undo ----------------------------------------------------------------------------------------------------
+
+
+def test_undo_approval_returns_the_application_to_submitted(svc: Svc) -> None:
+    from tests.api.helpers_lending import approved_loan
+
+    svc.set_date(START)
+    loan = approved_loan(svc.world, principal="1200.00", term=12, product=svc.product)
+    assert_problem(svc.world.post("officer_a", f"{LOANS}/{loan['id']}/undo-approval", {}), 403)
+    r = svc.world.post("manager", f"{LOANS}/{loan['id']}/undo-approval", {})
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["version"]) == ("submitted", loan["version"] + 1)
+    assert "approve" in r.json()["allowed_actions"]
+    problem = assert_problem(svc.world.post("manager", f"{LOANS}/{loan['id']}/undo-approval", {}), 409)
+    assert "approve" in problem["allowed_actions"]
+
+
+def test_undo_disbursal_reverses_the_books_and_only_while_nothing_else_was_posted(svc: Svc) -> None:
+    # disbursed 2024-01-01, posted on 2024-01-11: the books hold the disbursement and 10 days of interest
+    # (12.00 * 10/30 = 4.00)
+    loan = svc.loan(principal="1200.00", term=12, pay_on=D(2024, 1, 11))
+    assert svc.ledger_balances(loan["id"]) == {"1000": -120000, "1100": 120000, "1200": 400, "4000": -400}
+    dry = svc.world.post("manager", f"{LOANS}/{loan['id']}/undo-disbursal", {}, params={"dry_run": "true"})
+    assert dry.status_code == 200, dry.text
+    assert get_loan(svc.world, loan["id"])["status"] == "active"
+    r = svc.world.post("manager", f"{LOANS}/{loan['id']}/undo-disbursal", {})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["status"], body["disbursement_date"], body["balances"]["principal"]) == ("approved", None, "0.00")
+    # every account of the loan is back to zero, by a new entry (the disbursement entry is untouched)
+    assert svc.ledger_balances(loan["id"]) == {}
+    txs = svc.transactions(loan["id"])
+    assert {t["type"] for t in txs} == {"disbursement", "reversal"}
+    assert next(t for t in txs if t["type"] == "disbursement")["reversed"] is True
+    svc.trial_balance_is_zero()
+    # it can be disbursed again, and then a payment makes the undo impossible (409 naming why)
+    again = svc.world.post("manager", f"{LOANS}/{loan['id']}/disburse", {"date": "2024-01-11"})
+    assert again.status_code == 200, again.text
+    svc.pay(loan["id"], "10.00")
+    problem = assert_problem(svc.world.post("manager", f"{LOANS}/{loan['id']}/undo-disbursal", {}), 409)
+    assert "repayment" in problem["detail"]
+    assert "undo_disbursal" not in problem["allowed_actions"]
