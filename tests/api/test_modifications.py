@@ -7,9 +7,14 @@ The loan is LOAN12: 1,200.00 at 12 %, 12 monthly installments, 30/360, disbursed
   annuity 1200 * 0.01 / (1 - 1.01**-12) = 106.6186 -> 106.62; #1 interest 12.00, principal 94.62.
 """
 
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
 
 from app.loans.models import Loan
 from app.loans.service import project_loan
@@ -17,8 +22,20 @@ from app.domain.postings import by_account, role_balances
 from app.ledger.accounts import DEFAULT_ACCOUNTS
 from sqlalchemy import select
 from tests.api.helpers_lending import LOANS, get_loan
-from tests.api.test_servicing import START, Svc, svc  # noqa: F401  (the module database fixture)
-from tests.conftest import assert_problem
+from app.database import Database, init_db
+from app.ledger import service as ledger
+from app.main import create_app
+from tests.api.helpers_lending import approved_loan, disburse, make_product
+from tests.api.test_servicing import START, Svc, _svc_world, svc  # noqa: F401  (the module database fixture)
+from tests.conftest import (
+    LEG,
+    assert_problem,
+    create_pg_database,
+    drop_pg_database,
+    make_settings,
+    pg_url,
+    require_postgres,
+)
 
 D = date
 
@@ -35,12 +52,20 @@ def _decide(svc: Svc, loan_id: str, mid: str, action: str, who: str = "manager",
     return svc.world.post(who, f"{LOANS}/{loan_id}/modifications/{mid}/{action}", body or {})
 
 
-def _books_agree(svc: Svc, loan_id: str, today: date) -> None:
+def _posted(svc: Svc, loan_id: str) -> dict[str, int]:
+    """Per account: the loan's journal lines (its own entries and its lines in close-of-business entries)."""
+    with svc.db.session(writer=False) as session:
+        return {code: v for code, v in ledger.loan_balances(session, loan_id).items() if v}
+
+
+def _books_agree(svc: Svc, loan_id: str, today: date, shown_too: bool = True) -> None:
     svc.trial_balance_is_zero()
     with svc.db.session(writer=False) as session:
         loan = session.scalars(select(Loan).where(Loan.id == loan_id)).one()
         state = project_loan(session, loan, today)
-    assert svc.ledger_balances(loan_id) == by_account(role_balances(state.totals), DEFAULT_ACCOUNTS)
+    assert _posted(svc, loan_id) == by_account(role_balances(state.totals), DEFAULT_ACCOUNTS)
+    if not shown_too:
+        return
     shown = get_loan(svc.world, loan_id)
     assert int(Decimal(shown["balances"]["principal"]) * 100) == state.principal_outstanding
     assert shown["days_past_due"] == state.days_past_due
@@ -145,9 +170,8 @@ def test_a_backdated_rate_change_posts_the_correcting_entry_and_a_later_backdate
     after = svc.ledger_balances(loan["id"])
     assert after["1200"] == 765
     assert after["4000"] == -765
-    journal = svc.journal(loan["id"])
-    correcting = [e for e in journal if e.get("entry_type") == "modification" or "modification" in str(e.get("description"))]
-    assert correcting, journal
+    correcting = [e for e in svc.journal(loan["id"]) if e["entry_type"] == "modification"]
+    assert len(correcting) == 1 and correcting[0]["effective_date"] == "2024-01-01"
     _books_agree(svc, loan["id"], today)
     schedule = svc.get(f"{LOANS}/{loan['id']}/schedule")["installments"]
     # #1 is 9 days overdue on 02-10: the late fee of 15.00 was charged at the end of 02-07 (grace 5 days)
@@ -221,3 +245,69 @@ def test_undo_disbursal_reverses_the_books_and_only_while_nothing_else_was_poste
     problem = assert_problem(svc.world.post("manager", f"{LOANS}/{loan['id']}/undo-disbursal", {}), 409)
     assert "repayment" in problem["detail"]
     assert "undo_disbursal" not in problem["allowed_actions"]
+
+
+# --- across close of business ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[Svc]:
+    """A database of its own: close of business closes every loan of the database day by day."""
+    name = None
+    if LEG == "postgresql":
+        require_postgres()
+        name = create_pg_database("loans_mod_cob")
+        url = pg_url(name)
+    else:
+        url = f"sqlite:///{tmp_path / 'cob.db'}"
+    try:
+        init_db(url)
+        db = Database(url)
+        with TestClient(create_app(make_settings(url))) as client:
+            world = _svc_world(client, db)
+            yield Svc(world, db, make_product(world, late_fee={"amount": "15", "grace_days": 5}))
+        db.dispose()
+    finally:
+        if name is not None:
+            drop_pg_database(name)
+
+
+def _close_through(svc: Svc, day: date) -> None:
+    r = svc.world.post("manager", "/api/v1/operations/close-of-business", {"business_date": day.isoformat()})
+    assert r.status_code == 200, r.text
+
+
+def test_a_rate_change_backdated_across_40_days_of_close_of_business(fresh: Svc) -> None:
+    svc = fresh
+    svc.set_date(START)
+    loan = disburse(svc.world, approved_loan(svc.world, principal="1200.00", term=12, product=svc.product)["id"])
+    _close_through(svc, D(2024, 2, 9))  # 40 days closed: 01-01 .. 02-09, the business date is now 02-10
+    # accrued by close of business at 12 % through the end of 02-09: #1 12.00 + #2 8/30 of 11.05 (2.947 -> 2.95)
+    # = 14.95; #1 unpaid 6 days after its due date: late fee 15.00 charged at the end of 02-07
+    books = _posted(svc, loan["id"])
+    assert (books["1200"], books["4000"], books["1220"], books["4200"]) == (1495, -1495, 1500, -1500)
+    entries_before = len(svc.journal(loan["id"]))
+    mod = _request(svc, loan["id"], {"type": "rate_change", "annual_rate_percent": "6", "effective_date": "2024-01-01"})
+    assert mod.status_code == 201, mod.text
+    svc.world.tokens["manager2"] = _second_manager(svc)
+    r = _decide(svc, loan["id"], mod.json()["id"], "approve", who="manager2")
+    assert r.status_code == 200, r.text
+    # at 6 % from the start, projected to the business date 02-10 like every write: #1 6.00 + #2 9/30 of 5.51
+    # (1.653 -> 1.65) = 7.65. The closed days' entries stay as they were; one correcting entry takes 14.95 - 7.65
+    # = 7.30 back: Dr 4000 Interest income 7.30, Cr 1200 Interest receivable 7.30
+    journal = svc.journal(loan["id"])
+    assert len(journal) == entries_before + 1
+    correcting = journal[-1] if journal[-1]["entry_type"] == "modification" else next(
+        e for e in journal if e["entry_type"] == "modification")
+    lines = {ln["account_code"]: (ln["debit"], ln["credit"]) for ln in correcting["lines"]}
+    assert lines == {"4000": ("7.30", "0.00"), "1200": ("0.00", "7.30")}
+    books = _posted(svc, loan["id"])
+    assert (books["1200"], books["4000"]) == (765, -765)
+    _books_agree(svc, loan["id"], D(2024, 2, 10))
+    # close of business goes on from the modified schedule: closing 02-10 adds nothing (the approval already
+    # accrued through 02-10), closing 02-11 adds #2's 10/30 of 5.51 (1.837 -> 1.84) - 1.65 = 0.19: 7.84
+    _close_through(svc, D(2024, 2, 10))
+    assert _posted(svc, loan["id"])["1200"] == 765
+    _close_through(svc, D(2024, 2, 11))
+    assert _posted(svc, loan["id"])["1200"] == 784
+    _books_agree(svc, loan["id"], D(2024, 2, 11), shown_too=False)  # the books hold the days closed, through 02-11

@@ -456,7 +456,30 @@ class ServicingMachine(RuleBasedStateMachine):
     @initialize(prepayment=st.sampled_from(PREPAYMENT_MODES), simple_interest=st.booleans())
     def open_loan(self, prepayment: str, simple_interest: bool) -> None:
         product = self.svc.product_with(prepayment, simple_interest)
+        self.simple_interest = simple_interest
         self.loan_id = self.svc.loan(term=6, pay_on=MACHINE_TODAY, product=product)["id"]
+
+    @rule(body=st.sampled_from([
+        {"type": "re_age"},
+        {"type": "rate_change", "annual_rate_percent": "6.5"},
+        {"type": "reschedule", "new_term": 9},
+        {"type": "reschedule", "new_installment_amount": "150.00"},
+        {"type": "payment_holiday", "installments": 2, "interest": "capitalize"},
+        {"type": "payment_holiday", "installments": 1, "interest": "spread"},
+    ]), days_back=st.integers(0, (MACHINE_TODAY - START).days))
+    def modify(self, body: dict[str, Any], days_back: int) -> None:
+        """An officer requests a modification (possibly backdated) and a manager approves it (issue 13)."""
+        on = D.fromordinal(MACHINE_TODAY.toordinal() - days_back)
+        url = f"{LOANS}/{self.loan_id}/modifications"
+        r = self.svc.world.post("officer_a", url, {**body, "effective_date": on.isoformat()})
+        if self.simple_interest or self.status() != "active":
+            assert r.status_code in {409, 422}, r.text
+            return
+        if r.status_code == 422 and r.json()["errors"][0]["field"] == "new_term":  # installments up to 9 already due
+            return
+        assert r.status_code == 201, r.text
+        approved = self.svc.world.post("manager", f"{url}/{r.json()['id']}/approve", {})
+        assert approved.status_code == 200, approved.text
 
     def status(self) -> str:
         status: str = get_loan(self.svc.world, self.loan_id)["status"]
