@@ -29,7 +29,7 @@ Rules (all amounts integer minor units, one half-up rounding per amount):
   overdue any more and days past due restart at 0; penalties and fees stay where they were charged.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal
 from enum import StrEnum
@@ -50,6 +50,9 @@ class ModificationType(StrEnum):
     payment_holiday = "payment_holiday"
     rate_change = "rate_change"
     re_age = "re_age"
+
+
+TRANCHE = "tranche"  # a further disbursement: the same rebuild with more principal (product multi_disbursement)
 
 
 class HolidayInterest(StrEnum):
@@ -230,6 +233,10 @@ def _with_balance(plan: _Plan, balance: int) -> _Plan:
 
 def apply_modification(projection: "_Projection", mod: Modification) -> None:
     """Apply an approved modification at the start of `mod.date` (see the module docstring)."""
+    if mod.kind == TRANCHE:
+        projection.tranched += mod.disbursed
+        if _tranche_on_settled_loan(projection, mod):
+            return
     if projection.closed_on is not None or projection.written_off_on is not None:
         return  # nothing left to modify: the event stays in the log and changes nothing
     terms = projection.terms.schedule
@@ -248,7 +255,7 @@ def apply_modification(projection: "_Projection", mod: Modification) -> None:
             projection.capitalized += interest
     tail = rows[split:]
     received = (sum(r.paid_principal for r in tail), sum(r.paid_interest for r in tail))
-    unpaid = sum(r.principal for r in tail) - received[0] + capitalized
+    unpaid = sum(r.principal for r in tail) - received[0] + capitalized + mod.disbursed
     if tail:
         first_number, period_start = tail[0].number, tail[0].period_start
         accrued = recognised_interest(tail[0], projection.convention, on) if on > period_start else 0
@@ -291,6 +298,26 @@ def apply_modification(projection: "_Projection", mod: Modification) -> None:
     projection.regime = regime.to_json()
 
 
+def _tranche_on_settled_loan(projection: "_Projection", mod: Modification) -> bool:
+    """A tranche replayed after a backdated payoff or write-off: the money was still lent. On a written-off loan
+    it is written off with the rest; a paid-off loan reopens with one installment a period later."""
+    if projection.written_off_on is not None:
+        w = projection.written_off
+        projection.written_off = replace(w, principal_written_off=w.principal_written_off + mod.disbursed)
+        return True
+    if projection.closed_on is None:
+        return False
+    terms = projection.terms.schedule
+    rate = regime_of(projection).annual_rate_percent
+    due = add_periods(mod.date, terms.frequency, 1)
+    interest = _interest(mod.disbursed, rate, terms, mod.date, due, regular=False)
+    number = projection.rows[-1].number + 1 if projection.rows else 1
+    projection.rows.append(Installment(number, mod.date, due, mod.disbursed, interest))
+    projection.closed_on = None
+    projection.maturity_date = due
+    return True
+
+
 def rebuild_after_prepayment(projection: "_Projection", balance: int, current: Installment) -> list[Installment]:
     """After a modification, principal prepaid beyond the current installment re-amortises the later ones
     under the modified regime: `reduce_term` keeps the installment amount, `reduce_installment` the maturity."""
@@ -329,6 +356,7 @@ def modification_event(seq: int, on: date, fields: dict[str, object]) -> Modific
         next_due_date=None if next_due is None else date.fromisoformat(str(next_due)),
         holiday_installments=int(str(get("holiday_installments") or 0)),
         holiday_interest=str(get("holiday_interest") or HolidayInterest.capitalize.value),
+        disbursed=int(str(get("disbursed") or 0)),
     )
 
 
@@ -342,4 +370,5 @@ def event_fields(mod: Modification) -> dict[str, object]:
         "next_due_date": None if mod.next_due_date is None else mod.next_due_date.isoformat(),
         "holiday_installments": mod.holiday_installments,
         "holiday_interest": mod.holiday_interest,
+        "disbursed": mod.disbursed,
     }

@@ -120,6 +120,7 @@ class Modification:
     next_due_date: date | None = None
     holiday_installments: int = 0
     holiday_interest: str = "capitalize"  # capitalize | spread | waive
+    disbursed: int = 0  # kind "tranche": a further disbursement (product multi_disbursement)
 
 
 Event = Payment | WriteOff | Refund | Modification
@@ -203,6 +204,7 @@ class Checkpoint:
     # interest capitalised so far.
     regime: dict[str, str] | None = None
     capitalized: int = 0
+    tranched: int = 0  # disbursed after the first disbursement (tranches)
 
     def to_json(self) -> dict[str, object]:
         w = self.written_off
@@ -229,6 +231,7 @@ class Checkpoint:
             "segment_start": self.segment_start.isoformat() if self.segment_start else None,
             "regime": self.regime,
             "capitalized": self.capitalized,
+            "tranched": self.tranched,
         }
 
     @classmethod
@@ -261,6 +264,7 @@ class Checkpoint:
             segment_start=day("segment_start"),
             regime=data.get("regime"),  # type: ignore[arg-type]
             capitalized=int(str(data.get("capitalized", 0))),
+            tranched=int(str(data.get("tranched", 0))),
         )
 
 
@@ -366,7 +370,7 @@ class _Projection:
         self.closed_on, self.written_off_on = cp.closed_on, cp.written_off_on
         self.written_off, self.recognised_at_write_off = cp.written_off, cp.recognised_at_write_off
         self.readvanced, self.settled_rows = cp.readvanced, cp.settled_rows
-        self.regime, self.capitalized = cp.regime, cp.capitalized
+        self.regime, self.capitalized, self.tranched = cp.regime, cp.capitalized, cp.tranched
 
     def _rows(self, scheduled: Sequence[ScheduledInstallment]) -> list[Installment]:
         cur = self.cur
@@ -653,7 +657,7 @@ class _Projection:
         rows = self.rows
         return (
             LoanTotals(
-                disbursed=to_minor(self.terms.schedule.principal, self.cur),
+                disbursed=to_minor(self.terms.schedule.principal, self.cur) + self.tranched,
                 principal_paid=sum(r.paid_principal for r in rows),
                 interest_recognized=self.recognised(as_of),
                 interest_paid=sum(r.paid_interest for r in rows),
@@ -727,6 +731,7 @@ class _Projection:
                 self.settled_rows,
                 regime=self.regime,
                 capitalized=self.capitalized,
+                tranched=self.tranched,
             ),
             interest_in_advance=max(-net, 0),
             write_offs=self.write_offs,

@@ -55,6 +55,10 @@ class Loan(Base):
     allocation_order: Mapped[list[str]] = mapped_column(JSON)
     prepayment: Mapped[str] = mapped_column(String(24), default="reduce_term")
     interest_recalculation: Mapped[str] = mapped_column(String(8), default="none")
+    # Tranches (product multi_disbursement): disbursed_principal is the first disbursement (the schedule's
+    # principal); later tranches are events, their sum kept here for display and the approved-principal cap.
+    multi_disbursement: Mapped[bool] = mapped_column(Boolean, default=False)
+    tranches_disbursed: Mapped[int] = mapped_column(BigInteger, default=0)
     accounts: Mapped[dict[str, str]] = mapped_column(JSON)
     expected_disbursement_date: Mapped[date | None] = mapped_column(Date)
     first_payment_date: Mapped[date | None] = mapped_column(Date)

@@ -26,9 +26,10 @@ from app.products.schemas import format_rate
 
 
 def _principal(loan: Loan) -> int:
-    for value in (loan.disbursed_principal, loan.approved_principal):
-        if value is not None:
-            return value
+    if loan.disbursed_principal is not None:
+        return loan.disbursed_principal + (loan.tranches_disbursed or 0)
+    if loan.approved_principal is not None:
+        return loan.approved_principal
     return loan.requested_principal
 
 

@@ -138,6 +138,8 @@ def submit(db: Database, principal: Principal, data: LoanCreate, dry_run: bool) 
             allocation_order=list(product.allocation_order),
             prepayment=product.prepayment,
             interest_recalculation=product.interest_recalculation,
+            multi_disbursement=product.multi_disbursement,
+            tranches_disbursed=0,
             accounts={role.value: code for role, code in DEFAULT_ACCOUNTS.items()},
             expected_disbursement_date=data.expected_disbursement_date,
             first_payment_date=data.first_payment_date,
@@ -255,6 +257,10 @@ def disburse(
         if replay is not None:
             return replay
         before = loan.status
+        if loan.status == LoanStatus.active.value and loan.multi_disbursement:
+            from app.loans import tranches  # it imports this module
+
+            return tranches.disburse_tranche(session, principal, loan, data, dry_run)
         engine.check_action(loan, LoanAction.disburse)
         today = engine.business_date(session)
         on = data.date or today

@@ -57,7 +57,7 @@ def loan_terms(loan: Loan) -> LoanTerms:
     )
 
 
-FINANCIAL_EVENTS = frozenset({"payment", "write_off", "refund", "modification"})
+FINANCIAL_EVENTS = frozenset({"payment", "write_off", "refund", "modification", "tranche"})
 
 
 def domain_events(rows: Sequence[LoanEvent]) -> list[Event]:
@@ -71,7 +71,7 @@ def domain_events(rows: Sequence[LoanEvent]) -> list[Event]:
             events.append(Payment(row.seq, row.effective_date, int(row.amount or 0), recovery))
         elif row.type == "write_off":
             events.append(WriteOff(row.seq, row.effective_date))
-        elif row.type == "modification":
+        elif row.type in {"modification", "tranche"}:
             events.append(modification_event(row.seq, row.effective_date, (row.payload or {})["event"]))
         else:
             events.append(Refund(row.seq, row.effective_date, int(row.amount or 0)))

@@ -38,5 +38,6 @@ class Product(Base):
     allocation_order: Mapped[list[str]] = mapped_column(JSON)
     prepayment: Mapped[str] = mapped_column(String(24), default="reduce_term")
     interest_recalculation: Mapped[str] = mapped_column(String(8), default="none")
+    multi_disbursement: Mapped[bool] = mapped_column(Boolean, default=False)  # tranches (issue 13)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = created_at_column()

@@ -83,6 +83,9 @@ class ProductCreate(StrictModel):
         default=InterestRecalculation.none,
         description="daily: simple interest on the principal actually outstanding (actual/* day counts only)",
     )
+    multi_disbursement: bool = Field(
+        default=False, description="further /disburse calls while active, up to the approved principal (tranches)"
+    )
 
     @property
     def effective_min_rate(self) -> Decimal:
@@ -133,6 +136,7 @@ class ProductOut(BaseModel):
     allocation_order: list[AllocationBucket]
     prepayment: Prepayment
     interest_recalculation: InterestRecalculation
+    multi_disbursement: bool
     is_active: bool
     created_at: datetime
 
@@ -169,6 +173,7 @@ class ProductOut(BaseModel):
             allocation_order=[AllocationBucket(b) for b in product.allocation_order],
             prepayment=Prepayment(product.prepayment),
             interest_recalculation=InterestRecalculation(product.interest_recalculation),
+            multi_disbursement=product.multi_disbursement,
             is_active=product.is_active,
             created_at=product.created_at,
         )

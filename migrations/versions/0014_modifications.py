@@ -1,4 +1,5 @@
-"""loan_modifications: requested changes of a loan's terms (maker-checker)
+"""loan_modifications: requested changes of a loan's terms (maker-checker); multi-disbursement products and
+loans (tranches)
 
 Revision ID: 0014
 Revises: 0010
@@ -40,9 +41,19 @@ def upgrade() -> None:
     )
     op.create_index("ix_loan_modifications_loan_id_id", "loan_modifications", ["loan_id", "id"])
     op.create_index("ix_loan_modifications_status_id", "loan_modifications", ["status", "id"])
+    with op.batch_alter_table("products") as batch:
+        batch.add_column(sa.Column("multi_disbursement", sa.Boolean(), nullable=False, server_default=sa.false()))
+    with op.batch_alter_table("loans") as batch:
+        batch.add_column(sa.Column("multi_disbursement", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch.add_column(sa.Column("tranches_disbursed", sa.BigInteger(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("loans") as batch:
+        batch.drop_column("tranches_disbursed")
+        batch.drop_column("multi_disbursement")
+    with op.batch_alter_table("products") as batch:
+        batch.drop_column("multi_disbursement")
     op.drop_index("ix_loan_modifications_status_id", table_name="loan_modifications")
     op.drop_index("ix_loan_modifications_loan_id_id", table_name="loan_modifications")
     op.drop_table("loan_modifications")

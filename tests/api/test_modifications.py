@@ -23,6 +23,7 @@ from app.ledger.accounts import DEFAULT_ACCOUNTS
 from sqlalchemy import select
 from tests.api.helpers_lending import LOANS, get_loan
 from app.database import Database, init_db
+from app.ledger import partitions
 from app.ledger import service as ledger
 from app.main import create_app
 from tests.api.helpers_lending import approved_loan, disburse, make_product
@@ -263,6 +264,11 @@ def fresh(tmp_path: Path) -> Iterator[Svc]:
     try:
         init_db(url)
         db = Database(url)
+        if LEG == "postgresql":
+            with db.transaction() as session:
+                # PostgreSQL: the 2024 journal partitions exist before anything is posted in 2024 (close of business
+                # cannot carve a month's partition out of rows already in the default one)
+                partitions.ensure_months(session, START)
         with TestClient(create_app(make_settings(url))) as client:
             world = _svc_world(client, db)
             yield Svc(world, db, make_product(world, late_fee={"amount": "15", "grace_days": 5}))
@@ -311,3 +317,37 @@ def test_a_rate_change_backdated_across_40_days_of_close_of_business(fresh: Svc)
     _close_through(svc, D(2024, 2, 11))
     assert _posted(svc, loan["id"])["1200"] == 784
     _books_agree(svc, loan["id"], D(2024, 2, 11), shown_too=False)  # the books hold the days closed, through 02-11
+
+
+# --- tranches -----------------------------------------------------------------------------------------------
+
+
+def test_two_tranches_up_to_the_approved_principal(svc: Svc) -> None:
+    product = make_product(svc.world, multi_disbursement=True, late_fee={"amount": "15", "grace_days": 5})
+    assert product["multi_disbursement"] is True
+    svc.set_date(START)
+    loan = approved_loan(svc.world, principal="1200.00", term=12, product=product)
+    first = disburse(svc.world, loan["id"], amount="600.00")
+    assert (first["principal"], first["installment_amount"]) == ("600.00", "53.31")
+    svc.set_date(D(2024, 2, 15))
+    svc.pay(loan["id"], "53.31", D(2024, 2, 1))
+    # more than the 600.00 left of the approved 1200.00 -> 422
+    assert_problem(svc.world.post("officer_a", f"{LOANS}/{loan['id']}/disburse", {"amount": "600.01"}), 422, "amount")
+    r = svc.world.post("officer_a", f"{LOANS}/{loan['id']}/disburse", {"amount": "600.00"})
+    assert r.status_code == 200, r.text
+    # 552.69 + 600.00 = 1152.69 re-amortised over #2-#12: 1152.69 * 0.01 / (1 - 1.01**-11) = 111.18
+    body = r.json()
+    assert (body["status"], body["principal"], body["balances"]["principal"], body["installment_amount"]) == (
+        "active", "1200.00", "1152.69", "111.18")
+    disbursements = [t for t in svc.transactions(loan["id"]) if t["type"] == "disbursement"]
+    assert sorted(t["amount"] for t in disbursements) == ["600.00", "600.00"]
+    # nothing is left to disburse; the disbursal can no longer be undone
+    assert_problem(svc.world.post("officer_a", f"{LOANS}/{loan['id']}/disburse", {}), 422, "amount")
+    assert_problem(svc.world.post("manager", f"{LOANS}/{loan['id']}/undo-disbursal", {}), 409)
+    _books_agree(svc, loan["id"], D(2024, 2, 15))
+
+
+def test_a_single_disbursement_product_refuses_a_second_disbursal(svc: Svc) -> None:
+    loan = svc.loan(principal="1200.00", term=12)
+    problem = assert_problem(svc.world.post("officer_a", f"{LOANS}/{loan['id']}/disburse", {}), 409)
+    assert "disburse" not in problem["allowed_actions"]

@@ -221,3 +221,28 @@ def test_modifications_keep_the_books_and_the_principal_true(case: tuple[LoanTer
         assert balances.get("loan_portfolio", 0) == state.principal_outstanding  # type: ignore[call-overload]
     # the day count is the loan's: 30/360 loans are not special-cased here
     assert terms.schedule.day_count in set(DayCount)
+
+
+def test_two_tranches_reamortise_the_remaining_schedule() -> None:
+    from app.domain.modifications import TRANCHE
+
+    terms = _terms(principal="600.00")
+    tranche = Modification(2, D(2024, 2, 15), TRANCHE, disbursed=60000)
+    state = project(terms, [Payment(1, D(2024, 2, 1), 5331), tranche], D(2024, 2, 15))
+    # first tranche 600.00: annuity 600 * 0.01 / (1 - 1.01**-12) = 53.31; #1 interest 6.00, principal 47.31,
+    # paid on 02-01: 552.69 left. Second tranche 600.00 on 02-15: 1152.69.
+    # #2 (02-01 -> 03-01): 14/30 of the old 5.53 accrued (2.58) + 1152.69 * 0.12 * 16/360 (6.148 -> 6.15) = 8.73;
+    # annuity over the 11 installments left: 1152.69 * 0.01 / (1 - 1.01**-11) = 111.18; #2 principal 102.45
+    assert state.totals.disbursed == 120000
+    assert state.principal_outstanding == 115269
+    assert state.installment_amount == 11118
+    assert _rows(state)[1] == (2, D(2024, 3, 1), 10245, 873)
+    assert state.maturity_date == D(2025, 1, 1)
+    balances = role_balances(state.totals)
+    assert balances["fund_source"] == -(120000 - 5331)  # type: ignore[index]
+    assert balances["loan_portfolio"] == 115269  # type: ignore[index]
+    # a tranche replayed after a backdated payoff reopens the loan with one installment a period later
+    payoff = project(terms, [], D(2024, 2, 10)).total_outstanding
+    reopened = project(terms, [Payment(1, D(2024, 2, 10), payoff), tranche], D(2024, 2, 15))
+    assert reopened.status == LoanStatus.active and reopened.principal_outstanding == 60000
+    assert reopened.installments[-1].due_date == D(2024, 3, 15)
