@@ -60,7 +60,8 @@ def _days(
     if terms.day_count != DayCount.thirty_360:
         return (end - start).days, None
     if regular and terms.frequency in {"monthly", "quarterly", "yearly"}:
-        return 360 // periods_per_year(terms.frequency), None  # 30/360: 30 days per month
+        # 30/360: 30 days per month
+        return 360 * terms.frequency_interval // periods_per_year(terms.frequency), None
     convention = Thirty360US()
     if regular:
         return (end - start).days, None  # weekly/biweekly: rate / periods-per-year (CONTRACT "Schedules")
@@ -125,7 +126,9 @@ def _explain_flat(schedule: Schedule, number: int, residual: Decimal | None) -> 
     cur = terms.currency
     row = schedule.installments[number - 1]
     rate = Decimal(terms.annual_rate_percent)
-    ppy = periods_per_year(terms.frequency)
+    ppy = f"{periods_per_year(terms.frequency)}" + (
+        f"/{terms.frequency_interval}" if terms.frequency_interval != 1 else ""
+    )
     total = flat_interest_total(terms)
     exact = _EXACT.divide(total, Decimal(terms.term))
     rounded = exact.quantize(cur.exponent, rounding=ROUND_HALF_UP)

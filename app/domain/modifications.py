@@ -35,7 +35,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from app.domain.calendar import DayCount, Frequency, add_periods, day_count, periods_per_year
+from app.domain.calendar import DayCount, Frequency, add_periods, day_count, year_fraction_of_period
 from app.domain.schedule import Amortization, ScheduleTerms, half_up_div
 from app.domain.servicing import Installment, Modification, Prepayment, recognised_interest
 
@@ -90,8 +90,8 @@ class Regime:
             "term": str(self.term),
         }
 
-    def due(self, frequency: Frequency, number: int) -> date:
-        return add_periods(self.anchor, frequency, number - self.anchor_number)
+    def due(self, terms: ScheduleTerms, number: int) -> date:
+        return add_periods(self.anchor, terms.frequency, number - self.anchor_number, terms.frequency_interval)
 
 
 def regime_of(projection: "_Projection") -> Regime:
@@ -106,18 +106,19 @@ def _interest(balance: int, rate: Decimal, terms: ScheduleTerms, start: date, en
         return 0
     rate_num, rate_den = rate.as_integer_ratio()
     if regular and terms.day_count == DayCount.thirty_360:
-        frac_num, frac_den = 1, periods_per_year(terms.frequency)
+        frac_num, frac_den = year_fraction_of_period(terms.frequency, terms.frequency_interval)
     else:
         frac_num, frac_den = day_count(terms.day_count).fraction(start, end)
     return half_up_div(balance * rate_num * frac_num, rate_den * 100 * frac_den)
 
 
-def _annuity(balance: int, rate: Decimal, frequency: Frequency, periods: int) -> int:
+def _annuity(balance: int, rate: Decimal, terms: ScheduleTerms, periods: int) -> int:
     if periods <= 0:
         return balance
     if rate == 0:
         return half_up_div(balance, periods)
-    i = _HIGH.divide(rate, Decimal(100 * periods_per_year(frequency)))
+    years_num, years_den = year_fraction_of_period(terms.frequency, terms.frequency_interval)
+    i = _HIGH.divide(_HIGH.multiply(rate, Decimal(years_num)), Decimal(100 * years_den))
     discount = _HIGH.power(_HIGH.add(Decimal(1), i), -periods)
     payment = _HIGH.divide(_HIGH.multiply(Decimal(balance), i), _HIGH.subtract(Decimal(1), discount))
     return int(payment.to_integral_value(rounding=ROUND_HALF_UP))
@@ -142,7 +143,7 @@ def build_rows(terms: ScheduleTerms, plan: _Plan) -> tuple[list[Installment], in
     amortization = Amortization(terms.amortization)
     installment = plan.installment
     if installment is None:
-        installment = _annuity(plan.balance, plan.rate, terms.frequency, count)
+        installment = _annuity(plan.balance, plan.rate, terms, count)
     part = half_up_div(plan.balance, count)
     if part * (count - 1) > plan.balance:
         part = plan.balance // count
@@ -279,19 +280,19 @@ def apply_modification(projection: "_Projection", mod: Modification) -> None:
     elif mod.kind == ModificationType.payment_holiday:
         holiday = mod.holiday_installments
         regime = Regime(rate, regime.anchor, regime.anchor_number - holiday, regime.term)
-        interest_from = regime.due(frequency, first_number - 1)  # the start of the first regular period
+        interest_from = regime.due(terms, first_number - 1)  # the start of the first regular period
         skipped = _interest(unpaid, rate, terms, on, interest_from, regular=False)
         if mod.holiday_interest == HolidayInterest.capitalize:
             unpaid += skipped
             projection.capitalized += skipped
         elif mod.holiday_interest == HolidayInterest.spread:
             spread = skipped
-    dues = [regime.due(frequency, first_number + j) for j in range(count)]
+    dues = [regime.due(terms, first_number + j) for j in range(count)]
     if mod.kind != ModificationType.payment_holiday and mod.next_due_date is None and len(tail) == count:
         dues = [r.due_date for r in tail]  # keep the dates as they stand (the grid, or a shortened term)
     if dues[0] <= on:  # past maturity: the first rebuilt installment falls due one period after the date
-        regime = Regime(rate, add_periods(on, frequency, 1), first_number, regime.term)
-        dues = [regime.due(frequency, first_number + j) for j in range(count)]
+        regime = Regime(rate, add_periods(on, frequency, 1, terms.frequency_interval), first_number, regime.term)
+        dues = [regime.due(terms, first_number + j) for j in range(count)]
     regime = Regime(rate, regime.anchor, regime.anchor_number, first_number + count - 1)
     plan = _Plan(unpaid, dues, first_number, period_start, interest_from, accrued, rate, installment, spread)
     _rebuild(projection, plan, received, tail)
@@ -309,7 +310,7 @@ def _tranche_on_settled_loan(projection: "_Projection", mod: Modification) -> bo
         return False
     terms = projection.terms.schedule
     rate = regime_of(projection).annual_rate_percent
-    due = add_periods(mod.date, terms.frequency, 1)
+    due = add_periods(mod.date, terms.frequency, 1, terms.frequency_interval)
     interest = _interest(mod.disbursed, rate, terms, mod.date, due, regular=False)
     number = projection.rows[-1].number + 1 if projection.rows else 1
     projection.rows.append(Installment(number, mod.date, due, mod.disbursed, interest))
@@ -324,7 +325,7 @@ def rebuild_after_prepayment(projection: "_Projection", balance: int, current: I
     terms = projection.terms.schedule
     regime = regime_of(projection)
     first = current.number + 1
-    dues = [regime.due(terms.frequency, k) for k in range(first, max(regime.term, first) + 1)]
+    dues = [regime.due(terms, k) for k in range(first, max(regime.term, first) + 1)]
     keep_amount = projection.terms.prepayment == Prepayment.reduce_term
     installment = projection.installment_amount if keep_amount else None
     plan = _Plan(balance, dues, first, current.due_date, current.due_date, 0, regime.annual_rate_percent, installment)

@@ -59,6 +59,7 @@ class Loan(Base):
     # principal); later tranches are events, their sum kept here for display and the approved-principal cap.
     multi_disbursement: Mapped[bool] = mapped_column(Boolean, default=False)
     tranches_disbursed: Mapped[int] = mapped_column(BigInteger, default=0)
+    frequency_interval: Mapped[int] = mapped_column(Integer, default=1)  # every N periods of `frequency`
     accounts: Mapped[dict[str, str]] = mapped_column(JSON)
     expected_disbursement_date: Mapped[date | None] = mapped_column(Date)
     first_payment_date: Mapped[date | None] = mapped_column(Date)

@@ -174,7 +174,8 @@ def _apr(loan: Loan, state: LoanState) -> str | None:
     anchor = loan.first_payment_date.day if loan.first_payment_date else None
     try:
         value = apr_percent(
-            from_minor(loan.disbursed_principal, cur), loan.disbursement_date, payments, Frequency(loan.frequency), anchor_day=anchor
+            from_minor(loan.disbursed_principal, cur), loan.disbursement_date, payments, Frequency(loan.frequency), anchor_day=anchor,
+            interval=loan.frequency_interval,
         )
     except (ArithmeticError, ValueError):  # no solution (e.g. payments below the amount financed)
         return None

@@ -94,6 +94,7 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         # A written-off loan left the ageing buckets: "current" would read as performing.
         delinquency_bucket="written_off" if status == LoanStatus.written_off.value else bucket_for(dpd),
         frequency=loan.frequency,
+        frequency_interval=loan.frequency_interval,
         amortization=loan.amortization,
         interest_method=loan.interest_method,
         day_count=loan.day_count,

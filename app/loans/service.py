@@ -139,6 +139,7 @@ def submit(db: Database, principal: Principal, data: LoanCreate, dry_run: bool) 
             prepayment=product.prepayment,
             interest_recalculation=product.interest_recalculation,
             multi_disbursement=product.multi_disbursement,
+            frequency_interval=product.frequency_interval,
             tranches_disbursed=0,
             accounts={role.value: code for role, code in DEFAULT_ACCOUNTS.items()},
             expected_disbursement_date=data.expected_disbursement_date,

@@ -28,6 +28,7 @@ def schedule_terms(loan: Loan, principal_minor: int, disbursement_date: date) ->
         annual_rate_percent=rate_from_e6(loan.annual_rate_e6),
         term=loan.term,
         frequency=Frequency(loan.frequency),
+        frequency_interval=loan.frequency_interval,
         disbursement_date=disbursement_date,
         currency=cur,
         first_payment_date=loan.first_payment_date,

@@ -92,8 +92,11 @@ RULES: tuple[Rule, ...] = (
     Rule("max_term_range", ("max_term",), lambda p: _term_out_of_range(p.max_term), _TERM_RANGE),
     Rule("term_range", ("min_term", "max_term"), lambda p: p.min_term > p.max_term,
          "min_term must not exceed max_term"),
+    Rule("interval_span", ("frequency", "frequency_interval"),
+         lambda p: not 1 <= p.frequency_interval <= periods_per_year(p.frequency),
+         "one period must span at most a year (daily <= 365, weekly <= 52, monthly <= 12, ...)"),
     Rule("term_span", ("max_term", "frequency"),
-         lambda p: p.max_term > MAX_TERM_YEARS * periods_per_year(p.frequency),
+         lambda p: p.max_term * p.frequency_interval > MAX_TERM_YEARS * periods_per_year(p.frequency),
          f"the longest term must span at most {MAX_TERM_YEARS} years at this frequency"),
     # Rates.
     Rule("annual_rate_range", ("annual_rate_percent",), lambda p: _rate_out_of_range(p.annual_rate_percent),

@@ -65,6 +65,9 @@ class ProductCreate(StrictModel):
     min_rate_percent: RateIn | None = Field(default=None, description="Default: annual_rate_percent")
     max_rate_percent: RateIn | None = Field(default=None, description="Default: annual_rate_percent")
     frequency: Frequency
+    frequency_interval: int = Field(
+        default=1, description="Every N periods of `frequency` (daily + 15 = every 15 days; monthly + 2 = bimonthly)"
+    )
     amortization: Amortization
     interest_method: InterestMethod
     day_count: DayCount
@@ -128,6 +131,7 @@ class ProductOut(BaseModel):
     min_rate_percent: str
     max_rate_percent: str
     frequency: Frequency
+    frequency_interval: int
     amortization: Amortization
     interest_method: InterestMethod
     day_count: DayCount
@@ -161,6 +165,7 @@ class ProductOut(BaseModel):
             min_rate_percent=format_rate(product.min_rate_e6),
             max_rate_percent=format_rate(product.max_rate_e6),
             frequency=Frequency(product.frequency),
+            frequency_interval=product.frequency_interval,
             amortization=Amortization(product.amortization),
             interest_method=InterestMethod(product.interest_method),
             day_count=DayCount(product.day_count),

@@ -34,6 +34,7 @@ def _new_product(data: ProductCreate) -> Product:
         min_rate_e6=rate_to_e6(data.effective_min_rate),
         max_rate_e6=rate_to_e6(data.effective_max_rate),
         frequency=data.frequency.value,
+        frequency_interval=data.frequency_interval,
         amortization=data.amortization.value,
         interest_method=data.interest_method.value,
         day_count=data.day_count.value,

@@ -1,5 +1,5 @@
 """loan_modifications: requested changes of a loan's terms (maker-checker); multi-disbursement products and
-loans (tranches)
+loans (tranches); frequency_interval and the daily frequency on products and loans
 
 Revision ID: 0014
 Revises: 0010
@@ -43,14 +43,18 @@ def upgrade() -> None:
     op.create_index("ix_loan_modifications_status_id", "loan_modifications", ["status", "id"])
     with op.batch_alter_table("products") as batch:
         batch.add_column(sa.Column("multi_disbursement", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch.add_column(sa.Column("frequency_interval", sa.Integer(), nullable=False, server_default="1"))
     with op.batch_alter_table("loans") as batch:
+        batch.add_column(sa.Column("frequency_interval", sa.Integer(), nullable=False, server_default="1"))
         batch.add_column(sa.Column("multi_disbursement", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch.add_column(sa.Column("tranches_disbursed", sa.BigInteger(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("loans") as batch:
+        batch.drop_column("frequency_interval")
         batch.drop_column("tranches_disbursed")
+        batch.drop_column("frequency_interval")
         batch.drop_column("multi_disbursement")
     with op.batch_alter_table("products") as batch:
         batch.drop_column("multi_disbursement")

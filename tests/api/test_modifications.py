@@ -351,3 +351,44 @@ def test_a_single_disbursement_product_refuses_a_second_disbursal(svc: Svc) -> N
     loan = svc.loan(principal="1200.00", term=12)
     problem = assert_problem(svc.world.post("officer_a", f"{LOANS}/{loan['id']}/disburse", {}), 409)
     assert "disburse" not in problem["allowed_actions"]
+
+
+# --- frequencies ----------------------------------------------------------------------------------------------
+
+
+def test_an_every_15_days_loan(svc: Svc) -> None:
+    preview = svc.world.post("officer_a", "/api/v1/schedules/preview", {
+        "principal": "1000.00", "annual_rate_percent": "12", "term": 6, "frequency": "daily",
+        "frequency_interval": 15, "disbursement_date": "2024-01-01", "day_count": "actual/365"})
+    assert preview.status_code == 200, preview.text
+    body = preview.json()
+    # i = 0.12 * 15/365 = 0.0049315; annuity 1000 i / (1 - (1 + i)**-6) = 169.556 -> 169.56;
+    # #1 interest 1000 * 0.12 * 15/365 = 4.93; due every 15 days from the disbursement, never chained
+    assert body["installment_amount"] == "169.56"
+    assert [r["due_date"] for r in body["installments"]] == [
+        "2024-01-16", "2024-01-31", "2024-02-15", "2024-03-01", "2024-03-16", "2024-03-31"]
+    assert body["installments"][0]["interest"] == "4.93"
+    # APR: unit period 15 days, 365/15 of them a year (Reg Z App. J (b)(5)(iv)): within 0.01 of the nominal rate
+    assert abs(Decimal(body["apr_percent"]) - 12) < Decimal("0.01")
+    assert_problem(svc.world.post("officer_a", "/api/v1/schedules/preview", {
+        "principal": "1000.00", "annual_rate_percent": "12", "term": 6, "frequency": "monthly",
+        "frequency_interval": 13, "disbursement_date": "2024-01-01"}), 422, "frequency_interval")
+    # a product and a loan every 15 days: the loan's schedule follows the same anchor
+    product = make_product(svc.world, frequency="daily", frequency_interval=15, day_count="actual/365",
+                           min_term=3, max_term=24)
+    assert (product["frequency"], product["frequency_interval"]) == ("daily", 15)
+    svc.set_date(START)
+    loan = disburse(svc.world, approved_loan(svc.world, principal="1000.00", term=6, product=product)["id"])
+    assert (loan["frequency"], loan["frequency_interval"], loan["installment_amount"]) == ("daily", 15, "169.56")
+    schedule = svc.get(f"{LOANS}/{loan['id']}/schedule")["installments"]
+    assert [r["due_date"] for r in schedule] == [r["due_date"] for r in body["installments"]]
+    # a one-period holiday moves the open installments 15 days later
+    svc.set_date(D(2024, 1, 20))
+    mod = _request(svc, loan["id"], {"type": "payment_holiday", "installments": 1, "interest": "waive",
+                                     "effective_date": "2024-01-10"}).json()
+    assert [r["due_date"] for r in mod["preview"]["installments"]][:2] == ["2024-01-31", "2024-02-15"]
+    assert_problem(svc.world.post("admin", "/api/v1/products", {
+        **{k: v for k, v in product.items() if k in {"name", "currency", "min_principal", "max_principal",
+                                                     "min_term", "max_term", "annual_rate_percent", "amortization",
+                                                     "interest_method", "day_count"}},
+        "code": "BAD-INTERVAL", "frequency": "monthly", "frequency_interval": 13}), 422, "frequency_interval")

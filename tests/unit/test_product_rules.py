@@ -39,6 +39,7 @@ VIOLATIONS: dict[str, dict[str, Any]] = {
     "min_term_range": {"min_term": 0, "grace_principal_periods": 0},
     "max_term_range": {"max_term": 1201},
     "term_range": {"min_term": 37},
+    "interval_span": {"frequency": "monthly", "frequency_interval": 13},
     "term_span": {"frequency": "yearly", "max_term": 101},
     "annual_rate_range": {"annual_rate_percent": "1000.5", "max_rate_percent": "1000.5"},
     "min_rate_range": {"min_rate_percent": "-1"},
