@@ -54,9 +54,9 @@ def downgrade() -> None:
     with op.batch_alter_table("loans") as batch:
         batch.drop_column("frequency_interval")
         batch.drop_column("tranches_disbursed")
-        batch.drop_column("frequency_interval")
         batch.drop_column("multi_disbursement")
     with op.batch_alter_table("products") as batch:
+        batch.drop_column("frequency_interval")
         batch.drop_column("multi_disbursement")
     op.drop_index("ix_loan_modifications_status_id", table_name="loan_modifications")
     op.drop_index("ix_loan_modifications_loan_id_id", table_name="loan_modifications")
