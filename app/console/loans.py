@@ -252,6 +252,7 @@ def _loan_page_values(ctx: Ctx, loan_id: str, payoff_on: str | None) -> dict[str
         "schedule_as_of": on,
         "actions": available_actions(ctx, loan),
         "may_reverse": ctx.principal.may(Permission.loans_reverse),
+        "may_modify": ctx.principal.may(Permission.loans_originate),
         "transactions": [],
         "journal": [],
         "audit": servicing.audit_trail(ctx.db, ctx.principal, loan_id),
