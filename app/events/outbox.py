@@ -35,6 +35,7 @@ LOAN_EVENT_TYPES: dict[str, str] = {
     "charge": "loan.charge_added",
     "waiver": "loan.waived",
     "modification": "loan.modified",
+    "tranche": "loan.disbursed",  # a further disbursement of a multi-disbursement loan
 }
 # A change that ends in one of these statuses also publishes it (a payment that pays the loan off).
 STATUS_EVENT_TYPES: dict[str, str] = {

@@ -19,7 +19,7 @@ from app.core.schemas import money_out
 from app.database import Database
 from app.domain.apr import apr_percent
 from app.domain.calendar import Frequency
-from app.domain.errors import InvalidTransition
+from app.domain.errors import DomainError, InvalidTransition
 from app.domain.lifecycle import LoanStatus, allowed_actions
 from app.domain.modifications import HolidayInterest, ModificationType, event_fields
 from app.domain.money import currency, from_minor
@@ -177,7 +177,7 @@ def _apr(loan: Loan, state: LoanState) -> str | None:
             from_minor(loan.disbursed_principal, cur), loan.disbursement_date, payments, Frequency(loan.frequency), anchor_day=anchor,
             interval=loan.frequency_interval,
         )
-    except (ArithmeticError, ValueError):  # no solution (e.g. payments below the amount financed)
+    except (ArithmeticError, ValueError, DomainError):  # no solution (e.g. payments below the amount financed)
         return None
     return str(value)
 

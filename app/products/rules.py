@@ -164,6 +164,12 @@ RULES: tuple[Rule, ...] = (
     Rule("daily_without_principal_grace", ("interest_recalculation", "grace_principal_periods"),
          lambda p: p.interest_recalculation == InterestRecalculation.daily and p.grace_principal_periods > 0,
          "daily interest recalculation has one amount due per installment: no principal grace periods"),
+    # Tranches re-amortise a declining-balance schedule (app/domain/modifications.py).
+    Rule("multi_disbursement_declining_balance", ("multi_disbursement", "interest_method", "interest_recalculation"),
+         lambda p: p.multi_disbursement
+         and (p.interest_method != InterestMethod.declining_balance
+              or p.interest_recalculation != InterestRecalculation.none),
+         "multiple disbursements need declining-balance interest without daily recalculation"),
 )  # fmt: skip
 
 

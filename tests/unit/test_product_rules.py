@@ -61,6 +61,7 @@ VIOLATIONS: dict[str, dict[str, Any]] = {
     "late_fee_grace_days_range": {"late_fee": {"grace_days": 366}},
     "allocation_order_permutation": {"allocation_order": ["fees", "fees", "interest", "principal"]},
     "daily_needs_actual_days": {"interest_recalculation": "daily", "day_count": "30/360"},
+    "multi_disbursement_declining_balance": {"multi_disbursement": True, "interest_method": "flat"},
     "daily_needs_declining_balance": {"interest_recalculation": "daily", "day_count": "actual/365",
                                       "interest_method": "flat"},
     "daily_needs_equal_installments": {"interest_recalculation": "daily", "day_count": "actual/365",
