@@ -63,7 +63,7 @@ def _page(ctx: Ctx, loan_id: str, form: dict[str, str], errors: dict[str, str], 
 
 
 @router.get("/loans/{loan_id}/modifications/new")
-def modification_form(ctx: CtxDep, loan_id: str, type: str = "reschedule") -> Response:  # noqa: A002
+def modification_form(ctx: CtxDep, loan_id: str, type: str = "reschedule") -> Response:
     ctx.principal.require(Permission.loans_originate)
     return _page(ctx, loan_id, {"type": type}, {}, None, 200)
 

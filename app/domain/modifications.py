@@ -35,7 +35,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from app.domain.calendar import DayCount, Frequency, add_periods, day_count, year_fraction_of_period
+from app.domain.calendar import DayCount, add_periods, day_count, year_fraction_of_period
 from app.domain.schedule import Amortization, ScheduleTerms, half_up_div
 from app.domain.servicing import Installment, Modification, Prepayment, recognised_interest
 
@@ -56,7 +56,7 @@ TRANCHE = "tranche"  # a further disbursement: the same rebuild with more princi
 
 
 class HolidayInterest(StrEnum):
-    capitalize = "capitalize"
+    capitalized = "capitalize"
     spread = "spread"
     waive = "waive"
 
@@ -241,36 +241,23 @@ def apply_modification(projection: "_Projection", mod: Modification) -> None:
     if projection.closed_on is not None or projection.written_off_on is not None:
         return  # nothing left to modify: the event stays in the log and changes nothing
     terms = projection.terms.schedule
-    frequency = terms.frequency
-    regime = regime_of(projection)
     on = mod.date
-    rows = projection.rows
     split = projection.not_due_index(on)
-    capitalized = 0
-    if mod.kind == ModificationType.re_age:
-        for row in rows[projection.first_open : split]:
-            principal, interest = row.principal - row.paid_principal, row.interest - row.paid_interest
-            row.principal -= principal
-            row.interest -= interest
-            capitalized += principal + interest
-            projection.capitalized += interest
-    tail = rows[split:]
+    moved = _re_age(projection, split) if mod.kind == ModificationType.re_age else 0
+    tail = projection.rows[split:]
     received = (sum(r.paid_principal for r in tail), sum(r.paid_interest for r in tail))
-    unpaid = sum(r.principal for r in tail) - received[0] + capitalized + mod.disbursed
+    unpaid = sum(r.principal for r in tail) - received[0] + moved + mod.disbursed
     if tail:
         first_number, period_start = tail[0].number, tail[0].period_start
         accrued = recognised_interest(tail[0], projection.convention, on) if on > period_start else 0
     else:
-        first_number = rows[-1].number + 1 if rows else 1
-        period_start = on
-        accrued = 0
-    rate = regime.annual_rate_percent
-    if mod.annual_rate_percent is not None:
-        rate = Decimal(mod.annual_rate_percent)
+        first_number = projection.rows[-1].number + 1 if projection.rows else 1
+        period_start, accrued = on, 0
+    regime = regime_of(projection)
+    rate = regime.annual_rate_percent if mod.annual_rate_percent is None else Decimal(mod.annual_rate_percent)
     count = max(len(tail), 1)
     installment: int | None = None
-    spread = 0
-    interest_from = on
+    spread, interest_from = 0, on
     if mod.kind == ModificationType.reschedule:
         if mod.new_term is not None:
             count = max(mod.new_term - first_number + 1, 1)
@@ -278,25 +265,49 @@ def apply_modification(projection: "_Projection", mod: Modification) -> None:
             regime = Regime(rate, mod.next_due_date, first_number, regime.term)
         installment = mod.installment_amount
     elif mod.kind == ModificationType.payment_holiday:
-        holiday = mod.holiday_installments
-        regime = Regime(rate, regime.anchor, regime.anchor_number - holiday, regime.term)
+        regime = Regime(rate, regime.anchor, regime.anchor_number - mod.holiday_installments, regime.term)
         interest_from = regime.due(terms, first_number - 1)  # the start of the first regular period
-        skipped = _interest(unpaid, rate, terms, on, interest_from, regular=False)
-        if mod.holiday_interest == HolidayInterest.capitalize:
-            unpaid += skipped
-            projection.capitalized += skipped
-        elif mod.holiday_interest == HolidayInterest.spread:
-            spread = skipped
+        unpaid, spread = _holiday_interest(projection, mod, unpaid, rate, interest_from)
     dues = [regime.due(terms, first_number + j) for j in range(count)]
     if mod.kind != ModificationType.payment_holiday and mod.next_due_date is None and len(tail) == count:
         dues = [r.due_date for r in tail]  # keep the dates as they stand (the grid, or a shortened term)
     if dues[0] <= on:  # past maturity: the first rebuilt installment falls due one period after the date
-        regime = Regime(rate, add_periods(on, frequency, 1, terms.frequency_interval), first_number, regime.term)
+        anchor = add_periods(on, terms.frequency, 1, terms.frequency_interval)
+        regime = Regime(rate, anchor, first_number, regime.term)
         dues = [regime.due(terms, first_number + j) for j in range(count)]
     regime = Regime(rate, regime.anchor, regime.anchor_number, first_number + count - 1)
     plan = _Plan(unpaid, dues, first_number, period_start, interest_from, accrued, rate, installment, spread)
     _rebuild(projection, plan, received, tail)
     projection.regime = regime.to_json()
+
+
+def _re_age(projection: "_Projection", split: int) -> int:
+    """Take the unpaid principal and interest off the installments already due; their interest is capitalised.
+    Returns what joins the rebuilt principal."""
+    moved = 0
+    for row in projection.rows[projection.first_open : split]:
+        principal, interest = row.principal - row.paid_principal, row.interest - row.paid_interest
+        row.principal -= principal
+        row.interest -= interest
+        moved += principal + interest
+        projection.capitalized += interest
+    return moved
+
+
+def _holiday_interest(
+    projection: "_Projection", mod: Modification, unpaid: int, rate: Decimal, holiday_end: date
+) -> tuple[int, int]:
+    """The skipped periods' interest (effective date -> start of the first regular period after the holiday):
+    capitalised into the principal, or spread over the rebuilt installments, or waived. Returns (principal to
+    amortise, interest to spread)."""
+    terms = projection.terms.schedule
+    skipped = _interest(unpaid, rate, terms, mod.date, holiday_end, regular=False)
+    if mod.holiday_interest == HolidayInterest.capitalized:
+        projection.capitalized += skipped
+        return unpaid + skipped, 0
+    if mod.holiday_interest == HolidayInterest.spread:
+        return unpaid, skipped
+    return unpaid, 0
 
 
 def _tranche_on_settled_loan(projection: "_Projection", mod: Modification) -> bool:
@@ -356,7 +367,7 @@ def modification_event(seq: int, on: date, fields: dict[str, object]) -> Modific
         annual_rate_percent=None if rate is None else Decimal(str(rate)),
         next_due_date=None if next_due is None else date.fromisoformat(str(next_due)),
         holiday_installments=int(str(get("holiday_installments") or 0)),
-        holiday_interest=str(get("holiday_interest") or HolidayInterest.capitalize.value),
+        holiday_interest=str(get("holiday_interest") or HolidayInterest.capitalized.value),
         disbursed=int(str(get("disbursed") or 0)),
     )
 

@@ -107,6 +107,9 @@ class Refund:
     amount: int
 
 
+_Date = date  # `date` is also a field name below
+
+
 @dataclass(frozen=True)
 class Modification:
     """An approved loan modification, effective at the start of `date` (app/domain/modifications.py)."""
@@ -117,7 +120,7 @@ class Modification:
     new_term: int | None = None
     installment_amount: int | None = None  # minor units
     annual_rate_percent: Decimal | None = None
-    next_due_date: date | None = None
+    next_due_date: _Date | None = None
     holiday_installments: int = 0
     holiday_interest: str = "capitalize"  # capitalize | spread | waive
     disbursed: int = 0  # kind "tranche": a further disbursement (product multi_disbursement)

@@ -16,7 +16,9 @@ class ModificationIn(StrictModel):
     effective_date: dt.date | None = Field(default=None, description="Default: the business date; may be in the past")
     note: Note | None = None
     # reschedule (at least one)
-    new_term: int | None = Field(default=None, ge=1, le=1200, description="reschedule: the loan's new number of installments")
+    new_term: int | None = Field(
+        default=None, ge=1, le=1200, description="reschedule: the loan's new number of installments"
+    )
     new_installment_amount: MoneyIn | None = Field(default=None, description="reschedule: keep this installment")
     new_annual_rate_percent: RateIn | None = Field(default=None, description="reschedule: the new nominal rate")
     new_next_due_date: dt.date | None = Field(default=None, description="reschedule: the next due date (new anchor)")

@@ -29,13 +29,13 @@ from app.identity.access import Permission, Principal
 from app.loans import engine
 from app.loans import repository as repo
 from app.loans.engine import unit_of_work
+from app.loans.models import Loan, LoanModification
 from app.loans.modification_schemas import (
     ModificationIn,
     ModificationOut,
     ModificationPreview,
     PreviewTotals,
 )
-from app.loans.models import Loan, LoanModification
 from app.loans.presenters import installments_out
 from app.loans.service import minor_amount
 from app.loans.terms import domain_events, loan_terms
@@ -69,7 +69,9 @@ def _check_loan(loan: Loan) -> None:
     if loan.status != LoanStatus.active.value:
         raise InvalidTransition(loan.status, "modify", allowed_actions(LoanStatus(loan.status)))
     if loan.interest_recalculation != InterestRecalculation.none.value:
-        raise ValidationFailed.single("type", "modifications of daily-recalculation (simple-interest) loans are not supported")
+        raise ValidationFailed.single(
+            "type", "modifications of daily-recalculation (simple-interest) loans are not supported"
+        )
     if loan.interest_method == InterestMethod.flat.value:
         raise ValidationFailed.single("type", "modifications of flat-interest loans are not supported")
 
@@ -105,12 +107,14 @@ def _event(session: Session, loan: Loan, data: ModificationIn, today: date) -> M
     if kind == ModificationType.payment_holiday:
         if data.installments is None:
             raise ValidationFailed.single("installments", "required: the number of due dates to skip")
-        interest = data.interest or HolidayInterest.capitalize.value
+        interest = data.interest or HolidayInterest.capitalized.value
         return Modification(seq, on, kind.value, holiday_installments=data.installments, holiday_interest=interest)
     if kind == ModificationType.rate_change:
         if data.annual_rate_percent is None:
             raise ValidationFailed.single("annual_rate_percent", "required: the new nominal annual rate")
-        return Modification(seq, on, kind.value, annual_rate_percent=_rate(data.annual_rate_percent, "annual_rate_percent"))
+        return Modification(
+            seq, on, kind.value, annual_rate_percent=_rate(data.annual_rate_percent, "annual_rate_percent")
+        )
     return Modification(seq, on, kind.value)
 
 
@@ -129,7 +133,7 @@ def _params(data: ModificationIn) -> dict[str, str | int | None]:
         if value is not None:
             out[name] = value if isinstance(value, int) else str(value)
     if data.type == ModificationType.payment_holiday.value and "interest" not in out:
-        out["interest"] = HolidayInterest.capitalize.value
+        out["interest"] = HolidayInterest.capitalized.value
     return out
 
 
@@ -151,7 +155,9 @@ def _preview_out(loan: Loan, state: LoanState) -> ModificationPreview:
         maturity_date=state.maturity_date,
         installments=installments_out(rows, code, state.as_of),
         totals=PreviewTotals(
-            principal=money_out(principal, code), interest=money_out(interest, code), total=money_out(principal + interest, code)
+            principal=money_out(principal, code),
+            interest=money_out(interest, code),
+            total=money_out(principal + interest, code),
         ),
         apr_percent=_apr(loan, state),
         balances={
@@ -174,7 +180,11 @@ def _apr(loan: Loan, state: LoanState) -> str | None:
     anchor = loan.first_payment_date.day if loan.first_payment_date else None
     try:
         value = apr_percent(
-            from_minor(loan.disbursed_principal, cur), loan.disbursement_date, payments, Frequency(loan.frequency), anchor_day=anchor,
+            from_minor(loan.disbursed_principal, cur),
+            loan.disbursement_date,
+            payments,
+            Frequency(loan.frequency),
+            anchor_day=anchor,
             interval=loan.frequency_interval,
         )
     except (ArithmeticError, ValueError, DomainError):  # no solution (e.g. payments below the amount financed)
@@ -187,7 +197,7 @@ def _out(mod: LoanModification) -> ModificationOut:
         id=mod.id,
         loan_id=mod.loan_id,
         type=mod.type,
-        status=mod.status,  # type: ignore[arg-type]
+        status=mod.status,
         effective_date=mod.effective_date,
         note=mod.note,
         params=mod.params,
@@ -203,7 +213,9 @@ def _out(mod: LoanModification) -> ModificationOut:
     )
 
 
-def request(db: Database, principal: Principal, loan_id: str, data: ModificationIn, dry_run: bool) -> ModificationResult:
+def request(
+    db: Database, principal: Principal, loan_id: str, data: ModificationIn, dry_run: bool
+) -> ModificationResult:
     with unit_of_work(db, dry_run) as session:
         loan = engine.load_for_write(session, principal, loan_id, Permission.loans_originate, None)
         _check_loan(loan)
@@ -235,7 +247,12 @@ def request(db: Database, principal: Principal, loan_id: str, data: Modification
             loan.id,
             loan.status,
             loan.status,
-            {"modification_id": row.id, "type": row.type, "effective_date": mod.date.isoformat(), "requested_by": principal.username},
+            {
+                "modification_id": row.id,
+                "type": row.type,
+                "effective_date": mod.date.isoformat(),
+                "requested_by": principal.username,
+            },
         )
         session.flush()
         return ModificationResult(_out(row), stored=True)
@@ -340,7 +357,12 @@ def reject(db: Database, principal: Principal, loan_id: str, mid: str, reason: s
             loan.id,
             loan.status,
             loan.status,
-            {"modification_id": mod.id, "requested_by": mod.requested_by_username, "rejected_by": principal.username, "reason": reason},
+            {
+                "modification_id": mod.id,
+                "requested_by": mod.requested_by_username,
+                "rejected_by": principal.username,
+                "reason": reason,
+            },
         )
         session.flush()
         return _out(mod)

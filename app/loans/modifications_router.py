@@ -96,7 +96,12 @@ def _loan_answer(outcome: Outcome, dry_run: bool, response: Response) -> LoanOut
     summary="Undo the approval (manager): approved -> submitted",
 )
 def undo_approval(
-    db: DbDep, principal: CurrentUser, loan_id: str, response: Response, if_match: IfMatch = None, dry_run: DryRun = False
+    db: DbDep,
+    principal: CurrentUser,
+    loan_id: str,
+    response: Response,
+    if_match: IfMatch = None,
+    dry_run: DryRun = False,
 ) -> LoanOut | DryRunOut:
     return _loan_answer(undo.undo_approval(db, principal, loan_id, version_of(if_match), dry_run), dry_run, response)
 
@@ -109,6 +114,11 @@ def undo_approval(
     summary="Undo the disbursal (manager): active -> approved, while the disbursement is the only money transaction",
 )
 def undo_disbursal(
-    db: DbDep, principal: CurrentUser, loan_id: str, response: Response, if_match: IfMatch = None, dry_run: DryRun = False
+    db: DbDep,
+    principal: CurrentUser,
+    loan_id: str,
+    response: Response,
+    if_match: IfMatch = None,
+    dry_run: DryRun = False,
 ) -> LoanOut | DryRunOut:
     return _loan_answer(undo.undo_disbursal(db, principal, loan_id, version_of(if_match), dry_run), dry_run, response)

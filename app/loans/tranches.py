@@ -20,7 +20,9 @@ from app.loans.schemas import DisburseIn
 from app.loans.service import minor_amount
 
 
-def disburse_tranche(session: Session, principal: Principal, loan: Loan, data: DisburseIn, dry_run: bool) -> MoneyResult:
+def disburse_tranche(
+    session: Session, principal: Principal, loan: Loan, data: DisburseIn, dry_run: bool
+) -> MoneyResult:
     assert loan.disbursed_principal is not None and loan.disbursement_date is not None
     today = engine.business_date(session)
     on = data.date or today
@@ -45,7 +47,14 @@ def disburse_tranche(session: Session, principal: Principal, loan: Loan, data: D
     event = engine.record_transaction(session, loan, principal, tx, TRANCHE, amount, {"event": fields})
     loan.tranches_disbursed = loan.tranches_disbursed + amount
     state, draft = engine.reproject(
-        session, loan, today, principal, "disbursement", on, tx.id, description="loan disbursement (tranche)",
+        session,
+        loan,
+        today,
+        principal,
+        "disbursement",
+        on,
+        tx.id,
+        description="loan disbursement (tranche)",
         appended=event,
     )
     audit.record(
@@ -56,7 +65,11 @@ def disburse_tranche(session: Session, principal: Principal, loan: Loan, data: D
         loan.id,
         loan.status,
         loan.status,
-        {"amount": money_out(amount, loan.currency), "date": on.isoformat(), "disbursed": money_out(lent + amount, loan.currency)},
+        {
+            "amount": money_out(amount, loan.currency),
+            "date": on.isoformat(),
+            "disbursed": money_out(lent + amount, loan.currency),
+        },
     )
     session.flush()
     return idempotent.action_result(loan, today, state, draft, tx, dry_run)

@@ -77,7 +77,11 @@ def undo_disbursal(db: Database, principal: Principal, loan_id: str, version: in
             loan.id,
             before,
             loan.status,
-            {"transaction_id": disbursement.id, "amount": money_out(disbursement.amount, loan.currency), "event_seq": event.seq},
+            {
+                "transaction_id": disbursement.id,
+                "amount": money_out(disbursement.amount, loan.currency),
+                "event_seq": event.seq,
+            },
         )
         session.flush()
         return Outcome(loan, today, None, [draft] if draft else [], reversal)

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the `console` fixture is imported from test_console)
 """The console's modification pages (issue 13): a loan's request form with its preview beside today's schedule,
 and the managers' queue with approve/reject — the same services and maker-checker rules as the API."""
 
@@ -8,7 +9,7 @@ from tests.api.test_console import console  # noqa: F401  (the signed-in browser
 from tests.conftest import World
 
 
-def test_request_with_preview_then_a_manager_approves_from_the_queue(world: World, console: Any) -> None:  # noqa: F811
+def test_request_with_preview_then_a_manager_approves_from_the_queue(world: World, console: Any) -> None:
     loan = active_loan(world, principal="1200.00", term=12)
     officer = console("officer_a")
     page = officer.get(f"/console/loans/{loan['id']}")
@@ -42,7 +43,7 @@ def test_request_with_preview_then_a_manager_approves_from_the_queue(world: Worl
     assert again.status_code == 409
 
 
-def test_the_requester_cannot_approve_their_own_request_in_the_console(world: World, console: Any) -> None:  # noqa: F811
+def test_the_requester_cannot_approve_their_own_request_in_the_console(world: World, console: Any) -> None:
     loan = active_loan(world, principal="1200.00", term=12)
     manager = console("manager")
     manager.get(f"/console/loans/{loan['id']}/modifications/new")

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the module database fixture `svc` is imported from test_servicing)
 """Loan modifications with maker-checker over HTTP on both legs (CONTRACT "Modifications"): request with a
 preview, dry run, approve/reject rules (self-approval 403, twice 409, another branch's officer 404), the
 modification applied through the projection with its correcting journal entry, re-preview on approval, a
@@ -15,18 +16,17 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-
-from app.loans.models import Loan
-from app.loans.service import project_loan
-from app.domain.postings import by_account, role_balances
-from app.ledger.accounts import DEFAULT_ACCOUNTS
 from sqlalchemy import select
-from tests.api.helpers_lending import LOANS, get_loan
+
 from app.database import Database, init_db
+from app.domain.postings import by_account, role_balances
 from app.ledger import partitions
 from app.ledger import service as ledger
+from app.ledger.accounts import DEFAULT_ACCOUNTS
+from app.loans.models import Loan
+from app.loans.service import project_loan
 from app.main import create_app
-from tests.api.helpers_lending import approved_loan, disburse, make_product
+from tests.api.helpers_lending import LOANS, approved_loan, disburse, get_loan, make_product
 from tests.api.test_servicing import START, Svc, _svc_world, svc  # noqa: F401  (the module database fixture)
 from tests.conftest import (
     LEG,
