@@ -23,6 +23,7 @@ from app.domain.postings import by_account, role_balances
 from app.ledger import partitions
 from app.ledger import service as ledger
 from app.ledger.accounts import DEFAULT_ACCOUNTS
+from app.loans import reconcile
 from app.loans.models import Loan
 from app.loans.service import project_loan
 from app.main import create_app
@@ -64,7 +65,11 @@ def _books_agree(svc: Svc, loan_id: str, today: date, shown_too: bool = True) ->
     with svc.db.session(writer=False) as session:
         loan = session.scalars(select(Loan).where(Loan.id == loan_id)).one()
         state = project_loan(session, loan, today)
+        codes = reconcile.balance_sheet_codes(loan)
+        stored = reconcile.expected_balances(loan)
     assert _posted(svc, loan_id) == by_account(role_balances(state.totals), DEFAULT_ACCOUNTS)
+    # loanctl verify-ledger's per-loan check: the balance-sheet lines equal the stored balances
+    assert {c: v for c, v in _posted(svc, loan_id).items() if c in codes} == stored
     if not shown_too:
         return
     shown = get_loan(svc.world, loan_id)

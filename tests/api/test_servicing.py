@@ -29,7 +29,9 @@ from app.database import Database, init_db
 from app.domain.postings import by_account, role_balances
 from app.identity import service as identity
 from app.identity.access import Role
+from app.ledger import service as ledger_service
 from app.ledger.accounts import DEFAULT_ACCOUNTS
+from app.loans import reconcile
 from app.loans.models import Loan
 from app.loans.service import project_loan
 from app.main import create_app
@@ -537,6 +539,10 @@ class ServicingMachine(RuleBasedStateMachine):
         with self.svc.db.session(writer=False) as session:
             loan = session.scalars(select(Loan).where(Loan.id == self.loan_id)).one()
             state = project_loan(session, loan, MACHINE_TODAY)
+            # per-loan reconciliation (loanctl verify-ledger): its balance-sheet lines equal its stored balances
+            posted = ledger_service.loan_balances(session, loan.id)
+            codes = reconcile.balance_sheet_codes(loan)
+            assert {c: v for c, v in posted.items() if c in codes and v} == reconcile.expected_balances(loan)
         # the loan's journal lines, per account, are exactly the projection's role balances
         target = by_account(role_balances(state.totals), DEFAULT_ACCOUNTS)
         assert self.svc.ledger_balances(self.loan_id) == target
