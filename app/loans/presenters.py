@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
 from functools import partial
 
 from app.core.schemas import money_out
@@ -22,7 +23,23 @@ from app.loans.schemas import (
     PaidParts,
     TransactionOut,
 )
-from app.products.schemas import format_rate
+from app.products.schemas import format_rate, rate_to_e6
+
+
+def _regime(loan: Loan) -> dict[str, str] | None:
+    """The terms an approved modification set (rate, term), kept in the projection's checkpoint."""
+    regime = (loan.projection_state or {}).get("regime")
+    return regime if isinstance(regime, dict) else None
+
+
+def _current_rate(loan: Loan) -> str:
+    regime = _regime(loan)
+    return format_rate(rate_to_e6(Decimal(regime["rate"])) if regime else loan.annual_rate_e6)
+
+
+def _current_term(loan: Loan) -> int:
+    regime = _regime(loan)
+    return int(regime["term"]) if regime else loan.term
 
 
 def _principal(loan: Loan) -> int:
@@ -69,8 +86,8 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         branch_id=loan.branch_id,
         currency=c,
         principal=m(_principal(loan)),
-        annual_rate_percent=format_rate(loan.annual_rate_e6),
-        term=loan.term,
+        annual_rate_percent=_current_rate(loan),
+        term=_current_term(loan),
         disbursement_date=loan.disbursement_date,
         maturity_date=maturity,
         balances=Balances(

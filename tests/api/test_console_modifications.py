@@ -37,6 +37,7 @@ def test_request_with_preview_then_a_manager_approves_from_the_queue(world: Worl
     done = manager.post(f"/console/loans/{loan['id']}/modifications/{mods[0]['id']}/decide", {"decision": "approve"})
     assert done.status_code == 200 and f'id="m-{mods[0]["id"]}"' not in done.text
     assert len(world.get("manager", f"{LOANS}/{loan['id']}/schedule").json()["installments"]) == 18
+    assert world.get("manager", f"{LOANS}/{loan['id']}").json()["term"] == 18
     # a second decision is refused and shown on the queue page, not as a server error
     again = manager.post(f"/console/loans/{loan['id']}/modifications/{mods[0]['id']}/decide", {"decision": "reject",
                                                                                                   "reason": "late"})

@@ -179,6 +179,8 @@ def test_a_backdated_rate_change_posts_the_correcting_entry_and_a_later_backdate
     correcting = [e for e in svc.journal(loan["id"]) if e["entry_type"] == "modification"]
     assert len(correcting) == 1 and correcting[0]["effective_date"] == "2024-01-01"
     _books_agree(svc, loan["id"], today)
+    # the loan shows the rate now in force (the terms it was booked with stay in its event log)
+    assert get_loan(svc.world, loan["id"])["annual_rate_percent"] == "6"
     schedule = svc.get(f"{LOANS}/{loan['id']}/schedule")["installments"]
     # #1 is 9 days overdue on 02-10: the late fee of 15.00 was charged at the end of 02-07 (grace 5 days)
     assert (schedule[0]["interest"], schedule[0]["principal"], schedule[0]["penalties"]) == ("6.00", "97.28", "15.00")
