@@ -26,11 +26,11 @@ from app.console.web import (
 )
 from app.core.errors import AppError, ValidationFailed
 from app.core.idempotency import IdempotentRequest, check_key, fingerprint
-from app.core.schemas import money_out
+from app.core.schemas import StrictModel, money_out
 from app.domain.errors import DomainError
 from app.domain.lifecycle import MONEY_STATUSES, LoanStatus
 from app.identity.access import Permission
-from app.loans import presenters, service, servicing
+from app.loans import presenters, service, servicing, undo
 from app.loans.engine import Outcome
 from app.loans.idempotent import MoneyResult
 from app.loans.schemas import (
@@ -62,6 +62,8 @@ DONE_MESSAGES = {
     "reverse": "Transaction reversed.",
     "write-off": "Loan written off.",
     "refund": "Credit balance refunded.",
+    "undo-approval": "Approval undone: the application is submitted again.",
+    "undo-disbursal": "Disbursal undone: the loan is approved again and its books are back to zero.",
 }
 
 
@@ -94,6 +96,17 @@ DATE = Field("date", "Date", "date", hint="Leave empty for the business date.")
 def _outcome_action(fn: Callable[..., Outcome]) -> Callable[..., Any]:
     def run(ctx: Ctx, loan_id: str, body: Any, form: dict[str, str], dry_run: bool, _key: Any) -> Any:
         return fn(ctx.db, ctx.principal, loan_id, body, _version(form), dry_run)
+
+    return run
+
+
+class NoFields(StrictModel):
+    """Actions without a body (the undo actions)."""
+
+
+def _undo_action(fn: Callable[..., Outcome]) -> Callable[..., Any]:
+    def run(ctx: Ctx, loan_id: str, _body: Any, form: dict[str, str], dry_run: bool, _key: Any) -> Any:
+        return fn(ctx.db, ctx.principal, loan_id, _version(form), dry_run)
 
     return run
 
@@ -216,6 +229,28 @@ ACTIONS: dict[str, Action] = {
             RefundIn,
             True,
             _money_action(servicing.refund),
+        ),
+        Action(
+            "undo-approval",
+            "Undo the approval",
+            "Undo approval",
+            Permission.loans_approve,
+            "undo_approval",
+            (),
+            NoFields,
+            False,
+            _undo_action(undo.undo_approval),
+        ),
+        Action(
+            "undo-disbursal",
+            "Undo the disbursal",
+            "Undo disbursal",
+            Permission.loans_approve,
+            "undo_disbursal",
+            (),
+            NoFields,
+            False,
+            _undo_action(undo.undo_disbursal),
         ),
     )
 }

@@ -2,6 +2,7 @@
 """The console's modification pages (issue 13): a loan's request form with its preview beside today's schedule,
 and the managers' queue with approve/reject — the same services and maker-checker rules as the API."""
 
+import re
 from typing import Any
 
 from tests.api.helpers_lending import LOANS, active_loan
@@ -56,3 +57,22 @@ def test_the_requester_cannot_approve_their_own_request_in_the_console(world: Wo
     refused = manager.post(f"/console/loans/{loan['id']}/modifications/{mid}/decide", {"decision": "approve"})
     assert refused.status_code == 403 and "requester" in refused.text
     assert world.get("manager", f"{LOANS}/{loan['id']}/modifications").json()["items"][0]["status"] == "pending"
+
+
+def test_undo_disbursal_from_the_console_with_its_dry_run(world: World, console: Any) -> None:
+    loan = active_loan(world, principal="1200.00", term=12)
+    manager = console("manager")
+    page = manager.get(f"/console/loans/{loan['id']}")
+    assert f'href="/console/loans/{loan["id"]}/undo-disbursal"' in page.text
+    form = manager.get(f"/console/loans/{loan['id']}/undo-disbursal")
+    assert form.status_code == 200
+    version = re.search(r'name="version" value="(\d+)"', form.text)
+    assert version
+    preview = manager.post(f"/console/loans/{loan['id']}/undo-disbursal/preview", {"version": version.group(1)})
+    assert preview.status_code == 200, preview.text[:1000]
+    assert world.get("manager", f"{LOANS}/{loan['id']}").json()["status"] == "active"  # the dry run wrote nothing
+    done = manager.post(f"/console/loans/{loan['id']}/undo-disbursal", {"version": version.group(1)})
+    assert done.status_code == 200 and "Disbursal undone" in done.text
+    assert world.get("manager", f"{LOANS}/{loan['id']}").json()["status"] == "approved"
+    officer = console("officer_a")
+    assert '/undo-approval"' not in officer.get(f"/console/loans/{loan['id']}").text
