@@ -8,7 +8,7 @@ from app.console import router as console
 from app.events import router as events
 from app.identity import router as identity
 from app.ledger import router as ledger
-from app.loans import instruments_router
+from app.loans import instruments_router, modifications_router
 from app.loans import router as loans
 from app.operations import router as operations
 from app.payments import router as payments
@@ -24,6 +24,7 @@ ROUTERS = (
     schedules.router,
     loans.router,
     instruments_router.router,
+    modifications_router.router,
     ledger.router,
     operations.router,
     reports.router,

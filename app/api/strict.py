@@ -51,6 +51,11 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("POST", f"{_API}/loans/{{loan_id}}/credits"): Permission.waivers_write,
     ("POST", f"{_API}/loans/{{loan_id}}/chargebacks"): Permission.waivers_write,
     ("POST", f"{_API}/operations/close-of-business"): Permission.close_of_business,
+    ("POST", f"{_API}/loans/{{loan_id}}/undo-approval"): Permission.loans_approve,
+    ("POST", f"{_API}/loans/{{loan_id}}/undo-disbursal"): Permission.loans_approve,
+    ("POST", f"{_API}/loans/{{loan_id}}/modifications"): Permission.loans_originate,
+    ("POST", f"{_API}/loans/{{loan_id}}/modifications/{{modification_id}}/approve"): Permission.loans_reschedule,
+    ("POST", f"{_API}/loans/{{loan_id}}/modifications/{{modification_id}}/reject"): Permission.loans_reschedule,
 }
 _PREFIX_PERMISSIONS = ((f"{_API}/reports/", Permission.reports_read), (f"{_API}/ledger/", Permission.ledger_read))
 

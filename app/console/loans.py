@@ -26,12 +26,12 @@ from app.console.web import (
 )
 from app.core.errors import AppError, ValidationFailed
 from app.core.idempotency import IdempotentRequest, check_key, fingerprint
-from app.core.schemas import money_out
+from app.core.schemas import StrictModel, money_out
 from app.domain.errors import DomainError
 from app.domain.instruments import Instrument, instruments_allowed
 from app.domain.lifecycle import MONEY_STATUSES, LoanStatus
 from app.identity.access import Permission
-from app.loans import instruments, presenters, service, servicing
+from app.loans import instruments, presenters, service, servicing, undo
 from app.loans.engine import Outcome
 from app.loans.idempotent import MoneyResult
 from app.loans.instrument_schemas import ChargebackIn, ChargeIn, CreditIn, ReverseIn, WaiverIn
@@ -68,6 +68,8 @@ DONE_MESSAGES = {
     "waiver": "Waiver posted.",
     "credit": "Goodwill credit posted.",
     "chargeback": "Chargeback posted.",
+    "undo-approval": "Approval undone: the application is submitted again.",
+    "undo-disbursal": "Disbursal undone: the loan is approved again and its books are back to zero.",
 }
 
 
@@ -100,6 +102,17 @@ DATE = Field("date", "Date", "date", hint="Leave empty for the business date.")
 def _outcome_action(fn: Callable[..., Outcome]) -> Callable[..., Any]:
     def run(ctx: Ctx, loan_id: str, body: Any, form: dict[str, str], dry_run: bool, _key: Any) -> Any:
         return fn(ctx.db, ctx.principal, loan_id, body, _version(form), dry_run)
+
+    return run
+
+
+class NoFields(StrictModel):
+    """Actions without a body (the undo actions)."""
+
+
+def _undo_action(fn: Callable[..., Outcome]) -> Callable[..., Any]:
+    def run(ctx: Ctx, loan_id: str, _body: Any, form: dict[str, str], dry_run: bool, _key: Any) -> Any:
+        return fn(ctx.db, ctx.principal, loan_id, _version(form), dry_run)
 
     return run
 
@@ -284,6 +297,28 @@ ACTIONS: dict[str, Action] = {
             True,
             _money_action(instruments.chargeback),
         ),
+        Action(
+            "undo-approval",
+            "Undo the approval",
+            "Undo approval",
+            Permission.loans_approve,
+            "undo_approval",
+            (),
+            NoFields,
+            False,
+            _undo_action(undo.undo_approval),
+        ),
+        Action(
+            "undo-disbursal",
+            "Undo the disbursal",
+            "Undo disbursal",
+            Permission.loans_approve,
+            "undo_disbursal",
+            (),
+            NoFields,
+            False,
+            _undo_action(undo.undo_disbursal),
+        ),
     )
 }
 
@@ -323,6 +358,7 @@ def _loan_page_values(ctx: Ctx, loan_id: str, payoff_on: str | None) -> dict[str
         "may_reverse": ctx.principal.may(Permission.loans_reverse),
         "may_charge_back": ctx.principal.may(Permission.waivers_write)
         and Instrument.chargeback.value in instruments_allowed(loan.status),
+        "may_modify": ctx.principal.may(Permission.loans_originate),
         "transactions": [],
         "journal": [],
         "audit": servicing.audit_trail(ctx.db, ctx.principal, loan_id),

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.borrowers import service as borrowers
 from app.borrowers.schemas import BorrowerCreate
-from app.console import batches, charts, loans, operations
+from app.console import batches, charts, loans, modifications, operations
 from app.console import session as sessions
 from app.console.web import (
     FORM_ERRORS,
@@ -40,6 +40,7 @@ TREND_DAYS = 90
 TREND_STEP_DAYS = 7  # PAR 30 sampled weekly: 13 points draw the 90-day trend at a fraction of 90 queries
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
+router.include_router(modifications.router)  # before loans: its /loans/{id}/{slug} would catch these paths
 router.include_router(loans.router)
 router.include_router(operations.router)
 router.include_router(batches.router)

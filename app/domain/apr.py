@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal
 
-from app.domain.calendar import Frequency, days_in_month, days_per_period, months_per_period
-from app.domain.calendar import periods_per_year as _ppy
+from app.domain.calendar import Frequency, days_in_month, days_per_period, months_per_period, year_fraction_of_period
 from app.domain.errors import DomainValidationError
 from app.domain.schedule import Schedule
 
@@ -43,8 +42,14 @@ def _back_months(payment: date, months: int, anchor_day: int) -> date:
     return date(year, month0 + 1, min(anchor_day, days_in_month(year, month0 + 1)))
 
 
+def _per_year(frequency: Frequency, interval: int = 1) -> tuple[int, int]:
+    """Unit periods per year as a ratio (App. J (b)(5)(iv): 365 / 15 for every 15 days, 52 / 4 for every 4 weeks)."""
+    years_num, years_den = year_fraction_of_period(frequency, interval)
+    return years_den, years_num
+
+
 def unit_periods(
-    start: date, payment: date, frequency: Frequency, anchor_day: int | None = None
+    start: date, payment: date, frequency: Frequency, anchor_day: int | None = None, interval: int = 1
 ) -> tuple[int, int, int]:
     """(t, f_numerator, f_denominator): full unit periods and the fraction from `start` to `payment`.
 
@@ -57,6 +62,7 @@ def unit_periods(
         raise DomainValidationError("payments", "a payment falls before the disbursement date")
     unit_days = days_per_period(frequency)
     if unit_days is not None:
+        unit_days *= interval
         days = (payment - start).days
         return days // unit_days, days % unit_days, unit_days
     day = payment.day
@@ -66,7 +72,7 @@ def unit_periods(
     while months > 0 and _back_months(payment, months, day) < start:
         months -= 1
     remaining = ((_back_months(payment, months, day) if months else payment) - start).days
-    unit_months = months_per_period(frequency) or 1
+    unit_months = (months_per_period(frequency) or 1) * interval
     if unit_months == 1:
         return months, remaining, 30
     if unit_months < 12:
@@ -118,7 +124,7 @@ def _present_value_exact(flows: Sequence[_Flow], i: Decimal) -> Decimal:
     return total
 
 
-def _solve(amount_financed: Decimal, flows: Sequence[_Flow], per_year: int) -> Decimal:
+def _solve(amount_financed: Decimal, flows: Sequence[_Flow], per_year: tuple[int, int]) -> Decimal:
     if amount_financed <= 0:
         raise DomainValidationError("amount_financed", "must be greater than zero")
     if not flows:
@@ -157,13 +163,16 @@ def _solve(amount_financed: Decimal, flows: Sequence[_Flow], per_year: int) -> D
     return _round_apr(flows, amount_financed, rate, per_year)
 
 
-def _round_apr(flows: Sequence[_Flow], amount_financed: Decimal, rate: float, per_year: int) -> Decimal:
+def _round_apr(
+    flows: Sequence[_Flow], amount_financed: Decimal, rate: float, per_year: tuple[int, int]
+) -> Decimal:
     """Round i × per_year × 100 half-up to 4 decimals; decide exactly when the float is near the boundary."""
-    scaled = rate * per_year * 100 * 10_000
+    per_num, per_den = per_year
+    scaled = rate * per_num / per_den * 100 * 10_000
     floor = math.floor(scaled)
     fraction = scaled - floor
     if abs(fraction - 0.5) < _BOUNDARY_GUARD:
-        boundary = _EXACT.divide(Decimal(2 * floor + 1), Decimal(2 * per_year * 100 * 10_000))
+        boundary = _EXACT.divide(Decimal((2 * floor + 1) * per_den), Decimal(2 * per_num * 100 * 10_000))
         # PV decreases in i: PV(boundary) >= A means the root is at or beyond the boundary -> round up.
         up = _present_value_exact(flows, boundary) >= amount_financed
         units = floor + 1 if up else floor
@@ -179,6 +188,7 @@ def apr_percent(
     frequency: Frequency,
     *,
     anchor_day: int | None = None,
+    interval: int = 1,
 ) -> Decimal:
     """Reg Z App. J actuarial APR in percent, 4 decimals; unit period = the payment frequency.
 
@@ -189,10 +199,10 @@ def apr_percent(
     if anchor_day is None and payments:
         anchor_day = max(paid_on.day for paid_on, _ in payments)
     flows = [
-        (*unit_periods(disbursement_date, paid_on, frequency, anchor_day), Decimal(amount))
+        (*unit_periods(disbursement_date, paid_on, frequency, anchor_day, interval), Decimal(amount))
         for paid_on, amount in payments
     ]
-    return _solve(Decimal(amount_financed), flows, _ppy(frequency))
+    return _solve(Decimal(amount_financed), flows, _per_year(frequency, interval))
 
 
 def schedule_apr(schedule: Schedule) -> Decimal:
@@ -207,13 +217,20 @@ def schedule_apr(schedule: Schedule) -> Decimal:
         flows: list[_Flow] = [(row.number, 0, 1, row.total) for row in schedule.installments]
     else:
         flows = [
-            (*unit_periods(terms.disbursement_date, row.due_date, terms.frequency, first.day), row.total)
+            (
+                *unit_periods(
+                    terms.disbursement_date, row.due_date, terms.frequency, first.day, terms.frequency_interval
+                ),
+                row.total,
+            )
             for row in schedule.installments
         ]
-    return _solve(financed, flows, _ppy(terms.frequency))
+    return _solve(financed, flows, _per_year(terms.frequency, terms.frequency_interval))
 
 
-def regular_apr_percent(amount_financed: Decimal, amounts: Sequence[Decimal], frequency: Frequency) -> Decimal:
+def regular_apr_percent(
+    amount_financed: Decimal, amounts: Sequence[Decimal], frequency: Frequency, interval: int = 1
+) -> Decimal:
     """APR when payment k falls exactly k unit periods after the disbursement (no first_payment_date)."""
     flows: list[_Flow] = [(k, 0, 1, Decimal(a)) for k, a in enumerate(amounts, 1)]
-    return _solve(Decimal(amount_financed), flows, _ppy(frequency))
+    return _solve(Decimal(amount_financed), flows, _per_year(frequency, interval))

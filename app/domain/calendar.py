@@ -26,8 +26,10 @@ __all__ = [
     "due_date",
     "due_dates",
     "is_leap",
+    "max_interval",
     "months_per_period",
     "periods_per_year",
+    "year_fraction_of_period",
 ]
 
 _EXACT = Context(prec=50)
@@ -35,6 +37,7 @@ _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 class Frequency(StrEnum):
+    daily = "daily"
     weekly = "weekly"
     biweekly = "biweekly"
     monthly = "monthly"
@@ -43,6 +46,7 @@ class Frequency(StrEnum):
 
 
 _PERIODS_PER_YEAR = {
+    Frequency.daily: 365,
     Frequency.weekly: 52,
     Frequency.biweekly: 26,
     Frequency.monthly: 12,
@@ -50,12 +54,28 @@ _PERIODS_PER_YEAR = {
     Frequency.yearly: 1,
 }
 _MONTHS = {Frequency.monthly: 1, Frequency.quarterly: 3, Frequency.yearly: 12}
-_DAYS = {Frequency.weekly: 7, Frequency.biweekly: 14}
+_DAYS = {Frequency.daily: 1, Frequency.weekly: 7, Frequency.biweekly: 14}
 
 
 def periods_per_year(f: Frequency) -> int:
-    """Unit periods per year: weekly 52, biweekly 26 (Reg Z App. J (b)(5)(iv)), monthly 12, quarterly 4, yearly 1."""
+    """Unit periods per year: daily 365, weekly 52, biweekly 26 (Reg Z App. J (b)(5)(iv)), monthly 12,
+    quarterly 4, yearly 1."""
     return _PERIODS_PER_YEAR[f]
+
+
+MAX_INTERVAL_YEARS = 1
+
+
+def max_interval(f: Frequency) -> int:
+    """The largest `frequency_interval` for `f`: one period spans at most a year (365 days, 52 weeks, 12 months)."""
+    return _PERIODS_PER_YEAR[f]
+
+
+def year_fraction_of_period(f: Frequency, interval: int = 1) -> tuple[int, int]:
+    """One period of every `interval` `f` as an exact year fraction: interval / periods-per-year — every 15 days
+    15/365, every 4 weeks 4/52 (13 a year), every 2 months 2/12 (Reg Z App. J (b)(5)(iv): 365 / days or 52 /
+    weeks unit periods a year for multiples of a day or a week)."""
+    return interval, _PERIODS_PER_YEAR[f]
 
 
 def months_per_period(f: Frequency) -> int | None:
@@ -85,23 +105,27 @@ def add_months(anchor: date, months: int) -> date:
     return date(year, month, min(anchor.day, days_in_month(year, month)))
 
 
-def add_periods(anchor: date, f: Frequency, n: int) -> date:
+def add_periods(anchor: date, f: Frequency, n: int, interval: int = 1) -> date:
     """The date `n` periods after `anchor`, always computed from the anchor, never chained.
 
     Month-based periods clamp to the month end: Jan 31 2024 + 1 month = Feb 29, + 2 months = Mar 31.
-    `n` may be negative (used to measure back from a payment date, Reg Z App. J (b)(5)).
+    `n` may be negative (used to measure back from a payment date, Reg Z App. J (b)(5)). A period of every
+    `interval` `f` is `interval` of them, still counted from the anchor.
     """
+    n *= interval
     months = _MONTHS.get(f)
     if months is not None:
         return add_months(anchor, months * n)
     return anchor + timedelta(days=_DAYS[f] * n)
 
 
-def due_date(disbursement_date: date, f: Frequency, k: int, first_payment_date: date | None = None) -> date:
+def due_date(
+    disbursement_date: date, f: Frequency, k: int, first_payment_date: date | None = None, interval: int = 1
+) -> date:
     """Due date of installment k (1-based): first_payment_date + (k-1) periods, else disbursement + k periods."""
     if first_payment_date is not None:
-        return add_periods(first_payment_date, f, k - 1)
-    return add_periods(disbursement_date, f, k)
+        return add_periods(first_payment_date, f, k - 1, interval)
+    return add_periods(disbursement_date, f, k, interval)
 
 
 def due_dates(

@@ -60,7 +60,8 @@ def _days(
     if terms.day_count != DayCount.thirty_360:
         return (end - start).days, None
     if regular and terms.frequency in {"monthly", "quarterly", "yearly"}:
-        return 360 // periods_per_year(terms.frequency), None  # 30/360: 30 days per month
+        # 30/360: 30 days per month
+        return 360 * terms.frequency_interval // periods_per_year(terms.frequency), None
     convention = Thirty360US()
     if regular:
         return (end - start).days, None  # weekly/biweekly: rate / periods-per-year (CONTRACT "Schedules")
@@ -125,12 +126,14 @@ def _explain_flat(schedule: Schedule, number: int, residual: Decimal | None) -> 
     cur = terms.currency
     row = schedule.installments[number - 1]
     rate = Decimal(terms.annual_rate_percent)
+    # terms.term periods of `interval` / periods-per-year years each (CONTRACT "Schedules", frequency_interval)
     ppy = periods_per_year(terms.frequency)
+    years = terms.term * terms.frequency_interval
     total = flat_interest_total(terms)
     exact = _EXACT.divide(total, Decimal(terms.term))
     rounded = exact.quantize(cur.exponent, rounding=ROUND_HALF_UP)
     formula = (
-        f"flat: {terms.principal} × {rate}% × {terms.term}/{ppy} = {total}; ÷ {terms.term} installments = "
+        f"flat: {terms.principal} × {rate}% × {years}/{ppy} = {total}; ÷ {terms.term} installments = "
         f"{exact.normalize():f} → {rounded} per installment (half-up to {cur.exponent})"
         + (f"; the last installment takes the flat-interest residual: {row.interest}" if residual is not None else "")
     )
@@ -145,9 +148,9 @@ def _explain_flat(schedule: Schedule, number: int, residual: Decimal | None) -> 
         regular_period=True,
         day_numbers=None,
         days=(row.due_date - row.period_start).days,
-        year_fraction_numerator=terms.term,
+        year_fraction_numerator=years,
         year_fraction_denominator=ppy,
-        year_fraction=_EXACT.divide(Decimal(terms.term), Decimal(ppy)),
+        year_fraction=_EXACT.divide(Decimal(years), Decimal(ppy)),
         unrounded_interest=exact,
         rounding_mode=ROUND_HALF_UP,
         rounding_place=cur.exponent,

@@ -199,7 +199,14 @@ def loan_apr(
         payments.append((row.due_date, row.total + Decimal(fee) * scale))
     financed = Decimal(cash_to_borrower) * scale
     if terms.first_payment_date is None:
-        return regular_apr_percent(financed, [amount for _, amount in payments], terms.frequency)
+        return regular_apr_percent(
+            financed, [amount for _, amount in payments], terms.frequency, terms.frequency_interval
+        )
     return apr_percent(
-        financed, terms.disbursement_date, payments, terms.frequency, anchor_day=terms.first_payment_date.day
+        financed,
+        terms.disbursement_date,
+        payments,
+        terms.frequency,
+        anchor_day=terms.first_payment_date.day,
+        interval=terms.frequency_interval,
     )

@@ -26,6 +26,8 @@ class LoanAction(StrEnum):
     refund = "refund"
     reverse = "reverse"
     write_off = "write_off"
+    undo_approval = "undo_approval"
+    undo_disbursal = "undo_disbursal"
 
 
 S, A = LoanStatus, LoanAction
@@ -49,6 +51,9 @@ TRANSITIONS: dict[tuple[LoanStatus, LoanAction], LoanStatus] = {
     (S.closed, A.reverse): S.active,
     (S.written_off, A.repay): S.written_off,
     (S.written_off, A.reverse): S.written_off,
+    # Undo (CONTRACT "Servicing instruments"): the disbursal only while it is the loan's only money transaction.
+    (S.approved, A.undo_approval): S.submitted,
+    (S.active, A.undo_disbursal): S.approved,
 }
 
 TERMINAL: frozenset[LoanStatus] = frozenset({S.rejected, S.withdrawn})

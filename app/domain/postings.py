@@ -46,6 +46,9 @@ class LoanTotals:
     principal_readvanced: int = 0
     # Goodwill credits: received like payments (in the paid amounts above) but funded by the lender, not cash.
     goodwill_credited: int = 0
+    # Interest turned into principal by a modification (payment holiday `capitalize`, re-age): income when it
+    # is capitalised, owed as principal from then on (README "Modifications").
+    interest_capitalized: int = 0
 
     def __add__(self, other: "LoanTotals") -> "LoanTotals":
         return LoanTotals(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
@@ -58,13 +61,17 @@ def role_balances(t: LoanTotals) -> dict[AccountRole, int]:
     interest_net = t.interest_recognized - t.interest_paid - t.interest_written_off
     balances = {
         AccountRole.fund_source: received - t.goodwill_credited - t.disbursed - t.refunded,
-        AccountRole.loan_portfolio: t.disbursed + t.principal_readvanced - t.principal_paid - t.principal_written_off,
+        AccountRole.loan_portfolio: t.disbursed
+        + t.principal_readvanced
+        + t.interest_capitalized
+        - t.principal_paid
+        - t.principal_written_off,
         AccountRole.interest_receivable: max(interest_net, 0),
         AccountRole.interest_received_in_advance: min(interest_net, 0),
         AccountRole.fees_receivable: t.fees_charged - t.fees_paid - t.fees_written_off,
         AccountRole.penalties_receivable: t.penalties_charged - t.penalties_paid - t.penalties_written_off,
         AccountRole.overpayment_liability: -(t.overpaid - t.refunded + t.principal_readvanced),
-        AccountRole.interest_income: -t.interest_recognized,
+        AccountRole.interest_income: -(t.interest_recognized + t.interest_capitalized),
         AccountRole.fee_income: -t.fees_charged,
         AccountRole.penalty_income: -t.penalties_charged,
         AccountRole.recovery_income: -t.recovered,

@@ -17,7 +17,8 @@ from app.domain.calendar import (
     add_periods,
     day_count,
     due_date,
-    periods_per_year,
+    max_interval,
+    year_fraction_of_period,
 )
 from app.domain.errors import DomainValidationError
 from app.domain.money import Currency, from_minor, to_minor
@@ -112,6 +113,7 @@ class ScheduleTerms:
     grace_principal_periods: int = 0
     upfront_fee: Decimal = Decimal(0)
     installment_multiple_of: Decimal | None = None
+    frequency_interval: int = 1  # every N periods of `frequency` (daily + 15 = every 15 days)
 
     def validate(self) -> None:
         """Raise DomainValidationError naming the offending field; return None when the terms are usable."""
@@ -124,6 +126,7 @@ class ScheduleTerms:
         self._validate_rate()
         term = _check_int(self.term, "term", 1, MAX_TERM)
         frequency = _check_enum(Frequency, self.frequency, "frequency")
+        _check_int(self.frequency_interval, "frequency_interval", 1, max_interval(frequency))
         _check_enum(Amortization, self.amortization, "amortization")
         _check_enum(InterestMethod, self.interest_method, "interest_method")
         _check_enum(DayCount, self.day_count, "day_count")
@@ -154,13 +157,13 @@ class ScheduleTerms:
             if first <= disbursed:
                 raise _fail("first_payment_date", "must be after the disbursement date")
             try:
-                latest = add_periods(disbursed, frequency, 2)
+                latest = add_periods(disbursed, frequency, 2, self.frequency_interval)
             except (OverflowError, ValueError):
                 latest = date.max
             if first > latest:
                 raise _fail("first_payment_date", f"must be within two {frequency.value} periods of the disbursement")
         try:
-            due_date(disbursed, frequency, term, first)
+            due_date(disbursed, frequency, term, first, self.frequency_interval)
         except (OverflowError, ValueError):
             raise _fail("term", "the last due date falls after the year 9999") from None
 
@@ -229,13 +232,15 @@ def _rate_ratio(terms: ScheduleTerms) -> tuple[int, int]:
 
 def _first_period_regular(terms: ScheduleTerms) -> bool:
     first = terms.first_payment_date
-    return first is None or first == add_periods(terms.disbursement_date, terms.frequency, 1)
+    return first is None or first == add_periods(terms.disbursement_date, terms.frequency, 1, terms.frequency_interval)
 
 
 def _natural_start(terms: ScheduleTerms, number: int) -> date:
     if number == 1:
         return terms.disbursement_date
-    return due_date(terms.disbursement_date, terms.frequency, number - 1, terms.first_payment_date)
+    return due_date(
+        terms.disbursement_date, terms.frequency, number - 1, terms.first_payment_date, terms.frequency_interval
+    )
 
 
 def is_regular_period(terms: ScheduleTerms, period_start: date, due: date, number: int) -> bool:
@@ -243,7 +248,7 @@ def is_regular_period(terms: ScheduleTerms, period_start: date, due: date, numbe
     if number == 1 and not _first_period_regular(terms):
         return False
     return period_start == _natural_start(terms, number) and due == due_date(
-        terms.disbursement_date, terms.frequency, number, terms.first_payment_date
+        terms.disbursement_date, terms.frequency, number, terms.first_payment_date, terms.frequency_interval
     )
 
 
@@ -254,7 +259,7 @@ def interest_fraction(terms: ScheduleTerms, period_start: date, due: date, numbe
     biweekly, CONTRACT "Schedules"); odd periods and the actual/* conventions use the day count.
     """
     if terms.day_count == DayCount.thirty_360 and is_regular_period(terms, period_start, due, number):
-        return 1, periods_per_year(terms.frequency)
+        return year_fraction_of_period(terms.frequency, terms.frequency_interval)
     return day_count(terms.day_count).fraction(period_start, due)
 
 
@@ -279,7 +284,8 @@ def flat_interest_total(terms: ScheduleTerms) -> Decimal:
 def _flat_total_minor(terms: ScheduleTerms) -> int:
     rate_num, rate_den = _rate_ratio(terms)
     principal = to_minor(terms.principal, terms.currency)
-    return half_up_div(principal * rate_num * terms.term, rate_den * periods_per_year(terms.frequency))
+    years_num, years_den = year_fraction_of_period(terms.frequency, terms.frequency_interval)
+    return half_up_div(principal * rate_num * terms.term * years_num, rate_den * years_den)
 
 
 def _annuity_minor(principal: int, terms: ScheduleTerms, periods: int) -> int:
@@ -287,8 +293,8 @@ def _annuity_minor(principal: int, terms: ScheduleTerms, periods: int) -> int:
     rate_num, rate_den = _rate_ratio(terms)
     if rate_num == 0:
         return _level(principal, periods)
-    ppy = periods_per_year(terms.frequency)
-    i = _HIGH.divide(Decimal(rate_num), Decimal(rate_den * ppy))
+    years_num, years_den = year_fraction_of_period(terms.frequency, terms.frequency_interval)
+    i = _HIGH.divide(Decimal(rate_num * years_num), Decimal(rate_den * years_den))
     discount = _HIGH.power(_HIGH.add(Decimal(1), i), -periods)
     payment = _HIGH.divide(_HIGH.multiply(Decimal(principal), i), _HIGH.subtract(Decimal(1), discount))
     return int(payment.to_integral_value(rounding=ROUND_HALF_UP))
@@ -313,7 +319,8 @@ def _plan(terms: ScheduleTerms) -> _Plan:
     principal_part = _level(principal, amortizing)
     if terms.amortization == Amortization.interest_only:
         rate_num, rate_den = _rate_ratio(terms)
-        regular = half_up_div(principal * rate_num, rate_den * periods_per_year(terms.frequency))
+        years_num, years_den = year_fraction_of_period(terms.frequency, terms.frequency_interval)
+        regular = half_up_div(principal * rate_num * years_num, rate_den * years_den)
         installment = flat_per if terms.interest_method == InterestMethod.flat else regular
         return _Plan(installment, 0, flat_per, flat_total)
     if terms.amortization == Amortization.equal_principal:
@@ -340,18 +347,21 @@ def _build(
     flat = terms.interest_method == InterestMethod.flat
     thirty = terms.day_count == DayCount.thirty_360
     convention = day_count(terms.day_count)
-    ppy = periods_per_year(f)
+    period_years = year_fraction_of_period(f, terms.frequency_interval)
+    interval = terms.frequency_interval
     anchor, shift = (terms.first_payment_date, -1) if terms.first_payment_date else (terms.disbursement_date, 0)
     amortization = terms.amortization
-    regular = is_regular_period(terms, period_start, add_periods(anchor, f, from_number + shift), from_number)
+    regular = is_regular_period(
+        terms, period_start, add_periods(anchor, f, from_number + shift, interval), from_number
+    )
     rows: list[ScheduledInstallment] = []
     start = period_start
     for k in range(from_number, n + 1):
-        due = add_periods(anchor, f, k + shift)
+        due = add_periods(anchor, f, k + shift, interval)
         if flat:
             interest = plan.flat_per
         else:
-            frac_num, frac_den = (1, ppy) if thirty and regular else convention.fraction(start, due)
+            frac_num, frac_den = period_years if thirty and regular else convention.fraction(start, due)
             interest = half_up_div(balance * rate_num * frac_num, rate_den * frac_den)
         if k == n:
             principal = balance

@@ -113,7 +113,26 @@ class Refund:
     amount: int
 
 
-Event = Payment | WriteOff | Refund | Charge | Waiver | Chargeback
+_Date = date  # `date` is also a field name below
+
+
+@dataclass(frozen=True)
+class Modification:
+    """An approved loan modification, effective at the start of `date` (app/domain/modifications.py)."""
+
+    seq: int
+    date: date
+    kind: str  # reschedule | payment_holiday | rate_change | re_age
+    new_term: int | None = None
+    installment_amount: int | None = None  # minor units
+    annual_rate_percent: Decimal | None = None
+    next_due_date: _Date | None = None
+    holiday_installments: int = 0
+    holiday_interest: str = "capitalize"  # capitalize | spread | waive
+    disbursed: int = 0  # kind "tranche": a further disbursement (product multi_disbursement)
+
+
+Event = Payment | WriteOff | Refund | Charge | Waiver | Chargeback | Modification
 
 
 @dataclass(frozen=True)
@@ -197,6 +216,11 @@ class Checkpoint:
     segment_start: date | None = None
     goodwill: int = 0  # goodwill credits received (lender-funded payments)
     fees_through: date | None = None  # installment fees are charged for periods begun by this date
+    # Modifications (app/domain/modifications.py): the terms governing the open installments, and the
+    # interest capitalised so far.
+    regime: dict[str, str] | None = None
+    capitalized: int = 0
+    tranched: int = 0  # disbursed after the first disbursement (tranches)
 
     def to_json(self) -> dict[str, object]:
         w = self.written_off
@@ -223,6 +247,9 @@ class Checkpoint:
             "segment_start": self.segment_start.isoformat() if self.segment_start else None,
             "goodwill": self.goodwill,
             "fees_through": self.fees_through.isoformat() if self.fees_through else None,
+            "regime": self.regime,
+            "capitalized": self.capitalized,
+            "tranched": self.tranched,
         }
 
     @classmethod
@@ -255,6 +282,9 @@ class Checkpoint:
             segment_start=day("segment_start"),
             goodwill=int(str(data.get("goodwill", 0))),
             fees_through=day("fees_through"),
+            regime=data.get("regime"),  # type: ignore[arg-type]
+            capitalized=int(str(data.get("capitalized", 0))),
+            tranched=int(str(data.get("tranched", 0))),
         )
 
 
@@ -362,6 +392,7 @@ class _Projection:
         self.readvanced, self.settled_rows = cp.readvanced, cp.settled_rows
         self.goodwill = cp.goodwill
         self.fees_through = cp.fees_through or st.disbursement_date - timedelta(days=1)
+        self.regime, self.capitalized, self.tranched = cp.regime, cp.capitalized, cp.tranched
 
     def _rows(self, scheduled: Sequence[ScheduledInstallment]) -> list[Installment]:
         cur = self.cur
@@ -486,6 +517,11 @@ class _Projection:
         current.paid_principal += amount
         paid["principal"] += amount
         del self.rows[keep + 1 :]
+        if self.regime is not None:  # a modification set new terms for the open installments
+            from app.domain.modifications import rebuild_after_prepayment  # it imports this module
+
+            self.rows += rebuild_after_prepayment(self, balance, current)
+            return 0
         scale = -self.cur.minor_units
         opening = Decimal(balance).scaleb(scale)
         if self.terms.prepayment == Prepayment.reduce_installment:
@@ -700,7 +736,7 @@ class _Projection:
         rows = self.rows
         return (
             LoanTotals(
-                disbursed=to_minor(self.terms.schedule.principal, self.cur),
+                disbursed=to_minor(self.terms.schedule.principal, self.cur) + self.tranched,
                 principal_paid=sum(r.paid_principal for r in rows),
                 interest_recognized=self.recognised(as_of),
                 interest_paid=sum(r.paid_interest for r in rows),
@@ -713,6 +749,7 @@ class _Projection:
                 refunded=self.refunded,
                 principal_readvanced=self.readvanced,
                 goodwill_credited=self.goodwill,
+                interest_capitalized=self.capitalized,
             )
             + self.written_off
         )
@@ -774,6 +811,9 @@ class _Projection:
                 self.settled_rows,
                 goodwill=self.goodwill,
                 fees_through=self.fees_through,
+                regime=self.regime,
+                capitalized=self.capitalized,
+                tranched=self.tranched,
             ),
             interest_in_advance=max(-net, 0),
             write_offs=self.write_offs,
@@ -836,6 +876,10 @@ def _run(
         elif isinstance(event, WriteOff):
             if projection.written_off_on is None and projection.closed_on is None:
                 projection.write_off(event.seq, event.date)
+        elif isinstance(event, Modification):
+            from app.domain.modifications import apply_modification  # it imports this module
+
+            apply_modification(projection, event)
         elif isinstance(event, Refund):
             projection.refund(event)
         else:

@@ -37,6 +37,7 @@ LOAN_EVENT_TYPES: dict[str, str] = {
     "goodwill_credit": "loan.goodwill_credited",
     "chargeback": "loan.charged_back",
     "modification": "loan.modified",
+    "tranche": "loan.disbursed",  # a further disbursement of a multi-disbursement loan
 }
 # A change that ends in one of these statuses also publishes it (a payment that pays the loan off).
 STATUS_EVENT_TYPES: dict[str, str] = {
@@ -62,6 +63,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "loan.overpaid",
     "loan.written_off",
     "loan.refunded",
+    "loan.approval_undone",
+    "loan.disbursal_undone",
     "cob.completed",
 )
 

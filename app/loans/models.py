@@ -55,6 +55,11 @@ class Loan(Base):
     allocation_order: Mapped[list[str]] = mapped_column(JSON)
     prepayment: Mapped[str] = mapped_column(String(24), default="reduce_term")
     interest_recalculation: Mapped[str] = mapped_column(String(8), default="none")
+    # Tranches (product multi_disbursement): disbursed_principal is the first disbursement (the schedule's
+    # principal); later tranches are events, their sum kept here for display and the approved-principal cap.
+    multi_disbursement: Mapped[bool] = mapped_column(Boolean, default=False)
+    tranches_disbursed: Mapped[int] = mapped_column(BigInteger, default=0)
+    frequency_interval: Mapped[int] = mapped_column(Integer, default=1)  # every N periods of `frequency`
     accounts: Mapped[dict[str, str]] = mapped_column(JSON)
     # Product charges (app/domain/instruments.py ProductCharge.to_json); the APR at disbursement (Reg Z, with
     # deducted fees as prepaid finance charges); installment fees make close of business re-project the loan.
@@ -205,3 +210,32 @@ class LoanCheckpoint(Base):
     event_seq: Mapped[int] = mapped_column(Integer)  # the last event the state includes
     terms_key: Mapped[str] = mapped_column(String(32))
     state: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"checkpoint": {...}, "rows": [[...], ...]}
+
+
+class LoanModification(Base):
+    """A requested change of a loan's terms (CONTRACT "Modifications"): pending until a second person approves
+    or rejects it; approval appends a `modification` event to the loan's log (app/domain/modifications.py)."""
+
+    __tablename__ = "loan_modifications"
+    __table_args__ = (
+        Index("ix_loan_modifications_loan_id_id", "loan_id", "id"),
+        Index("ix_loan_modifications_status_id", "status", "id"),
+    )
+
+    id: Mapped[str] = id_column()
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"))
+    type: Mapped[str] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | rejected
+    effective_date: Mapped[date] = mapped_column(Date)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(String(500))
+    preview: Mapped[dict[str, Any]] = mapped_column(JSON)
+    loan_version: Mapped[int] = mapped_column(Integer)  # the loan's version the preview was computed at
+    requested_by: Mapped[str] = mapped_column(String(36))
+    requested_by_username: Mapped[str] = mapped_column(String(100))
+    decided_by: Mapped[str | None] = mapped_column(String(36))
+    decided_by_username: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_reason: Mapped[str | None] = mapped_column(String(500))
+    event_seq: Mapped[int | None] = mapped_column(Integer)  # the loan event that applied it
+    created_at: Mapped[datetime] = created_at_column()

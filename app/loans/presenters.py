@@ -3,6 +3,7 @@
 import json
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -28,13 +29,30 @@ from app.loans.schemas import (
     TransactionOut,
 )
 from app.loans.terms import product_charges
-from app.products.schemas import format_rate, rate_from_e6
+from app.products.schemas import format_rate, rate_from_e6, rate_to_e6
+
+
+def _regime(loan: Loan) -> dict[str, str] | None:
+    """The terms an approved modification set (rate, term), kept in the projection's checkpoint."""
+    regime = (loan.projection_state or {}).get("regime")
+    return regime if isinstance(regime, dict) else None
+
+
+def _current_rate(loan: Loan) -> str:
+    regime = _regime(loan)
+    return format_rate(rate_to_e6(Decimal(regime["rate"])) if regime else loan.annual_rate_e6)
+
+
+def _current_term(loan: Loan) -> int:
+    regime = _regime(loan)
+    return int(regime["term"]) if regime else loan.term
 
 
 def _principal(loan: Loan) -> int:
-    for value in (loan.disbursed_principal, loan.approved_principal):
-        if value is not None:
-            return value
+    if loan.disbursed_principal is not None:
+        return loan.disbursed_principal + (loan.tranches_disbursed or 0)
+    if loan.approved_principal is not None:
+        return loan.approved_principal
     return loan.requested_principal
 
 
@@ -76,9 +94,9 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         branch_id=loan.branch_id,
         currency=c,
         principal=m(_principal(loan)),
-        annual_rate_percent=format_rate(loan.annual_rate_e6),
+        annual_rate_percent=_current_rate(loan),
         apr_percent=None if loan.apr_e6 is None else f"{rate_from_e6(loan.apr_e6):.4f}",
-        term=loan.term,
+        term=_current_term(loan),
         disbursement_date=loan.disbursement_date,
         maturity_date=maturity,
         balances=Balances(
@@ -102,6 +120,7 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         # A written-off loan left the ageing buckets: "current" would read as performing.
         delinquency_bucket="written_off" if status == LoanStatus.written_off.value else bucket_for(dpd),
         frequency=loan.frequency,
+        frequency_interval=loan.frequency_interval,
         amortization=loan.amortization,
         interest_method=loan.interest_method,
         day_count=loan.day_count,

@@ -84,6 +84,12 @@ def checkpoints(session: Session, loan_id: str) -> list[LoanCheckpoint]:
     )
 
 
+def drop_checkpoints(session: Session, loan_id: str) -> None:
+    t = cast(Table, LoanCheckpoint.__table__)
+    session.execute(delete(t).where(t.c.loan_id == loan_id))
+    session.info.get(LATEST_CHECKPOINT, {}).pop(loan_id, None)
+
+
 def replace_checkpoints(
     session: Session, loan_id: str, drop: Sequence[date], add: dict[str, Any] | None, keep: int
 ) -> None:

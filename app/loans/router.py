@@ -52,6 +52,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, 200: {"model": LoanOut | DryRunOut}}
 
 
+def version_of(if_match: str | None) -> int | None:
+    return _version(if_match)
+
+
 def _version(if_match: str | None) -> int | None:
     if if_match is None:
         return None

@@ -112,6 +112,7 @@ class LoanOut(BaseModel):
     installment_amount: MoneyOut
     delinquency_bucket: str = Field(description="current, 1-30, 31-60, 61-90, 90+, or written_off")
     frequency: str
+    frequency_interval: int = 1
     amortization: str
     interest_method: str
     day_count: str

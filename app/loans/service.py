@@ -142,6 +142,9 @@ def submit(db: Database, principal: Principal, data: LoanCreate, dry_run: bool) 
             interest_recalculation=product.interest_recalculation,
             charges=list(product.charges or []),
             account_no=next_account_no(session, borrower.branch_id),
+            multi_disbursement=product.multi_disbursement,
+            frequency_interval=product.frequency_interval,
+            tranches_disbursed=0,
             accounts={role.value: code for role, code in DEFAULT_ACCOUNTS.items()},
             expected_disbursement_date=data.expected_disbursement_date,
             first_payment_date=data.first_payment_date,
@@ -259,6 +262,10 @@ def disburse(
         if replay is not None:
             return replay
         before = loan.status
+        if loan.status == LoanStatus.active.value and loan.multi_disbursement:
+            from app.loans import tranches  # it imports this module
+
+            return tranches.disburse_tranche(session, principal, loan, data, dry_run)
         engine.check_action(loan, LoanAction.disburse)
         today = engine.business_date(session)
         on = data.date or today

@@ -13,6 +13,7 @@ from app.domain.instruments import (
     disbursement_fees,
     installment_fee_rules,
 )
+from app.domain.modifications import modification_event
 from app.domain.money import currency, from_minor
 from app.domain.schedule import Amortization, InterestMethod, ScheduleTerms
 from app.domain.servicing import (
@@ -36,6 +37,7 @@ def schedule_terms(loan: Loan, principal_minor: int, disbursement_date: date) ->
         annual_rate_percent=rate_from_e6(loan.annual_rate_e6),
         term=loan.term,
         frequency=Frequency(loan.frequency),
+        frequency_interval=loan.frequency_interval,
         disbursement_date=disbursement_date,
         currency=cur,
         first_payment_date=loan.first_payment_date,
@@ -75,7 +77,7 @@ def product_charges(loan: Loan) -> list[ProductCharge]:
 
 
 FINANCIAL_EVENTS = frozenset(
-    {"payment", "write_off", "refund", "charge", "waiver", "goodwill_credit", "chargeback"}
+    {"payment", "write_off", "refund", "charge", "waiver", "goodwill_credit", "chargeback", "modification", "tranche"}
 )
 
 
@@ -104,6 +106,8 @@ def domain_events(rows: Sequence[LoanEvent]) -> list[Event]:
             events.append(WriteOff(row.seq, row.effective_date))
         elif row.type in INSTRUMENT_EVENTS:
             events.append(INSTRUMENT_EVENTS[row.type](row))
+        elif row.type in {"modification", "tranche"}:
+            events.append(modification_event(row.seq, row.effective_date, (row.payload or {})["event"]))
         else:
             events.append(Refund(row.seq, row.effective_date, int(row.amount or 0)))
     return events

@@ -40,5 +40,7 @@ class Product(Base):
     prepayment: Mapped[str] = mapped_column(String(24), default="reduce_term")
     interest_recalculation: Mapped[str] = mapped_column(String(8), default="none")
     charges: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # ProductCharge.to_json, immutable
+    multi_disbursement: Mapped[bool] = mapped_column(Boolean, default=False)  # tranches (issue 13)
+    frequency_interval: Mapped[int] = mapped_column(Integer, default=1)  # every N periods of `frequency`
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = created_at_column()

@@ -97,8 +97,11 @@ RULES: tuple[Rule, ...] = (
     Rule("max_term_range", ("max_term",), lambda p: _term_out_of_range(p.max_term), _TERM_RANGE),
     Rule("term_range", ("min_term", "max_term"), lambda p: p.min_term > p.max_term,
          "min_term must not exceed max_term"),
+    Rule("interval_span", ("frequency", "frequency_interval"),
+         lambda p: not 1 <= p.frequency_interval <= periods_per_year(p.frequency),
+         "one period must span at most a year (daily <= 365, weekly <= 52, monthly <= 12, ...)"),
     Rule("term_span", ("max_term", "frequency"),
-         lambda p: p.max_term > MAX_TERM_YEARS * periods_per_year(p.frequency),
+         lambda p: p.max_term * p.frequency_interval > MAX_TERM_YEARS * periods_per_year(p.frequency),
          f"the longest term must span at most {MAX_TERM_YEARS} years at this frequency"),
     # Rates.
     Rule("annual_rate_range", ("annual_rate_percent",), lambda p: _rate_out_of_range(p.annual_rate_percent),
@@ -166,6 +169,12 @@ RULES: tuple[Rule, ...] = (
     Rule("daily_without_principal_grace", ("interest_recalculation", "grace_principal_periods"),
          lambda p: p.interest_recalculation == InterestRecalculation.daily and p.grace_principal_periods > 0,
          "daily interest recalculation has one amount due per installment: no principal grace periods"),
+    # Tranches re-amortise a declining-balance schedule (app/domain/modifications.py).
+    Rule("multi_disbursement_declining_balance", ("multi_disbursement", "interest_method", "interest_recalculation"),
+         lambda p: p.multi_disbursement
+         and (p.interest_method != InterestMethod.declining_balance
+              or p.interest_recalculation != InterestRecalculation.none),
+         "multiple disbursements need declining-balance interest without daily recalculation"),
 )  # fmt: skip
 
 

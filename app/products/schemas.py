@@ -89,6 +89,9 @@ class ProductCreate(StrictModel):
     min_rate_percent: RateIn | None = Field(default=None, description="Default: annual_rate_percent")
     max_rate_percent: RateIn | None = Field(default=None, description="Default: annual_rate_percent")
     frequency: Frequency
+    frequency_interval: int = Field(
+        default=1, description="Every N periods of `frequency` (daily + 15 = every 15 days; monthly + 2 = bimonthly)"
+    )
     amortization: Amortization
     interest_method: InterestMethod
     day_count: DayCount
@@ -109,6 +112,9 @@ class ProductCreate(StrictModel):
     )
     charges: list[ProductChargeIn] = Field(
         default_factory=list, max_length=20, description="Disbursement, installment and NSF fees"
+    )
+    multi_disbursement: bool = Field(
+        default=False, description="further /disburse calls while active, up to the approved principal (tranches)"
     )
 
     @property
@@ -152,6 +158,7 @@ class ProductOut(BaseModel):
     min_rate_percent: str
     max_rate_percent: str
     frequency: Frequency
+    frequency_interval: int
     amortization: Amortization
     interest_method: InterestMethod
     day_count: DayCount
@@ -161,6 +168,7 @@ class ProductOut(BaseModel):
     prepayment: Prepayment
     interest_recalculation: InterestRecalculation
     charges: list[ProductChargeOut]
+    multi_disbursement: bool
     is_active: bool
     created_at: datetime
 
@@ -185,6 +193,7 @@ class ProductOut(BaseModel):
             min_rate_percent=format_rate(product.min_rate_e6),
             max_rate_percent=format_rate(product.max_rate_e6),
             frequency=Frequency(product.frequency),
+            frequency_interval=product.frequency_interval,
             amortization=Amortization(product.amortization),
             interest_method=InterestMethod(product.interest_method),
             day_count=DayCount(product.day_count),
@@ -198,6 +207,7 @@ class ProductOut(BaseModel):
             prepayment=Prepayment(product.prepayment),
             interest_recalculation=InterestRecalculation(product.interest_recalculation),
             charges=[charge_out(ProductCharge.from_json(c), money) for c in product.charges or []],
+            multi_disbursement=product.multi_disbursement,
             is_active=product.is_active,
             created_at=product.created_at,
         )

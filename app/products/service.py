@@ -35,6 +35,7 @@ def _new_product(data: ProductCreate) -> Product:
         min_rate_e6=rate_to_e6(data.effective_min_rate),
         max_rate_e6=rate_to_e6(data.effective_max_rate),
         frequency=data.frequency.value,
+        frequency_interval=data.frequency_interval,
         amortization=data.amortization.value,
         interest_method=data.interest_method.value,
         day_count=data.day_count.value,
@@ -46,6 +47,7 @@ def _new_product(data: ProductCreate) -> Product:
         prepayment=data.prepayment.value,
         interest_recalculation=data.interest_recalculation.value,
         charges=stored_charges(data, cur),
+        multi_disbursement=data.multi_disbursement,
         is_active=True,
     )
 

@@ -43,6 +43,11 @@ class ScheduleRequest(StrictModel):
     annual_rate_percent: RateIn = Field(description='Nominal annual rate in percent ("7.5" = 7.5 %), 0-1000')
     term: Term
     frequency: Frequency
+    frequency_interval: Annotated[StrictInt, Field(ge=1, le=365)] = Field(
+        default=1,
+        description="Every N periods of `frequency` (daily + 15 = every 15 days; monthly + 2 = every two months); "
+        "one period spans at most a year",
+    )
     disbursement_date: IsoDate
     first_payment_date: IsoDate | None = Field(
         default=None,

@@ -33,6 +33,7 @@ def terms_from(request: ScheduleRequest) -> ScheduleTerms:
         annual_rate_percent=request.annual_rate_percent,
         term=request.term,
         frequency=request.frequency,
+        frequency_interval=request.frequency_interval,
         disbursement_date=request.disbursement_date,
         currency=cur,
         first_payment_date=request.first_payment_date,

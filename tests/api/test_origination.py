@@ -347,6 +347,8 @@ ACTION_REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
     "disburse": ("disburse", {}),
     "write_off": ("write-off", {"reason": "test"}),
     "refund": ("refund", {}),
+    "undo_approval": ("undo-approval", {}),
+    "undo_disbursal": ("undo-disbursal", {}),
 }
 
 

@@ -190,7 +190,7 @@ def test_impossible_combinations_are_422_naming_both_fields(
         ({"allocation_order": ["principal", "interest", "fees"]}, "allocation_order"),
         ({"allocation_order": ["principal", "interest", "fees", "fees"]}, "allocation_order"),
         ({"allocation_order": ["principal", "interest", "fees", "tips"]}, "allocation_order"),
-        ({"frequency": "daily"}, "frequency"),
+        ({"frequency": "hourly"}, "frequency"),
         ({"amortization": "balloon"}, "amortization"),
         ({"interest_method": "compound"}, "interest_method"),
         ({"day_count": "30/365"}, "day_count"),

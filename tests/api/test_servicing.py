@@ -29,7 +29,9 @@ from app.database import Database, init_db
 from app.domain.postings import by_account, role_balances
 from app.identity import service as identity
 from app.identity.access import Role
+from app.ledger import service as ledger_service
 from app.ledger.accounts import DEFAULT_ACCOUNTS
+from app.loans import reconcile
 from app.loans.models import Loan
 from app.loans.service import project_loan
 from app.main import create_app
@@ -456,7 +458,30 @@ class ServicingMachine(RuleBasedStateMachine):
     @initialize(prepayment=st.sampled_from(PREPAYMENT_MODES), simple_interest=st.booleans())
     def open_loan(self, prepayment: str, simple_interest: bool) -> None:
         product = self.svc.product_with(prepayment, simple_interest)
+        self.simple_interest = simple_interest
         self.loan_id = self.svc.loan(term=6, pay_on=MACHINE_TODAY, product=product)["id"]
+
+    @rule(body=st.sampled_from([
+        {"type": "re_age"},
+        {"type": "rate_change", "annual_rate_percent": "6.5"},
+        {"type": "reschedule", "new_term": 9},
+        {"type": "reschedule", "new_installment_amount": "150.00"},
+        {"type": "payment_holiday", "installments": 2, "interest": "capitalize"},
+        {"type": "payment_holiday", "installments": 1, "interest": "spread"},
+    ]), days_back=st.integers(0, (MACHINE_TODAY - START).days))
+    def modify(self, body: dict[str, Any], days_back: int) -> None:
+        """An officer requests a modification (possibly backdated) and a manager approves it (issue 13)."""
+        on = D.fromordinal(MACHINE_TODAY.toordinal() - days_back)
+        url = f"{LOANS}/{self.loan_id}/modifications"
+        r = self.svc.world.post("officer_a", url, {**body, "effective_date": on.isoformat()})
+        if self.simple_interest or self.status() != "active":
+            assert r.status_code in {409, 422}, r.text
+            return
+        if r.status_code == 422 and r.json()["errors"][0]["field"] == "new_term":  # installments up to 9 already due
+            return
+        assert r.status_code == 201, r.text
+        approved = self.svc.world.post("manager", f"{url}/{r.json()['id']}/approve", {})
+        assert approved.status_code == 200, approved.text
 
     def status(self) -> str:
         status: str = get_loan(self.svc.world, self.loan_id)["status"]
@@ -514,6 +539,10 @@ class ServicingMachine(RuleBasedStateMachine):
         with self.svc.db.session(writer=False) as session:
             loan = session.scalars(select(Loan).where(Loan.id == self.loan_id)).one()
             state = project_loan(session, loan, MACHINE_TODAY)
+            # per-loan reconciliation (loanctl verify-ledger): its balance-sheet lines equal its stored balances
+            posted = ledger_service.loan_balances(session, loan.id)
+            codes = reconcile.balance_sheet_codes(loan)
+            assert {c: v for c, v in posted.items() if c in codes and v} == reconcile.expected_balances(loan)
         # the loan's journal lines, per account, are exactly the projection's role balances
         target = by_account(role_balances(state.totals), DEFAULT_ACCOUNTS)
         assert self.svc.ledger_balances(self.loan_id) == target

@@ -43,6 +43,7 @@ def terms_from(t: dict[str, Any]) -> ScheduleTerms:
         grace_principal_periods=t.get("grace_principal_periods", 0),
         upfront_fee=Decimal(t.get("upfront_fee", "0")),
         installment_multiple_of=Decimal(t["installment_multiple_of"]) if t.get("installment_multiple_of") else None,
+        frequency_interval=t.get("frequency_interval", 1),
     )
 
 

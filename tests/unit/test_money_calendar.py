@@ -99,7 +99,15 @@ def test_add_periods_is_anchor_based_with_month_end_clamp() -> None:
         date(2024, 1, 31),
         date(2024, 2, 29),
     )
-    assert [periods_per_year(f) for f in Frequency] == [52, 26, 12, 4, 1]
+    assert [periods_per_year(f) for f in Frequency] == [365, 52, 26, 12, 4, 1]
+    # frequency_interval (issue 13): every N periods, still from the anchor (never chained)
+    assert [add_periods(jan31, Frequency.monthly, n, 2) for n in (1, 2, 3)] == [
+        date(2024, 3, 31), date(2024, 5, 31), date(2024, 7, 31)
+    ]  # fmt: skip
+    assert [add_periods(date(2024, 1, 1), Frequency.daily, n, 15) for n in (1, 2, 4)] == [
+        date(2024, 1, 16), date(2024, 1, 31), date(2024, 3, 1)
+    ]  # fmt: skip
+    assert add_periods(date(2024, 1, 1), Frequency.weekly, 1, 4) == date(2024, 1, 29)
 
 
 @pytest.mark.parametrize(
@@ -164,7 +172,8 @@ def _terms(**overrides: object) -> ScheduleTerms:
         ({"upfront_fee": Decimal("-1")}, "upfront_fee"),
         ({"installment_multiple_of": Decimal("0")}, "installment_multiple_of"),
         ({"installment_multiple_of": Decimal("1"), "amortization": "equal_principal"}, "installment_multiple_of"),
-        ({"frequency": "daily"}, "frequency"),
+        ({"frequency": "hourly"}, "frequency"),
+        ({"frequency_interval": 13}, "frequency_interval"),
         ({"day_count": "30E/360"}, "day_count"),
         ({"amortization": "balloon"}, "amortization"),
         ({"interest_method": "rule78"}, "interest_method"),
