@@ -11,7 +11,6 @@ from app.console.web import ConsoleRoute, CsrfRefused, CtxDep, SignInRequired, f
 from app.core.errors import AppError
 from app.identity.access import Permission
 from app.payments import batches
-from app.payments import router as payments_api
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -68,4 +67,6 @@ def batch_page(ctx: CtxDep, batch_id: str) -> Response:
 
 @router.get("/payment-batches/{batch_id}/results.csv")
 def batch_results(ctx: CtxDep, batch_id: str) -> Response:
-    return payments_api.batch_results_csv(ctx.db, ctx.principal, batch_id)
+    body, filename = batches.results_csv(ctx.db, ctx.principal, batch_id)
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return Response(body, media_type="text/csv; charset=utf-8", headers=headers)

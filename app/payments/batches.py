@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.csvout import csv_text
 from app.core.errors import AppError, DuplicateValue, FieldError, NotFound, PayloadTooLarge, ValidationFailed
 from app.core.orm import utcnow
 from app.core.schemas import parse_decimal_input
@@ -292,3 +293,19 @@ def _record(db: Database, batch_id: str, results: list[Result]) -> None:
         )
         if not pending:
             batch.status, batch.finished_at = "done", utcnow()
+
+
+RESULT_COLUMNS = ("row", "loan", "amount", "date", "external_id", "status", "transaction_id", "error")
+
+
+def results_csv(db: Database, principal: Principal, batch_id: str) -> tuple[str, str]:
+    """(CSV text, file name) of a batch's per-row results, for the API and the console alike."""
+    _batch, _pending, rows = get(db, principal, batch_id, None, 0, MAX_ROWS)
+    body = csv_text(
+        RESULT_COLUMNS,
+        (
+            (r.row_no, r.loan_ref, r.amount, r.value_date, r.external_id, r.status, r.transaction_id, r.error)
+            for r in rows
+        ),
+    )
+    return body, f"payment-batch-{batch_id[:36]}-results.csv"

@@ -1,7 +1,5 @@
 """Payoff quotes (`/loans/{id}/payoff-quotes`) and CSV payment batches (`/payment-batches`)."""
 
-import csv
-import io
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
@@ -144,12 +142,6 @@ def get_batch(
     return _batch_out(batch, pending, [_row_out(r) for r in rows], more)
 
 
-def csv_cell(value: object) -> str:
-    """Spreadsheet formula injection: a cell starting with = + - @ tab or CR is prefixed with a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
-
-
 @router.get(
     "/payment-batches/{batch_id}/results.csv",
     tags=["payments"],
@@ -158,12 +150,6 @@ def csv_cell(value: object) -> str:
     responses={200: {"content": {"text/csv": {}}}},
 )
 def batch_results_csv(db: DbDep, principal: CurrentUser, batch_id: str) -> Response:
-    _batch, _pending, rows = batches.get(db, principal, batch_id, None, 0, batches.MAX_ROWS)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["row", "loan", "amount", "date", "external_id", "status", "transaction_id", "error"])
-    for r in rows:
-        cells = (r.row_no, r.loan_ref, r.amount, r.value_date, r.external_id, r.status, r.transaction_id, r.error)
-        writer.writerow([csv_cell(c) for c in cells])
-    headers = {"Content-Disposition": f'attachment; filename="payment-batch-{batch_id[:36]}-results.csv"'}
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    body, filename = batches.results_csv(db, principal, batch_id)
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
