@@ -73,14 +73,10 @@ def unit_of_work(db: Database, dry_run: bool) -> Iterator[Session]:
 
 
 def load_for_write(
-    session: Session,
-    principal: Principal,
-    loan_id: str,
-    permission: Permission,
-    expected_version: int | None,
-    request: IdempotentRequest | None = None,
+    session: Session, principal: Principal, loan_id: str, permission: Permission, expected_version: int | None
 ) -> Loan:
-    return lock_for_write(session, principal, loan_id, permission, expected_version, request).loan
+    """The locked, authorised loan (see `lock_for_write`)."""
+    return lock_for_write(session, principal, loan_id, permission, expected_version).loan
 
 
 def lock_for_write(
