@@ -51,10 +51,21 @@ def lock(session: Session, loan_id: str, request: IdempotentRequest | None = Non
     if row[1] is None:
         raise RuntimeError("the business calendar is not initialised: run `loanctl init-db`")
     session.info[BUSINESS_DATE] = row[1]
-    working = (row[0].version, rows_from_json(row[2]), _balances_from_json(row[3]))
-    session.info.setdefault(WORKING_SET, {})[loan_id] = working
-    session.info.setdefault(LATEST_CHECKPOINT, {})[loan_id] = _as_date(row[4])
-    return LockedLoan(row[0], row[1], row[5] if request is not None else None)
+    loan = row[0]
+    # PostgreSQL evaluates the subqueries with the statement's snapshot, taken before a wait for the row lock:
+    # if another writer committed meanwhile, the locked row is its new version but the subqueries are not —
+    # they are used only when the version they saw is the version locked (else each is read again).
+    if row[5] == loan.version:
+        session.info.setdefault(WORKING_SET, {})[loan_id] = (
+            loan.version,
+            rows_from_json(row[2]),
+            _balances_from_json(row[3]),
+        )
+        session.info.setdefault(LATEST_CHECKPOINT, {})[loan_id] = _as_date(row[4])
+    else:
+        session.info.get(WORKING_SET, {}).pop(loan_id, None)
+        session.info.get(LATEST_CHECKPOINT, {}).pop(loan_id, None)
+    return LockedLoan(loan, row[1], row[6] if request is not None else None)
 
 
 LATEST_CHECKPOINT = "loans.latest_checkpoint"  # session.info key: {loan id: newest stored checkpoint date}
@@ -139,10 +150,12 @@ def _working_set_columns(postgres: bool) -> list[Any]:
             "WHERE b.loan_id = loans.id)"
         )
     latest = "(SELECT MAX(c.as_of) FROM loan_checkpoints c WHERE c.loan_id = loans.id)"
+    seen_version = "(SELECT v.version FROM loans v WHERE v.id = loans.id)"  # the snapshot the subqueries saw
     return [
         literal_column(rows).label("installments_json"),
         literal_column(balances).label("balances_json"),
         literal_column(latest).label("latest_checkpoint"),
+        literal_column(seen_version).label("seen_version"),
     ]
 
 
