@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from app.core.errors import ValidationFailed
+from app.core.errors import Conflict, ValidationFailed
 from app.core.metrics import JOURNAL_ENTRIES_POSTED
 from app.core.orm import utcnow
 from app.database import Database
@@ -14,15 +14,22 @@ from app.identity.access import Permission, Principal
 from app.ledger import repository as repo
 from app.ledger.entries import EntryDraft, UnbalancedEntry, check_balanced
 from app.ledger.models import JournalEntry, JournalLine, LedgerAccount
+from app.operations import repository as operations
 
 
-def post(session: Session, draft: EntryDraft) -> JournalEntry:
-    """Write one balanced entry inside the caller's transaction, then re-check the balance in the database."""
+def post(session: Session, draft: EntryDraft, business_date: date | None = None) -> JournalEntry:
+    """Write one balanced entry inside the caller's transaction, then re-check the balance in the database.
+    It is booked on `draft.booking_date`, by default the business date (which the caller may pass when it has
+    read it in this transaction); never on a closed day."""
     check_balanced(draft)
+    today = business_date or operations.business_date(session)
+    booking_date = draft.booking_date or today
+    check_open(booking_date, today)
     entry = JournalEntry(
         entry_type=draft.entry_type,
         currency=draft.currency,
         effective_date=draft.effective_date,
+        booking_date=booking_date,
         posted_at=utcnow(),
         loan_id=draft.loan_id,
         product_id=draft.product_id,
@@ -40,6 +47,7 @@ def post(session: Session, draft: EntryDraft) -> JournalEntry:
             loan_id=line.loan_id if line.loan_id is not None else draft.loan_id,
             currency=draft.currency,
             effective_date=draft.effective_date,
+            booking_date=booking_date,
             debit=line.debit,
             credit=line.credit,
         )
@@ -50,6 +58,20 @@ def post(session: Session, draft: EntryDraft) -> JournalEntry:
         raise UnbalancedEntry(f"journal entry {entry.id} does not balance in the database")
     JOURNAL_ENTRIES_POSTED.inc()
     return entry
+
+
+class ClosedDay(Conflict):
+    """Something tried to book into a day whose close of business already ran (CONTRACT "Ledger time")."""
+
+
+def check_open(booking_date: date, business_date: date) -> None:
+    """A closed day never changes: every day before the business date is closed."""
+    if booking_date < business_date:
+        raise ClosedDay(
+            f"{booking_date.isoformat()} is closed (the business date is {business_date.isoformat()}): "
+            "corrections are booked on the business date with the event's date as value date",
+            allowed_actions=[],
+        )
 
 
 def loan_balances(session: Session, loan_id: str) -> dict[str, int]:
@@ -107,10 +129,9 @@ def entries(
     if date_from and date_to and date_from > date_to:
         raise ValidationFailed.single("from", "must not be after 'to'")
     with db.session(writer=False) as session:
-        found, next_cursor = repo.list_entries(
-            session, [loan_id] if loan_id else None, date_from, date_to, cursor, limit
-        )
-        lines = repo.lines_of(session, [e.id for e in found])
+        loan_ids = [loan_id] if loan_id else None
+        found, next_cursor = repo.list_entries(session, loan_ids, date_from, date_to, cursor, limit)
+        lines = repo.lines_of(session, [e.id for e in found], loan_ids)
         return [(e, lines[e.id]) for e in found], next_cursor
 
 
@@ -141,7 +162,9 @@ def post_lines_from_select(
 ) -> tuple[int, int]:
     """Set-based posting (close of business): make sure the day's entry exists, insert the lines a SELECT
     yields (columns account_code, loan_id, debit, credit — balanced as a set), and check in the database that
-    the new lines balance. Returns (lines inserted, total debit)."""
+    the new lines balance. Booked on the day being closed, its value date. Returns (lines inserted, total
+    debit)."""
+    check_open(effective_date, operations.business_date(session))
     repo.ensure_entry(session, entry_id, entry_type, currency, effective_date, product_id, description)
     before = repo.max_line_id(session)
     inserted = repo.insert_lines_from_select(session, entry_id, currency, effective_date, lines_sql, params)

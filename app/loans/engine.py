@@ -101,6 +101,7 @@ def append_event(
         seq=loan.event_seq,
         type=event_type,
         effective_date=effective_date,
+        booked_on=business_date(session),
         amount=amount,
         payload=payload or {},
         transaction_id=transaction_id,
@@ -170,8 +171,9 @@ def reproject(
             reversal_of=reversal_of,
             description=description,
             created_by=principal.user_id,
+            booking_date=business_date,  # a correction is booked today, its value date is the event's
         )
-        entry = ledger.post(session, draft)
+        entry = ledger.post(session, draft, business_date)
         if transaction_id is not None:
             session.execute(
                 update(LoanTransaction).where(LoanTransaction.id == transaction_id).values(journal_entry_id=entry.id)
@@ -256,4 +258,11 @@ def sync_allocations(session: Session, loan: Loan, state: LoanState) -> None:
 
 
 def business_date(session: Session) -> date:
-    return operations.business_date(session)
+    """The business date, read once per transaction (the event log records it as each event's `booked_on`)."""
+    transaction = session.get_transaction()
+    cached = session.info.get("business_date")
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return cached[1]  # type: ignore[no-any-return]
+    today = operations.business_date(session)
+    session.info["business_date"] = (session.get_transaction(), today)
+    return today

@@ -112,6 +112,8 @@ class LoanEvent(Base):
     seq: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(24))
     effective_date: Mapped[date] = mapped_column(Date)
+    # The business date on which the event was recorded: `?known_at=K` leaves out events booked after K.
+    booked_on: Mapped[date] = mapped_column(Date)
     amount: Mapped[int | None] = mapped_column(BigInteger)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     transaction_id: Mapped[str | None] = mapped_column(String(36))
