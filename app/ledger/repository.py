@@ -82,7 +82,7 @@ def list_entries(
     return paginate(session, stmt, JournalEntry.id, cursor, limit)
 
 
-def _entries_with_lines_of(loan_ids: Sequence[str]) -> Select[tuple[str]]:
+def _entries_with_lines_of(loan_ids: Sequence[str]) -> Select[str]:
     return select(JournalLine.entry_id).where(JournalLine.loan_id.in_(loan_ids)).distinct()
 
 

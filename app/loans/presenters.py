@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from datetime import date
 from functools import partial
+from typing import TYPE_CHECKING
 
 from app.core.schemas import money_out
 from app.domain.delinquency import bucket_for
@@ -23,6 +24,9 @@ from app.loans.schemas import (
     TransactionOut,
 )
 from app.products.schemas import format_rate
+
+if TYPE_CHECKING:
+    from app.loans.timeline import TimelineItem
 
 
 def _principal(loan: Loan) -> int:
@@ -213,4 +217,20 @@ def dry_run_out(
         allocation=allocation_out(allocation, loan.currency) if allocation else None,
         installments=installments_out(state.installments, loan.currency, as_of) if state else None,
         journal_entries=entries_preview(entries),
+    )
+
+
+def timeline_item_out(item: "TimelineItem", currency: str) -> TransactionOut:
+    return TransactionOut(
+        id=item.id,
+        type=item.type,
+        date=item.date,
+        amount=money_out(item.amount, currency),
+        allocation=allocation_out(item.allocation, currency),
+        reversed=item.reversed,
+        reversal_of=item.reversal_of,
+        channel=item.channel,
+        external_id=item.external_id,
+        journal_entry_id=item.journal_entry_id,
+        created_at=item.created_at,
     )

@@ -1,5 +1,4 @@
 from datetime import date, datetime
-
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, Integer, String

@@ -1,5 +1,6 @@
 """Set-based report queries. Current figures come from the loan snapshots (DPD recomputed for the as-of date
-from the oldest unpaid due date); earlier dates come from the journal and the delinquency history."""
+from the oldest unpaid due date); earlier dates come from the journal by booking date and the delinquency
+history (what the books said at the end of that date)."""
 
 from datetime import date
 from typing import Any
@@ -52,12 +53,13 @@ def _history_bucket(as_of_param: str = ":as_of") -> str:
 
 
 def _balances_at(as_of_param: str = ":as_of") -> str:
-    """Per-loan principal and interest receivable from the journal as of a date."""
+    """Per-loan principal and interest receivable from the journal as booked by the end of a date (booking
+    basis: a closed day's figures never change)."""
     return (
         "SELECT jl.loan_id, "
         "SUM(CASE WHEN jl.account_code = '1100' THEN jl.debit - jl.credit ELSE 0 END) AS principal, "
         "SUM(CASE WHEN jl.account_code = '1200' THEN jl.debit - jl.credit ELSE 0 END) AS interest "
-        f"FROM journal_lines jl WHERE jl.loan_id IS NOT NULL AND jl.effective_date <= {as_of_param} "
+        f"FROM journal_lines jl WHERE jl.loan_id IS NOT NULL AND jl.booking_date <= {as_of_param} "
         "AND jl.currency = :currency GROUP BY jl.loan_id"
     )
 

@@ -20,6 +20,14 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 Currency = Annotated[str, Query(pattern=r"^[A-Z]{3}$", description="ISO 4217 code of the books to report")]
 Format = Annotated[str | None, Query(alias="format", pattern=r"^(json|csv)$", description="json (default) or csv")]
+Basis = Annotated[
+    str,
+    Query(
+        pattern=r"^(booking|value)$",
+        description="booking (default): what the books said at the end of as_of, unchanged once the day is "
+        "closed; value: the history recomputed from the event log as now known (backdated events included)",
+    ),
+]
 
 
 def _responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
@@ -135,8 +143,9 @@ def portfolio(
     as_of: date | None = None,
     currency: Currency = "USD",
     fmt: Format = None,
+    basis: Basis = "booking",
 ) -> Response:
-    p = service.portfolio(db, principal, as_of, currency)
+    p = service.portfolio(db, principal, as_of, currency, basis)
     out = PortfolioOut(
         as_of=p.as_of,
         currency=currency,
@@ -162,8 +171,9 @@ def aging(
     as_of: date | None = None,
     currency: Currency = "USD",
     fmt: Format = None,
+    basis: Basis = "booking",
 ) -> Response:
-    on, rows = service.aging(db, principal, as_of, currency)
+    on, rows = service.aging(db, principal, as_of, currency, basis)
     out = AgingOut(
         as_of=on,
         currency=currency,

@@ -11,8 +11,12 @@ from app.domain.delinquency import BUCKETS
 from app.identity.access import Permission, Principal
 from app.operations import repository as operations
 from app.reports import repository as repo
+from app.reports import value_basis
 
 PAR_PLACES = Decimal("0.0001")
+# CONTRACT "Ledger time": reports go by booking date (what the books said at the end of the date); `value`
+# recomputes the history from the event log as now known.
+BOOKING, VALUE = "booking", "value"
 
 
 def par(part: int, whole: int) -> str:
@@ -45,11 +49,15 @@ def _as_of(session: Any, requested: date | None) -> tuple[date, bool]:
     return on, latest is None or on >= min(latest, today - timedelta(days=1))
 
 
-def portfolio(db: Database, principal: Principal, as_of: date | None, currency: str) -> Portfolio:
+def portfolio(db: Database, principal: Principal, as_of: date | None, currency: str, basis: str = BOOKING) -> Portfolio:
     principal.require(Permission.reports_read)
     with db.session(writer=False) as session:
         on, current = _as_of(session, as_of)
-        figures = (repo.portfolio_current if current else repo.portfolio_history)(session, on, currency)
+        if basis == VALUE:
+            figures, source = value_basis.portfolio(session, on, currency), "recomputed"
+        else:
+            figures = (repo.portfolio_current if current else repo.portfolio_history)(session, on, currency)
+            source = "snapshot" if current else "journal"
     whole = figures["principal"]
     return Portfolio(
         on,
@@ -60,17 +68,20 @@ def portfolio(db: Database, principal: Principal, as_of: date | None, currency: 
         par(figures["par_1"], whole),
         par(figures["par_30"], whole),
         par(figures["par_90"], whole),
-        "snapshot" if current else "journal",
+        source,
     )
 
 
 def aging(
-    db: Database, principal: Principal, as_of: date | None, currency: str
+    db: Database, principal: Principal, as_of: date | None, currency: str, basis: str = BOOKING
 ) -> tuple[date, list[tuple[str, int, int]]]:
     principal.require(Permission.reports_read)
     with db.session(writer=False) as session:
         on, current = _as_of(session, as_of)
-        rows = (repo.aging_current if current else repo.aging_history)(session, on, currency)
+        if basis == VALUE:
+            rows = value_basis.aging(session, on, currency)
+        else:
+            rows = (repo.aging_current if current else repo.aging_history)(session, on, currency)
     found = {b: (n, p) for b, n, p in rows}
     return on, [(b, *found.get(b, (0, 0))) for b in BUCKETS]
 
