@@ -105,7 +105,7 @@ def story() -> Iterator[tuple[World, Database, dict[str, Any]]]:
 
 
 def test_a_backdated_payment_leaves_every_closed_day_unchanged(story: tuple[World, Database, dict[str, Any]]) -> None:
-    w, db, before = story
+    w, _db, before = story
     loan = before["loan"]
     # Before the payment: the fee was charged at the end of 02-08; on 02-10 the loan is 9 days past due.
     assert before["loan_0210"]["balances"]["penalties"] == "25.00" and before["loan_0210"]["days_past_due"] == 9
@@ -255,7 +255,7 @@ def test_postgres_refuses_to_book_into_or_edit_a_closed_day(
     story: tuple[World, Database, dict[str, Any]], statement: str
 ) -> None:
     _w, db, _before = story
-    with db.engine.connect() as conn, pytest.raises(Exception, match="closed day|append-only"):
+    with db.engine.connect() as conn, pytest.raises(Exception, match=r"closed day|append-only"):
         conn.execute(text(statement))
 
 
