@@ -72,9 +72,11 @@ class CobSql:
         )
 
     def fee_totals(self) -> str:
+        """(currency, amount, count) of the day's late fees: amounts of different currencies never add up."""
         return (
-            f"SELECT COALESCE(SUM({FEE}), 0), COUNT(*) FROM loans l JOIN loan_installments i ON i.loan_id = l.id "
-            f"WHERE {self.fee_candidates()} AND {self.fee_due()}"
+            f"SELECT l.currency, COALESCE(SUM({FEE}), 0), COUNT(*) FROM loans l "
+            f"JOIN loan_installments i ON i.loan_id = l.id "
+            f"WHERE {self.fee_candidates()} AND {self.fee_due()} GROUP BY l.currency"
         )
 
     def charge_fees_on_loans(self) -> str:
@@ -147,7 +149,11 @@ class CobSql:
         )
 
     def accrual_total(self) -> str:
-        return f"SELECT COALESCE(SUM({self.recognised()} - l.interest_recognized), 0) FROM loans l WHERE {CHUNK}"
+        """(currency, amount) of the day's accrual."""
+        return (
+            f"SELECT l.currency, COALESCE(SUM({self.recognised()} - l.interest_recognized), 0) FROM loans l "
+            f"WHERE {CHUNK} GROUP BY l.currency"
+        )
 
     def accrue(self) -> str:
         new = self.recognised("loans")

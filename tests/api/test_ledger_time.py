@@ -328,3 +328,61 @@ def test_closed_days_never_change_under_backdating_reversals_and_closes() -> Non
                 assert [str(m) for m in reconcile.mismatches(session)] == []
 
         run()
+
+
+# --- close of business per currency ----------------------------------------------------------------------------
+
+CURRENCY_PRODUCTS = {
+    # 1,200 at 12 %, 30/360: 12 a month, 0.40 (40 yen, 0.400 dinar) a day.
+    "USD": {"min_principal": "100.00", "max_principal": "10000.00", "principal": "1200.00"},
+    "JPY": {"min_principal": "100", "max_principal": "10000000", "principal": "120000"},
+    "KWD": {"min_principal": "100.000", "max_principal": "10000.000", "principal": "1200.000"},
+}
+
+
+def test_close_of_business_figures_are_per_currency_and_totalled_over_the_days_closed() -> None:
+    with fresh_world() as (w, db):
+        with db.session(writer=False) as session:
+            start = operations.business_date(session).replace(day=1)  # days 1-3: no 31st (30/360 accrues 0)
+        set_date(db, start)
+        for code, spec in CURRENCY_PRODUCTS.items():
+            product = make_product(w, currency=code, min_principal=spec["min_principal"],
+                                   max_principal=spec["max_principal"])
+            active_loan(w, principal=spec["principal"], term=12, product=product)
+        result = close(w, start + timedelta(days=2))
+        # The disbursement day accrues nothing (no day of the period has elapsed at its end under 30/360), the next
+        # two 0.40 / 40 yen / 0.400 dinar each — never added across currencies (the issue: "12.53").
+        assert result["interest_accrued"] == {"JPY": "80", "KWD": "0.800", "USD": "0.80"}
+        assert result["late_fees_charged"] == {}
+        day = {"JPY": "40", "KWD": "0.400", "USD": "0.40"}
+        assert [d["interest_accrued"] for d in result["days"]] == [{"JPY": "0", "KWD": "0.000", "USD": "0.00"}, day, day]
+        assert result["business_date"] == (start + timedelta(days=2)).isoformat()
+        assert result["new_business_date"] == (start + timedelta(days=3)).isoformat()
+        # The journal agrees: per currency, the accrual booked on those days credits interest income that much.
+        for code, expected in (("USD", "0.80"), ("JPY", "80"), ("KWD", "0.800")):
+            tb = get(w, f"{LEDGER}/trial-balance", as_of=(start + timedelta(days=2)).isoformat(), currency=code)
+            income = next(a for a in tb["accounts"] if a["code"] == "4000")
+            assert income["credit"] == expected, code
+        # Closing a closed day again answers the stored figures.
+        again = close(w, start + timedelta(days=1))
+        assert again["already_closed"] is True and again["interest_accrued"] == day
+        metrics = w.client.get("/metrics").text
+        assert 'close_of_business_interest_accrued_minor_total{currency="JPY"}' in metrics
+        assert "ledger_loans_out_of_balance 0.0" in metrics
+
+
+def test_the_per_loan_ledger_check_is_exported_after_close_of_business() -> None:
+    """A balanced entry that books one loan's accrual twice: the books balance, the loan does not; after the next
+    close of business the gauge says so (and `loanctl verify-ledger` names the loan, tests/integration)."""
+    with fresh_world() as (w, db):
+        loan = active_loan(w, principal="1200.00", term=12)
+        close(w, date.fromisoformat(get(w, "/api/v1/operations/business-date")["business_date"]))
+        assert "ledger_loans_out_of_balance 0.0" in w.client.get("/metrics").text
+        with db.transaction() as session:
+            today = operations.business_date(session)
+            ledger.post(session, EntryDraft("accrual", "USD", today, [LineDraft("1200", 40, 0, loan["id"]),
+                                                                      LineDraft("4000", 0, 40, loan["id"])]))
+        close(w, today)
+        assert "ledger_loans_out_of_balance 1.0" in w.client.get("/metrics").text
+        with db.session(writer=False) as session:
+            assert [m.loan_id for m in reconcile.mismatches(session)] == [loan["id"]]
