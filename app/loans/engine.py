@@ -189,6 +189,8 @@ def _resumed(
 ) -> tuple[LoanState, list[Installment]] | None:
     if appended is None or appended.type not in FINANCIAL_EVENTS or not loan.projection_state:
         return None
+    if loan.non_accrual_after_days is not None:
+        return None  # interest in suspense is a day-by-day history: replayed, not resumed
     checkpoint = Checkpoint.from_json(loan.projection_state)
     if loan.snapshot_date is not None and loan.snapshot_date > checkpoint.as_of:
         checkpoint = dataclass_replace(checkpoint, as_of=loan.snapshot_date)  # close of business moved it on
@@ -218,6 +220,7 @@ def write_snapshot(
     loan.penalties_outstanding = state.penalties_outstanding
     loan.credit_balance = state.credit
     loan.interest_recognized = state.totals.interest_recognized
+    loan.accrual_status, loan.interest_suspended = state.accrual_status, state.interest_in_suspense
     loan.days_past_due = state.days_past_due
     loan.delinquency_bucket = new_bucket
     loan.next_due_date, loan.next_due_amount = state.next_due if state.next_due else (None, None)

@@ -55,6 +55,7 @@ class Loan(Base):
     allocation_order: Mapped[list[str]] = mapped_column(JSON)
     prepayment: Mapped[str] = mapped_column(String(24), default="reduce_term")
     interest_recalculation: Mapped[str] = mapped_column(String(8), default="none")
+    non_accrual_after_days: Mapped[int | None] = mapped_column(Integer)
     accounts: Mapped[dict[str, str]] = mapped_column(JSON)
     expected_disbursement_date: Mapped[date | None] = mapped_column(Date)
     first_payment_date: Mapped[date | None] = mapped_column(Date)
@@ -77,6 +78,9 @@ class Loan(Base):
     penalties_outstanding: Mapped[int] = mapped_column(BigInteger, default=0)
     credit_balance: Mapped[int] = mapped_column(BigInteger, default=0)
     interest_recognized: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Non-accrual (CONTRACT "Ledger time"): recognised interest held in suspense (account 2120), not income.
+    accrual_status: Mapped[str] = mapped_column(String(16), default="accruing", server_default="accruing")
+    interest_suspended: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     days_past_due: Mapped[int] = mapped_column(Integer, default=0)
     delinquency_bucket: Mapped[str] = mapped_column(String(8), default="current")
     next_due_date: Mapped[date | None] = mapped_column(Date)

@@ -49,6 +49,7 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         )
         advance = state.interest_in_advance
         credit, dpd, next_due = state.credit, state.days_past_due, state.next_due
+        accrual_status, suspense = state.accrual_status, state.interest_in_suspense
         maturity: date | None = state.maturity_date
         installment = state.installment_amount
     else:
@@ -60,10 +61,12 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         )
         advance = loan.interest_prepaid
         credit, dpd = loan.credit_balance, loan.days_past_due
+        accrual_status, suspense = loan.accrual_status, loan.interest_suspended
         next_due = (loan.next_due_date, loan.next_due_amount or 0) if loan.next_due_date is not None else None
         maturity, installment = loan.maturity_date, loan.installment_amount
     if status == LoanStatus.approved.value and loan.disbursement_date is not None:
         parts, advance, credit, dpd, next_due = (0, 0, 0, 0), 0, 0, 0, None  # as of a date before the disbursement
+        accrual_status, suspense = "accruing", 0
     return LoanOut(
         id=loan.id,
         status=status,
@@ -96,6 +99,8 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         installment_amount=m(installment),
         # A written-off loan left the ageing buckets: "current" would read as performing.
         delinquency_bucket="written_off" if status == LoanStatus.written_off.value else bucket_for(dpd),
+        accrual_status=accrual_status,
+        interest_in_suspense=m(suspense),
         frequency=loan.frequency,
         amortization=loan.amortization,
         interest_method=loan.interest_method,

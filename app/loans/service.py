@@ -137,6 +137,7 @@ def submit(db: Database, principal: Principal, data: LoanCreate, dry_run: bool) 
             late_fee_grace_days=product.late_fee_grace_days,
             allocation_order=list(product.allocation_order),
             prepayment=product.prepayment,
+            non_accrual_after_days=product.non_accrual_after_days,
             interest_recalculation=product.interest_recalculation,
             accounts={role.value: code for role, code in DEFAULT_ACCOUNTS.items()},
             expected_disbursement_date=data.expected_disbursement_date,

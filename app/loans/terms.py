@@ -52,6 +52,7 @@ def loan_terms(loan: Loan) -> LoanTerms:
         late_fee=late_fee,
         allocation_order=tuple(loan.allocation_order),
         prepayment=Prepayment(loan.prepayment),
+        non_accrual_after_days=loan.non_accrual_after_days,
         interest_recalculation=InterestRecalculation(loan.interest_recalculation),
     )
 

@@ -12,6 +12,7 @@ from app.ledger.accounts import DEFAULT_ACCOUNTS
 RECEIVABLE = DEFAULT_ACCOUNTS[AccountRole.interest_receivable]
 IN_ADVANCE = DEFAULT_ACCOUNTS[AccountRole.interest_received_in_advance]
 INCOME = DEFAULT_ACCOUNTS[AccountRole.interest_income]
+SUSPENSE = DEFAULT_ACCOUNTS[AccountRole.interest_in_suspense]
 
 # The set-based steps serve fixed-schedule loans; simple-interest (daily recalculation) loans accrue on each
 # day's actual principal and are re-projected one by one (cob.py `_close_daily_loans`).
@@ -134,18 +135,28 @@ class CobSql:
         least = f"(CASE WHEN {prepaid} < {delta} THEN {prepaid} ELSE {delta} END)"
         return f"(CASE WHEN {delta} > 0 THEN {least} ELSE 0 END)"
 
+    def non_accrual(self, alias: str = "l") -> str:
+        """The day's accrual goes to interest in suspense: days past due at the end of :d exceed the product's
+        non_accrual_after_days (the projection's rule, servicing `account_accrual`)."""
+        limit = f"{alias}.non_accrual_after_days"
+        return f"({limit} IS NOT NULL AND {self.dpd(alias)} > {limit})"
+
     def accrual_lines(self) -> str:
         delta = f"({self.recognised()} - l.interest_recognized)"
         used = self.from_advance(delta)
         receivable = f"({delta} - {used})"
         base = f"FROM loans l WHERE {CHUNK} AND l.product_id = :product_id"
+        income = f"(CASE WHEN {self.non_accrual()} THEN 0 ELSE {delta} END)"
+        suspended = f"(CASE WHEN {self.non_accrual()} THEN {delta} ELSE 0 END)"
         return (
             f"SELECT '{RECEIVABLE}' AS account_code, l.id AS loan_id, "
             f"CASE WHEN {receivable} > 0 THEN {receivable} ELSE 0 END AS debit, "
             f"CASE WHEN {receivable} < 0 THEN -{receivable} ELSE 0 END AS credit {base} "
             f"UNION ALL SELECT '{IN_ADVANCE}', l.id, {used}, 0 {base} AND l.interest_prepaid > 0 "
-            f"UNION ALL SELECT '{INCOME}', l.id, CASE WHEN {delta} < 0 THEN -{delta} ELSE 0 END, "
-            f"CASE WHEN {delta} > 0 THEN {delta} ELSE 0 END {base}"
+            f"UNION ALL SELECT '{INCOME}', l.id, CASE WHEN {income} < 0 THEN -{income} ELSE 0 END, "
+            f"CASE WHEN {income} > 0 THEN {income} ELSE 0 END {base} "
+            f"UNION ALL SELECT '{SUSPENSE}', l.id, CASE WHEN {suspended} < 0 THEN -{suspended} ELSE 0 END, "
+            f"CASE WHEN {suspended} > 0 THEN {suspended} ELSE 0 END {base} AND l.non_accrual_after_days IS NOT NULL"
         )
 
     def accrual_total(self) -> str:
@@ -163,6 +174,7 @@ class CobSql:
         return (
             f"UPDATE loans SET interest_outstanding = interest_outstanding + {delta} - {used}, "
             f"interest_prepaid = interest_prepaid - {used}, "
+            f"interest_suspended = interest_suspended + CASE WHEN {self.non_accrual('loans')} THEN {delta} ELSE 0 END, "
             f"interest_recognized = {new} WHERE {on_loans(CHUNK)}"
         )
 
@@ -214,6 +226,7 @@ class CobSql:
         dpd = self.dpd("loans")
         return (
             f"UPDATE loans SET days_past_due = {dpd}, delinquency_bucket = {self.bucket(dpd)}, "
+            f"accrual_status = CASE WHEN {self.non_accrual('loans')} THEN 'non_accrual' ELSE 'accruing' END, "
             f"past_maturity = CASE WHEN maturity_date < {self.d} THEN {self.true} ELSE {self.false} END, "
             f"snapshot_date = {self.d}, version = version + 1 "
             f"WHERE {on_loans(CHUNK)}"

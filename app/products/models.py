@@ -38,5 +38,6 @@ class Product(Base):
     allocation_order: Mapped[list[str]] = mapped_column(JSON)
     prepayment: Mapped[str] = mapped_column(String(24), default="reduce_term")
     interest_recalculation: Mapped[str] = mapped_column(String(8), default="none")
+    non_accrual_after_days: Mapped[int | None] = mapped_column(Integer)  # CONTRACT "Ledger time"
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = created_at_column()

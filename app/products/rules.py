@@ -161,6 +161,10 @@ RULES: tuple[Rule, ...] = (
     Rule("daily_without_principal_grace", ("interest_recalculation", "grace_principal_periods"),
          lambda p: p.interest_recalculation == InterestRecalculation.daily and p.grace_principal_periods > 0,
          "daily interest recalculation has one amount due per installment: no principal grace periods"),
+    # Non-accrual (interest in suspense) follows the fixed schedule's day-by-day recognition.
+    Rule("non_accrual_fixed_schedule", ("non_accrual_after_days", "interest_recalculation"),
+         lambda p: p.non_accrual_after_days is not None and p.interest_recalculation == InterestRecalculation.daily,
+         "non-accrual is available for fixed-schedule interest (interest_recalculation none), not daily"),
 )  # fmt: skip
 
 

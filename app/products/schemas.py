@@ -83,6 +83,13 @@ class ProductCreate(StrictModel):
         default=InterestRecalculation.none,
         description="daily: simple interest on the principal actually outstanding (actual/* day counts only)",
     )
+    non_accrual_after_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="While a loan's days past due exceed this, its accrual goes to interest in suspense (2120) "
+        "instead of income, moved to income when collected",
+    )
 
     @property
     def effective_min_rate(self) -> Decimal:
@@ -133,6 +140,7 @@ class ProductOut(BaseModel):
     allocation_order: list[AllocationBucket]
     prepayment: Prepayment
     interest_recalculation: InterestRecalculation
+    non_accrual_after_days: int | None
     is_active: bool
     created_at: datetime
 
@@ -169,6 +177,7 @@ class ProductOut(BaseModel):
             allocation_order=[AllocationBucket(b) for b in product.allocation_order],
             prepayment=Prepayment(product.prepayment),
             interest_recalculation=InterestRecalculation(product.interest_recalculation),
+            non_accrual_after_days=product.non_accrual_after_days,
             is_active=product.is_active,
             created_at=product.created_at,
         )

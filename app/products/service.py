@@ -44,6 +44,7 @@ def _new_product(data: ProductCreate) -> Product:
         allocation_order=[bucket.value for bucket in data.allocation_order],
         prepayment=data.prepayment.value,
         interest_recalculation=data.interest_recalculation.value,
+        non_accrual_after_days=data.non_accrual_after_days,
         is_active=True,
     )
 

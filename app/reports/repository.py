@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.operations.cob_sql import CobSql
+from app.operations.cob_sql import SUSPENSE, CobSql
 
 
 def _sql(session: Session) -> CobSql:
@@ -23,12 +23,13 @@ def portfolio_current(session: Session, as_of: date, currency: str) -> dict[str,
             "SELECT COUNT(*), COALESCE(SUM(principal_outstanding), 0), COALESCE(SUM(interest_outstanding), 0), "
             f"COALESCE(SUM(CASE WHEN {dpd} > 1 THEN principal_outstanding ELSE 0 END), 0), "
             f"COALESCE(SUM(CASE WHEN {dpd} > 30 THEN principal_outstanding ELSE 0 END), 0), "
-            f"COALESCE(SUM(CASE WHEN {dpd} > 90 THEN principal_outstanding ELSE 0 END), 0) "
+            f"COALESCE(SUM(CASE WHEN {dpd} > 90 THEN principal_outstanding ELSE 0 END), 0), "
+            "COALESCE(SUM(interest_suspended), 0) "
             "FROM loans l WHERE l.status = 'active' AND l.currency = :currency"
         ),
         {"as_of": as_of, "currency": currency},
     ).one()
-    keys = ("active_loans", "principal", "interest", "par_1", "par_30", "par_90")
+    keys = ("active_loans", "principal", "interest", "par_1", "par_30", "par_90", "interest_in_suspense")
     return {k: int(v) for k, v in zip(keys, row, strict=True)}
 
 
@@ -58,7 +59,8 @@ def _balances_at(as_of_param: str = ":as_of") -> str:
     return (
         "SELECT jl.loan_id, "
         "SUM(CASE WHEN jl.account_code = '1100' THEN jl.debit - jl.credit ELSE 0 END) AS principal, "
-        "SUM(CASE WHEN jl.account_code = '1200' THEN jl.debit - jl.credit ELSE 0 END) AS interest "
+        "SUM(CASE WHEN jl.account_code = '1200' THEN jl.debit - jl.credit ELSE 0 END) AS interest, "
+        f"SUM(CASE WHEN jl.account_code = '{SUSPENSE}' THEN jl.credit - jl.debit ELSE 0 END) AS suspense "
         f"FROM journal_lines jl WHERE jl.loan_id IS NOT NULL AND jl.booking_date <= {as_of_param} "
         "AND jl.currency = :currency GROUP BY jl.loan_id"
     )
@@ -71,13 +73,13 @@ def portfolio_history(session: Session, as_of: date, currency: str) -> dict[str,
             "SELECT COUNT(*), COALESCE(SUM(principal), 0), COALESCE(SUM(interest), 0), "
             "COALESCE(SUM(CASE WHEN bucket <> 'current' THEN principal ELSE 0 END), 0), "
             "COALESCE(SUM(CASE WHEN bucket IN ('31-60', '61-90', '90+') THEN principal ELSE 0 END), 0), "
-            "COALESCE(SUM(CASE WHEN bucket = '90+' THEN principal ELSE 0 END), 0) "
-            f"FROM (SELECT b.loan_id, b.principal, b.interest, {bucket} AS bucket FROM ({_balances_at()}) b "
-            "WHERE b.principal > 0) t"
+            "COALESCE(SUM(CASE WHEN bucket = '90+' THEN principal ELSE 0 END), 0), COALESCE(SUM(suspense), 0) "
+            f"FROM (SELECT b.loan_id, b.principal, b.interest, b.suspense, {bucket} AS bucket "
+            f"FROM ({_balances_at()}) b WHERE b.principal > 0) t"
         ),
         {"as_of": as_of, "currency": currency},
     ).one()
-    keys = ("active_loans", "principal", "interest", "par_1", "par_30", "par_90")
+    keys = ("active_loans", "principal", "interest", "par_1", "par_30", "par_90", "interest_in_suspense")
     return {k: int(v) for k, v in zip(keys, row, strict=True)}
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.api.deps import CurrentUser, ReadDbDep
 from app.api.problems import PROBLEM_SCHEMA
@@ -79,6 +79,7 @@ class PortfolioOut(BaseModel):
     par_30: str
     par_90: str
     source: str
+    interest_in_suspense: MoneyOut = Field(description="non-accrual interest held in suspense, not income")
 
 
 class AgingBucket(BaseModel):
@@ -156,6 +157,7 @@ def portfolio(
         par_30=p.par_30,
         par_90=p.par_90,
         source=p.source,
+        interest_in_suspense=money_out(p.interest_in_suspense, currency),
     )
     if _wants_csv(request, fmt):
         data = out.model_dump(mode="json")

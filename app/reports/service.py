@@ -37,6 +37,7 @@ class Portfolio:
     par_30: str
     par_90: str
     source: str
+    interest_in_suspense: int = 0
 
 
 def _as_of(session: Any, requested: date | None) -> tuple[date, bool]:
@@ -69,6 +70,7 @@ def portfolio(db: Database, principal: Principal, as_of: date | None, currency: 
         par(figures["par_30"], whole),
         par(figures["par_90"], whole),
         source,
+        figures["interest_in_suspense"],
     )
 
 

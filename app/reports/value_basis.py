@@ -26,6 +26,7 @@ class LoanAtDate:
     principal: int
     interest: int
     days_past_due: int
+    interest_in_suspense: int
 
 
 def loans_at(session: Session, as_of: date, currency: str) -> Iterator[LoanAtDate]:
@@ -53,16 +54,23 @@ def loans_at(session: Session, as_of: date, currency: str) -> Iterator[LoanAtDat
         for loan in loans:
             state = project(loan_terms(loan), domain_events(events[loan.id]), as_of)
             if state.status == LoanStatus.active:
-                yield LoanAtDate(state.principal_outstanding, state.interest_outstanding, state.days_past_due)
+                yield LoanAtDate(
+                    state.principal_outstanding,
+                    state.interest_outstanding,
+                    state.days_past_due,
+                    state.interest_in_suspense,
+                )
         after = loans[-1].id
 
 
 def portfolio(session: Session, as_of: date, currency: str) -> dict[str, int]:
-    figures = dict.fromkeys(("active_loans", "principal", "interest", "par_1", "par_30", "par_90"), 0)
+    keys = ("active_loans", "principal", "interest", "par_1", "par_30", "par_90", "interest_in_suspense")
+    figures = dict.fromkeys(keys, 0)
     for loan in loans_at(session, as_of, currency):
         figures["active_loans"] += 1
         figures["principal"] += loan.principal
         figures["interest"] += loan.interest
+        figures["interest_in_suspense"] += loan.interest_in_suspense
         for days in (1, 30, 90):
             if loan.days_past_due > days:
                 figures[f"par_{days}"] += loan.principal

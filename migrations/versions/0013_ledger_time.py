@@ -1,12 +1,14 @@
 """Ledger time: journal entries and lines get a booking date beside their value date (effective_date), loan
-events the business date they were booked on, close-of-business figures per currency; on PostgreSQL a closed
-day refuses new journal entries and lines
+events the business date they were booked on, close-of-business figures per currency, non-accrual (products'
+threshold, loans' accrual status and interest in suspense, account 2120); on PostgreSQL a closed day refuses
+new journal entries and lines
 
 Revision ID: 0013
 Revises: 0010
 Create Date: 2026-12-07
 """
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -93,6 +95,27 @@ def upgrade() -> None:
             batch.add_column(sa.Column("interest_by_currency", sa.JSON(), nullable=False, server_default="{}"))
             batch.add_column(sa.Column("late_fees_by_currency", sa.JSON(), nullable=False, server_default="{}"))
 
+    # Non-accrual: the product's threshold (copied to the loan), the loan's status and its interest in suspense.
+    for table in ("products", "loans"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("non_accrual_after_days", sa.Integer(), nullable=True))
+    with op.batch_alter_table("loans") as batch:
+        batch.add_column(sa.Column("accrual_status", sa.String(16), nullable=False, server_default="accruing"))
+        batch.add_column(sa.Column("interest_suspended", sa.BigInteger(), nullable=False, server_default="0"))
+    accounts = sa.table(
+        "ledger_accounts",
+        sa.column("code", sa.String),
+        sa.column("name", sa.String),
+        sa.column("type", sa.String),
+        sa.column("is_active", sa.Boolean),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    op.bulk_insert(
+        accounts,
+        [{"code": "2120", "name": "Interest in suspense", "type": "liability", "is_active": True,
+          "created_at": datetime.now(UTC)}],
+    )
+
     if postgres:
         op.execute(CLOSED_DAY_ENTRY_FUNCTION)
         op.execute(CLOSED_DAY_LINES_FUNCTION)
@@ -107,6 +130,13 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS journal_entries_closed_day ON journal_entries")
         op.execute("DROP FUNCTION IF EXISTS journal_lines_closed_day()")
         op.execute("DROP FUNCTION IF EXISTS journal_entry_closed_day()")
+    op.execute("DELETE FROM ledger_accounts WHERE code = '2120'")
+    with op.batch_alter_table("loans") as batch:
+        batch.drop_column("interest_suspended")
+        batch.drop_column("accrual_status")
+    for table in ("loans", "products"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("non_accrual_after_days")
     for table in ("cob_chunks", "cob_runs"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("late_fees_by_currency")
