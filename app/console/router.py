@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.borrowers import service as borrowers
 from app.borrowers.schemas import BorrowerCreate
-from app.console import batches, charts, loans, operations
+from app.console import batches, charts, ledger, loans, operations
 from app.console import session as sessions
 from app.console.web import (
     FORM_ERRORS,
@@ -43,6 +43,7 @@ router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schem
 router.include_router(loans.router)
 router.include_router(operations.router)
 router.include_router(batches.router)
+router.include_router(ledger.router)
 
 
 def mount(app: FastAPI) -> None:

@@ -386,3 +386,26 @@ def test_the_per_loan_ledger_check_is_exported_after_close_of_business() -> None
         assert "ledger_loans_out_of_balance 1.0" in w.client.get("/metrics").text
         with db.session(writer=False) as session:
             assert [m.loan_id for m in reconcile.mismatches(session)] == [loan["id"]]
+
+
+def test_console_ledger_and_loan_pages_go_by_booking_date(story: tuple[World, Database, dict[str, Any]]) -> None:
+    from tests.api.test_console import Console, username
+
+    w, _db, before = story
+    auditor = Console(w.client)
+    assert auditor.login(username(w, "auditor")).status_code == 200
+    page = auditor.get("/console/ledger", params={"as_of": "2025-02-06", "date_from": "2025-02-08",
+                                                   "date_to": "2025-02-08"})
+    assert page.status_code == 200, page.text[:300]
+    assert "Trial balance at the end of 2025-02-06 (USD)" in page.text
+    assert "<th scope=\"row\">1100</th><td>Loan portfolio</td><td>asset</td><td class=\"num\">3000.00</td>" in page.text
+    # The 02-08 late-fee entry: booked 02-08, value date 02-08, one line per loan.
+    assert "<th scope=\"row\">2025-02-08</th><td>2025-02-08</td><td>late_fee" in page.text
+    assert auditor.get("/console/ledger", params={"as_of": "bad"}).status_code == 400
+    officer = Console(w.client)
+    assert officer.login(username(w, "officer_a")).status_code == 200
+    assert officer.get("/console/ledger").status_code == 403
+    # The loan page's journal holds the loan's close-of-business lines, with booking and value dates.
+    loan_page = auditor.get(f"/console/loans/{before['other']['id']}")
+    assert loan_page.status_code == 200
+    assert "interest accrual 2025-01-02" in loan_page.text and "late fees 2025-02-08" in loan_page.text
