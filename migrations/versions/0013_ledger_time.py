@@ -25,14 +25,17 @@ APPEND_ONLY = (
 
 # A day is closed once close of business advanced the business date past it (CONTRACT "Ledger time"): nothing
 # may be booked into it any more. Entries are checked row by row (few per statement); lines, which close of
-# business inserts by the million, once per statement over the transition table.
+# business inserts by the million, once per statement over the transition table. The application books on the
+# business date it read in its transaction, so the only way here is a write that raced a close of business
+# past its date: SQLSTATE 40001 (serialization failure), which the API answers 503 + Retry-After — the retry
+# reads the new business date and books there.
 CLOSED_DAY_ENTRY_FUNCTION = """
 CREATE OR REPLACE FUNCTION journal_entry_closed_day() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE today date := (SELECT business_date FROM business_calendar WHERE id = 1);
 BEGIN
     IF NEW.booking_date < today THEN
         RAISE EXCEPTION 'journal entry booked on %, a closed day (the business date is %)', NEW.booking_date, today
-            USING ERRCODE = 'insufficient_privilege';
+            USING ERRCODE = 'serialization_failure';
     END IF;
     RETURN NEW;
 END;
@@ -46,7 +49,7 @@ DECLARE
 BEGIN
     IF earliest < today THEN
         RAISE EXCEPTION 'journal lines booked on %, a closed day (the business date is %)', earliest, today
-            USING ERRCODE = 'insufficient_privilege';
+            USING ERRCODE = 'serialization_failure';
     END IF;
     RETURN NULL;
 END;
