@@ -41,13 +41,14 @@ class Portfolio:
 
 
 def _as_of(session: Any, requested: date | None) -> tuple[date, bool]:
-    """The as-of date and whether the loan snapshots can answer it (they hold the latest closed state)."""
+    """The as-of date and whether the loan snapshots can answer it: only for the business date itself — a closed
+    day is read from the journal by booking date, because today's bookings (a backdated payment, a reversal)
+    already moved the snapshots and a closed day's figures never change (CONTRACT "Ledger time")."""
     today = operations.business_date(session)
     on = requested or today
     if on > today:
         raise ValidationFailed.single("as_of", f"must not be after the business date {today.isoformat()}")
-    latest = repo.latest_snapshot_date(session)
-    return on, latest is None or on >= min(latest, today - timedelta(days=1))
+    return on, on >= today
 
 
 def portfolio(db: Database, principal: Principal, as_of: date | None, currency: str, basis: str = BOOKING) -> Portfolio:

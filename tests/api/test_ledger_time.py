@@ -97,6 +97,7 @@ def story() -> Iterator[tuple[World, Database, dict[str, Any]]]:
         before = {
             "tbs": tbs,
             "portfolio": get(w, "/api/v1/reports/portfolio", as_of="2025-02-05"),
+            "portfolio_0211": get(w, "/api/v1/reports/portfolio", as_of="2025-02-11"),
             "aging": get(w, "/api/v1/reports/aging", as_of="2025-02-10"),
             "loan_0210": get(w, f"{LOANS}/{loan['id']}", as_of="2025-02-10"),
             "other": other,
@@ -139,6 +140,7 @@ def test_a_backdated_payment_leaves_every_closed_day_unchanged(story: tuple[Worl
     assert balance(today, "1220") == Decimal("25.00")
     # 4. Reports by booking date are unchanged for a closed day; ?basis=value recomputes it.
     assert get(w, "/api/v1/reports/portfolio", as_of="2025-02-05") == before["portfolio"]
+    assert get(w, "/api/v1/reports/portfolio", as_of="2025-02-11") == before["portfolio_0211"]  # yesterday too
     assert get(w, "/api/v1/reports/aging", as_of="2025-02-10") == before["aging"]
     value = get(w, "/api/v1/reports/portfolio", as_of="2025-02-05", basis="value")
     as_of_0205 = [get(w, f"{LOANS}/{i}", as_of="2025-02-05") for i in (loan["id"], before["other"]["id"])]
