@@ -64,7 +64,7 @@ def domain_events(rows: Sequence[LoanEvent], known_at: date | None = None) -> li
     """The financial events still in force (reversed ones are left out: a reversal is a recompute). With
     `known_at`, as the system knew them at the end of that business date: events booked later are left out,
     and so are reversals booked later (CONTRACT "Ledger time", `?known_at=`)."""
-    booked = {row.seq: row.booked_on for row in rows}
+    booked = {row.seq: row.booked_on for row in rows} if known_at is not None else {}
     events: list[Event] = []
     for row in rows:
         if row.type not in FINANCIAL_EVENTS or not _in_force(row, booked, known_at):
