@@ -29,6 +29,9 @@ from app.loans.models import DelinquencyChange, Loan, LoanEvent, LoanTransaction
 from app.loans.terms import FINANCIAL_EVENTS, domain_events, loan_terms
 from app.operations import repository as operations
 
+# session.info flag of a unit of work: its business date is read FOR SHARE (close of business waits for it).
+WRITES = "loans.writes"
+
 
 @dataclass
 class Outcome:
@@ -47,6 +50,7 @@ def unit_of_work(db: Database, dry_run: bool) -> Iterator[Session]:
     """One writer transaction; a dry run does all the work and then rolls it back (objects stay readable)."""
     with db.session(writer=True) as session:
         session.begin()
+        session.info[WRITES] = True
         try:
             yield session
         except BaseException:
@@ -266,6 +270,9 @@ def business_date(session: Session) -> date:
     cached = session.info.get("business_date")
     if cached is not None and transaction is not None and cached[0] is transaction:
         return cached[1]  # type: ignore[no-any-return]
-    today = operations.business_date(session)
+    if session.info.get(WRITES) and session.get_bind().dialect.name == "postgresql":
+        today = operations.business_date_for_write(session)  # a closed day never gets a late booking
+    else:
+        today = operations.business_date(session)
     session.info["business_date"] = (session.get_transaction(), today)
     return today
