@@ -115,6 +115,7 @@ def close_day(
         TimeRemainingColumn,
     )
 
+    from app.core.schemas import money_out
     from app.operations import cob
 
     through = None
@@ -148,9 +149,11 @@ def close_day(
         db.dispose()
     for r in results:
         state = "already closed" if r.already_closed else f"{r.duration_ms} ms"
+        interest = ", ".join(f"{c} {money_out(a, c)}" for c, a in r.interest_by_currency.items()) or "none"
+        fees = ", ".join(f"{c} {money_out(a, c)}" for c, a in r.late_fees_by_currency.items()) or "none"
         typer.echo(
-            f"{r.business_date}: {r.loans_processed} loans, interest accrued {r.interest_accrued} (minor units), "
-            f"{r.late_fee_count} late fees ({r.late_fees_charged}), {state}"
+            f"{r.business_date}: {r.loans_processed} loans, interest accrued {interest}, "
+            f"{r.late_fee_count} late fees ({fees}), {state}"
         )
 
 

@@ -212,8 +212,8 @@ RAW_JOIN = (
     "AND f.period_start = l.current_period_start AND f.due_date = l.current_due_date"
 )
 RAW_LINES = (
-    "INSERT INTO journal_lines (entry_id, account_code, loan_id, currency, effective_date, debit, credit) "
-    "SELECT %(e)s, v.code, l.id, l.currency, %(d)s, v.debit, v.credit FROM loans l " + RAW_JOIN + " "
+    "INSERT INTO journal_lines (entry_id, account_code, loan_id, currency, effective_date, booking_date, debit, "
+    "credit) SELECT %(e)s, v.code, l.id, l.currency, %(d)s, %(d)s, v.debit, v.credit FROM loans l " + RAW_JOIN + " "
     f"CROSS JOIN LATERAL (VALUES ('1200', {RAW_NEW} - l.interest_recognized, 0::bigint), "
     f"('4000', 0::bigint, {RAW_NEW} - l.interest_recognized)) v(code, debit, credit) "
     f"WHERE l.status = 'active' AND {RAW_NEW} > l.interest_recognized"
@@ -239,9 +239,9 @@ def raw_baseline(url: str, day: date) -> dict[str, float]:
         conn.commit()
         started = time.perf_counter()
         conn.execute(
-            "INSERT INTO journal_entries (id, entry_type, currency, effective_date, posted_at, description) "
-            "VALUES (%s, 'accrual', 'USD', %s, now(), 'raw baseline')",
-            (entry, day),
+            "INSERT INTO journal_entries (id, entry_type, currency, effective_date, booking_date, posted_at, "
+            "description) VALUES (%s, 'accrual', 'USD', %s, %s, now(), 'raw baseline')",
+            (entry, day, day),
         )
         lines = conn.execute(RAW_LINES, {"e": entry, "d": day}).rowcount
         inserted = time.perf_counter()

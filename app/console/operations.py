@@ -52,13 +52,15 @@ def close_of_business(ctx: CtxDep, form: FormDep) -> Response:
         days = ops.close_of_business(ctx.db, ctx.principal, today)
     except (AppError, DomainError) as exc:
         return _operations_page(ctx, None, 409, field_errors(exc).popitem()[1])
-    cur = ops.books_currency(ctx.db)
+    def per_currency(amounts: dict[str, int]) -> str:  # never one sum over currencies
+        return ", ".join(f"{code} {money_out(amount, code)}" for code, amount in amounts.items()) or "0"
+
     rows = [
         {
             "business_date": d.business_date,
             "loans_processed": d.loans_processed,
-            "interest_accrued": money_out(d.interest_accrued, cur),
-            "late_fees_charged": money_out(d.late_fees_charged, cur),
+            "interest_accrued": per_currency(d.interest_by_currency),
+            "late_fees_charged": per_currency(d.late_fees_by_currency),
             "late_fee_count": d.late_fee_count,
             "duration_ms": d.duration_ms,
             "already_closed": d.already_closed,

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.borrowers import service as borrowers
 from app.borrowers.schemas import BorrowerCreate
-from app.console import batches, charts, loans, modifications, operations
+from app.console import batches, charts, ledger, loans, modifications, operations
 from app.console import session as sessions
 from app.console.web import (
     FORM_ERRORS,
@@ -44,6 +44,7 @@ router.include_router(modifications.router)  # before loans: its /loans/{id}/{sl
 router.include_router(loans.router)
 router.include_router(operations.router)
 router.include_router(batches.router)
+router.include_router(ledger.router)
 
 
 def mount(app: FastAPI) -> None:

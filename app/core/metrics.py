@@ -9,6 +9,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -31,6 +32,18 @@ COB_DURATION = Histogram(
 )
 COB_LOANS = Counter("close_of_business_loans_processed_total", "Loans processed by close of business")
 COB_LATE_FEES = Counter("close_of_business_late_fees_charged_total", "Late fees charged by close of business")
+# Amounts per currency in minor units (cents, yen, fils): never added across currencies.
+COB_INTEREST_ACCRUED = Counter(
+    "close_of_business_interest_accrued_minor_total", "Interest accrued by close of business", ["currency"]
+)
+COB_LATE_FEE_AMOUNT = Counter(
+    "close_of_business_late_fees_minor_total", "Late fees charged by close of business", ["currency"]
+)
+LEDGER_LOANS_OUT_OF_BALANCE = Gauge(
+    "ledger_loans_out_of_balance",
+    "Loans whose journal lines differ from their balances (verify-ledger's per-loan check, after close of business)",
+    multiprocess_mode="max",
+)
 
 
 def render_metrics() -> tuple[bytes, str]:

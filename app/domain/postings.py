@@ -15,6 +15,7 @@ class AccountRole(StrEnum):
     penalties_receivable = "penalties_receivable"
     overpayment_liability = "overpayment_liability"
     interest_received_in_advance = "interest_received_in_advance"
+    interest_in_suspense = "interest_in_suspense"
     interest_income = "interest_income"
     fee_income = "fee_income"
     penalty_income = "penalty_income"
@@ -49,6 +50,10 @@ class LoanTotals:
     # Interest turned into principal by a modification (payment holiday `capitalize`, re-age): income when it
     # is capitalised, owed as principal from then on (README "Modifications").
     interest_capitalized: int = 0
+    # Non-accrual: interest recognised into suspense, moved to income when collected, written off against it.
+    interest_suspended: int = 0
+    suspense_released: int = 0
+    suspense_written_off: int = 0
 
     def __add__(self, other: "LoanTotals") -> "LoanTotals":
         return LoanTotals(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
@@ -71,14 +76,18 @@ def role_balances(t: LoanTotals) -> dict[AccountRole, int]:
         AccountRole.fees_receivable: t.fees_charged - t.fees_paid - t.fees_written_off,
         AccountRole.penalties_receivable: t.penalties_charged - t.penalties_paid - t.penalties_written_off,
         AccountRole.overpayment_liability: -(t.overpaid - t.refunded + t.principal_readvanced),
-        AccountRole.interest_income: -(t.interest_recognized + t.interest_capitalized),
+        AccountRole.interest_income: -(
+            t.interest_recognized + t.interest_capitalized - t.interest_suspended + t.suspense_released
+        ),
+        AccountRole.interest_in_suspense: -(t.interest_suspended - t.suspense_released - t.suspense_written_off),
         AccountRole.fee_income: -t.fees_charged,
         AccountRole.penalty_income: -t.penalties_charged,
         AccountRole.recovery_income: -t.recovered,
         AccountRole.write_off_expense: t.principal_written_off
         + t.interest_written_off
         + t.fees_written_off
-        + t.penalties_written_off,
+        + t.penalties_written_off
+        - t.suspense_written_off,
         AccountRole.goodwill_expense: t.goodwill_credited,
     }
     return {role: amount for role, amount in balances.items() if amount != 0}

@@ -87,6 +87,8 @@ class LoanTerms:
     # money paid out, or capitalized into schedule.principal), and fees added to every installment.
     disbursement_fees: int = 0
     installment_fees: tuple[FeeRule, ...] = ()
+    # Non-accrual (CONTRACT "Ledger time"): while days past due exceed this, accrual goes to interest in suspense.
+    non_accrual_after_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -326,6 +328,9 @@ class LoanState:
     write_offs: dict[int, Allocation] = field(default_factory=dict)
     # Simple-interest loans: how interest accrued, segment by segment (a full replay only; empty otherwise).
     accrual_segments: list[AccrualSegment] = field(default_factory=list)
+    # Non-accrual: recognised interest held in suspense (not income) until collected; "accruing" | "non_accrual".
+    interest_in_suspense: int = 0
+    accrual_status: str = "accruing"
 
     @property
     def total_outstanding(self) -> int:
@@ -393,6 +398,9 @@ class _Projection:
         self.goodwill = cp.goodwill
         self.fees_through = cp.fees_through or st.disbursement_date - timedelta(days=1)
         self.regime, self.capitalized, self.tranched = cp.regime, cp.capitalized, cp.tranched
+        # Non-accrual bookkeeping (full replays only: engine never resumes such loans from a checkpoint).
+        self.suspended = self.suspense_released = self.suspense_written_off = 0
+        self.accounted_through = terms.schedule.disbursement_date
 
     def _rows(self, scheduled: Sequence[ScheduledInstallment]) -> list[Installment]:
         cur = self.cur
@@ -460,6 +468,28 @@ class _Projection:
             if row.late_fee_date is None and row.outstanding_principal_interest > 0:
                 row.penalties += rule.fee(row.outstanding_principal_interest)
                 row.late_fee_date = trigger
+
+    def account_accrual(self, through: date) -> None:
+        """Non-accrual: the accrual of each day in (accounted_through, through] whose days past due (at the end
+        of that day) exceed N goes to interest in suspense. No event falls inside the span, so the oldest unpaid
+        installment is fixed and those days are exactly the ones after its due date + N."""
+        limit, start = self.terms.non_accrual_after_days, self.accounted_through
+        if limit is None or through <= start or self.written_off_on is not None:
+            return
+        self.accounted_through = through
+        oldest = next((r for r in self.rows if r.outstanding_principal_interest > 0), None)
+        if oldest is None:
+            return
+        begin = max(start, oldest.due_date + timedelta(days=limit))
+        if through > begin:
+            self.suspended += self.recognised(through) - self.recognised(begin)
+
+    def in_suspense(self) -> int:
+        return self.suspended - self.suspense_released - self.suspense_written_off
+
+    def release_suspense(self, interest_paid: int) -> None:
+        """Interest collected moves out of suspense into income, up to what suspense holds."""
+        self.suspense_released += max(min(interest_paid, self.in_suspense()), 0)
 
     def pay(self, payment: Payment) -> Allocation:
         if self.written_off_on is not None or (payment.recovery and self.will_be_written_off):
@@ -609,6 +639,8 @@ class _Projection:
             excess -= take
 
     def write_off(self, seq: int, on: date) -> None:
+        self.account_accrual(on)
+        self.suspense_written_off += self.in_suspense()  # never income: written off against suspense
         self._release_interest_in_advance(on)
         recognised = self.recognised(on)
         rows = self.rows
@@ -750,6 +782,9 @@ class _Projection:
                 principal_readvanced=self.readvanced,
                 goodwill_credited=self.goodwill,
                 interest_capitalized=self.capitalized,
+                interest_suspended=self.suspended,
+                suspense_released=self.suspense_released,
+                suspense_written_off=self.suspense_written_off,
             )
             + self.written_off
         )
@@ -817,7 +852,14 @@ class _Projection:
             ),
             interest_in_advance=max(-net, 0),
             write_offs=self.write_offs,
+            interest_in_suspense=self.in_suspense(),
+            accrual_status=self._accrual_status(as_of, open_loan, overdue),
         )
+
+    def _accrual_status(self, as_of: date, open_loan: bool, overdue: list[Installment]) -> str:
+        limit = self.terms.non_accrual_after_days
+        late = open_loan and overdue and limit is not None and (as_of - overdue[0].due_date).days > limit
+        return "non_accrual" if late else "accruing"
 
 
 def _projection(terms: LoanTerms, start: tuple[Sequence[Installment], Checkpoint] | None = None) -> "_Projection":
@@ -869,8 +911,10 @@ def _run(
             break
         projection.charge_late_fees(event.date - timedelta(days=1))
         projection.charge_installment_fees(event.date)
+        projection.account_accrual(event.date - timedelta(days=1))
         if isinstance(event, Payment):
             projection.allocations[event.seq] = projection.pay(event)
+            projection.release_suspense(projection.allocations[event.seq].interest)
             if event.goodwill:
                 projection.goodwill += event.amount
         elif isinstance(event, WriteOff):
@@ -887,4 +931,5 @@ def _run(
         projection.after_event(event.date)
     projection.charge_late_fees(as_of if fees_through is None else fees_through)
     projection.charge_installment_fees(as_of)
+    projection.account_accrual(as_of)
     return projection.state(as_of)

@@ -29,6 +29,8 @@ class EntryDraft:
     reversal_of: str | None = None
     description: str = ""
     created_by: str | None = None
+    # The business date it is booked on (None: the current business date); effective_date is the value date.
+    booking_date: date | None = None
 
     @property
     def total_debit(self) -> int:

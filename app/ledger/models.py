@@ -1,5 +1,10 @@
 """Ledger tables. Journal entries and lines are append-only: the ledger service is their only writer, and on
-PostgreSQL a trigger rejects UPDATE and DELETE (migration 0003)."""
+PostgreSQL a trigger rejects UPDATE and DELETE (migration 0003) and an insert booked into a closed day
+(migration 0013).
+
+Two clocks (CONTRACT "Ledger time"): `effective_date` is the value date (when the event took effect) and
+`booking_date` the business date on which the entry was posted. Lines repeat both, so the trial balance and
+reports read one table."""
 
 from datetime import date, datetime
 
@@ -29,7 +34,8 @@ class JournalEntry(Base):
     id: Mapped[str] = id_column()
     entry_type: Mapped[str] = mapped_column(String(32))
     currency: Mapped[str] = mapped_column(String(3))
-    effective_date: Mapped[date] = mapped_column(Date, index=True)
+    effective_date: Mapped[date] = mapped_column(Date, index=True)  # the value date
+    booking_date: Mapped[date] = mapped_column(Date, index=True)
     posted_at: Mapped[datetime] = mapped_column(UTCDateTime())
     loan_id: Mapped[str | None] = mapped_column(String(36), index=True)
     product_id: Mapped[str | None] = mapped_column(String(36))
@@ -46,6 +52,7 @@ class JournalLine(Base):
         CheckConstraint("(debit = 0) <> (credit = 0)", name="one_side"),
         Index("ix_journal_lines_loan_account", "loan_id", "account_code"),
         Index("ix_journal_lines_account_date", "account_code", "effective_date"),
+        Index("ix_journal_lines_account_booking", "account_code", "booking_date"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -53,7 +60,8 @@ class JournalLine(Base):
     account_code: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.code"))
     loan_id: Mapped[str | None] = mapped_column(String(36))
     currency: Mapped[str] = mapped_column(String(3))
-    effective_date: Mapped[date] = mapped_column(Date)
+    effective_date: Mapped[date] = mapped_column(Date)  # the entry's value date
+    booking_date: Mapped[date] = mapped_column(Date)  # the entry's booking date
     debit: Mapped[int] = mapped_column(BigInteger, default=0)
     credit: Mapped[int] = mapped_column(BigInteger, default=0)
 

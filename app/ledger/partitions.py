@@ -72,7 +72,17 @@ def ensure_months(conn: Connection | Session, through: date) -> list[str]:
     first = month_start(through)
     for k in range(MONTHS_AHEAD + 1):
         month = add_months(first, k)
-        if partition_name(month) not in existing:
+        if partition_name(month) not in existing and not _default_holds(conn, month):
             create_month(conn, month)
             created.append(partition_name(month))
     return created
+
+
+def _default_holds(conn: Connection | Session, first: date) -> bool:
+    """Whether DEFAULT already holds lines of that month (e.g. a value date far ahead, or a business date set
+    back in a test): such a month stays in DEFAULT, as creating its partition would fail."""
+    found = conn.execute(
+        text("SELECT 1 FROM journal_lines_default WHERE effective_date >= :lo AND effective_date < :hi LIMIT 1"),
+        {"lo": first, "hi": add_months(first, 1)},
+    ).first()
+    return found is not None

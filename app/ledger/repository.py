@@ -2,7 +2,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Select, Table, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -127,7 +127,7 @@ def trial_balance(session: Session, as_of: date, currency: str) -> list[tuple[Le
             func.coalesce(func.sum(JournalLine.debit), 0).label("debit"),
             func.coalesce(func.sum(JournalLine.credit), 0).label("credit"),
         )
-        .where(JournalLine.effective_date <= as_of, JournalLine.currency == currency)
+        .where(JournalLine.booking_date <= as_of, JournalLine.currency == currency)
         .group_by(JournalLine.account_code)
         .subquery()
     )
@@ -151,23 +151,44 @@ def list_entries(
     cursor: str | None,
     limit: int,
 ) -> tuple[Sequence[JournalEntry], str | None]:
+    """Entries by booking date (`from`/`to`); with `loan_ids`, every entry holding a line of those loans —
+    including the per-product close-of-business entries (CONTRACT "Ledger time")."""
     stmt = select(JournalEntry)
     if loan_ids is not None:
-        stmt = stmt.where(JournalEntry.loan_id.in_(loan_ids))
+        stmt = stmt.where(JournalEntry.id.in_(_entries_with_lines_of(loan_ids)))
     if date_from is not None:
-        stmt = stmt.where(JournalEntry.effective_date >= date_from)
+        stmt = stmt.where(JournalEntry.booking_date >= date_from)
     if date_to is not None:
-        stmt = stmt.where(JournalEntry.effective_date <= date_to)
+        stmt = stmt.where(JournalEntry.booking_date <= date_to)
     return paginate(session, stmt, JournalEntry.id, cursor, limit)
 
 
-def lines_of(session: Session, entry_ids: Sequence[str]) -> dict[str, list[JournalLine]]:
+def _entries_with_lines_of(loan_ids: Sequence[str]) -> Select[str]:
+    return select(JournalLine.entry_id).where(JournalLine.loan_id.in_(loan_ids)).distinct()
+
+
+def loan_entries(session: Session, loan_id: str) -> list[tuple[JournalEntry, list[JournalLine]]]:
+    """A loan's whole journal in booking order: its own entries and its lines inside shared ones."""
+    entries = session.scalars(
+        select(JournalEntry)
+        .where(JournalEntry.id.in_(_entries_with_lines_of([loan_id])))
+        .order_by(JournalEntry.booking_date, JournalEntry.posted_at, JournalEntry.id)
+    ).all()
+    lines = lines_of(session, [e.id for e in entries], [loan_id])
+    return [(e, lines[e.id]) for e in entries]
+
+
+def lines_of(
+    session: Session, entry_ids: Sequence[str], loan_ids: Sequence[str] | None = None
+) -> dict[str, list[JournalLine]]:
+    """The entries' lines; with `loan_ids`, only those loans' lines (a close-of-business entry holds many)."""
     result: dict[str, list[JournalLine]] = {eid: [] for eid in entry_ids}
     if not entry_ids:
         return result
-    for line in session.scalars(
-        select(JournalLine).where(JournalLine.entry_id.in_(entry_ids)).order_by(JournalLine.id)
-    ):
+    stmt = select(JournalLine).where(JournalLine.entry_id.in_(entry_ids))
+    if loan_ids is not None:
+        stmt = stmt.where(JournalLine.loan_id.in_(loan_ids))
+    for line in session.scalars(stmt.order_by(JournalLine.id)):
         result[line.entry_id].append(line)
     return result
 
@@ -195,6 +216,7 @@ def ensure_entry(
         "entry_type": entry_type,
         "currency": currency,
         "effective_date": effective_date,
+        "booking_date": effective_date,
         "posted_at": utcnow(),
         "product_id": product_id,
         "description": description,
@@ -218,8 +240,9 @@ def insert_lines_from_select(
     session.info.pop(WORKING_SET, None)
     values = {**params, "entry_id": entry_id, "currency": currency, "effective_date": effective_date}
     insert_sql = (
-        "INSERT INTO journal_lines (entry_id, account_code, loan_id, currency, effective_date, debit, credit) "
-        f"SELECT :entry_id, src.account_code, src.loan_id, :currency, :effective_date, src.debit, src.credit "
+        "INSERT INTO journal_lines (entry_id, account_code, loan_id, currency, effective_date, booking_date, "
+        "debit, credit) SELECT :entry_id, src.account_code, src.loan_id, :currency, :effective_date, "
+        ":effective_date, src.debit, src.credit "
         f"FROM ({lines_sql}) src WHERE src.debit > 0 OR src.credit > 0"
     )
     if session.get_bind().dialect.name == "postgresql":

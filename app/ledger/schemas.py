@@ -1,6 +1,6 @@
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.core.schemas import MoneyOut, money_out
 from app.ledger.models import JournalEntry, JournalLine
@@ -30,6 +30,8 @@ class JournalEntryOut(BaseModel):
     entry_type: str
     currency: str
     effective_date: date
+    value_date: date = Field(description="when the event took effect (the same as effective_date)")
+    booking_date: date = Field(description="the business date on which the entry was posted")
     posted_at: datetime
     loan_id: str | None
     transaction_id: str | None
@@ -61,6 +63,8 @@ def journal_entry_out(entry: JournalEntry, lines: list[JournalLine]) -> JournalE
         entry_type=entry.entry_type,
         currency=entry.currency,
         effective_date=entry.effective_date,
+        value_date=entry.effective_date,
+        booking_date=entry.booking_date,
         posted_at=entry.posted_at,
         loan_id=entry.loan_id,
         transaction_id=entry.transaction_id,

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.core.errors import ValidationFailed
+from app.core.errors import Conflict, ValidationFailed
 from app.core.ids import new_id
 from app.core.metrics import JOURNAL_ENTRIES_POSTED
 from app.core.orm import utcnow
@@ -16,12 +16,18 @@ from app.identity.access import Permission, Principal
 from app.ledger import repository as repo
 from app.ledger.entries import EntryDraft, UnbalancedEntry, check_balanced
 from app.ledger.models import JournalEntry, JournalLine, LedgerAccount
+from app.operations import repository as operations
 
 
-def post(session: Session, draft: EntryDraft) -> str:
+def post(session: Session, draft: EntryDraft, business_date: date | None = None) -> str:
     """Write one balanced entry inside the caller's transaction and add its lines to the loans' posted
-    balances: three statements (entry, lines, balances) whatever the number of lines. Returns the entry id."""
+    balances: three statements (entry, lines, balances) whatever the number of lines. Returns the entry id.
+    It is booked on `draft.booking_date`, by default the business date (which the caller passes when it has
+    read it in this transaction); never on a closed day."""
     check_balanced(draft)
+    today = business_date or operations.business_date(session)
+    booking_date = draft.booking_date or today
+    check_open(booking_date, today)
     entry_id = new_id()
     repo.insert_entry(
         session,
@@ -30,6 +36,7 @@ def post(session: Session, draft: EntryDraft) -> str:
             "entry_type": draft.entry_type,
             "currency": draft.currency,
             "effective_date": draft.effective_date,
+            "booking_date": booking_date,
             "posted_at": utcnow(),
             "loan_id": draft.loan_id,
             "product_id": draft.product_id,
@@ -50,6 +57,7 @@ def post(session: Session, draft: EntryDraft) -> str:
                 "loan_id": loan_id,
                 "currency": draft.currency,
                 "effective_date": draft.effective_date,
+                "booking_date": booking_date,
                 "debit": line.debit,
                 "credit": line.credit,
             }
@@ -61,6 +69,20 @@ def post(session: Session, draft: EntryDraft) -> str:
     repo.add_to_loan_balances(session, deltas)
     JOURNAL_ENTRIES_POSTED.inc()
     return entry_id
+
+
+class ClosedDay(Conflict):
+    """Something tried to book into a day whose close of business already ran (CONTRACT "Ledger time")."""
+
+
+def check_open(booking_date: date, business_date: date) -> None:
+    """A closed day never changes: every day before the business date is closed."""
+    if booking_date < business_date:
+        raise ClosedDay(
+            f"{booking_date.isoformat()} is closed (the business date is {business_date.isoformat()}): "
+            "corrections are booked on the business date with the event's date as value date",
+            allowed_actions=[],
+        )
 
 
 def loan_balances(session: Session, loan_id: str) -> dict[str, int]:
@@ -119,10 +141,9 @@ def entries(
     if date_from and date_to and date_from > date_to:
         raise ValidationFailed.single("from", "must not be after 'to'")
     with db.session(writer=False) as session:
-        found, next_cursor = repo.list_entries(
-            session, [loan_id] if loan_id else None, date_from, date_to, cursor, limit
-        )
-        lines = repo.lines_of(session, [e.id for e in found])
+        loan_ids = [loan_id] if loan_id else None
+        found, next_cursor = repo.list_entries(session, loan_ids, date_from, date_to, cursor, limit)
+        lines = repo.lines_of(session, [e.id for e in found], loan_ids)
         return [(e, lines[e.id]) for e in found], next_cursor
 
 
@@ -157,7 +178,9 @@ def post_lines_from_select(
 ) -> tuple[int, int]:
     """Set-based posting (close of business): make sure the day's entry exists, insert the lines a SELECT
     yields (columns account_code, loan_id, debit, credit — balanced as a set), and check in the database that
-    the new lines balance. Returns (lines inserted, total debit)."""
+    the new lines balance. Booked on the day being closed, its value date. Returns (lines inserted, total
+    debit)."""
+    check_open(effective_date, operations.business_date(session))
     repo.ensure_entry(session, entry_id, entry_type, currency, effective_date, product_id, description)
     inserted, debit, credit = repo.insert_lines_from_select(
         session, entry_id, currency, effective_date, lines_sql, params

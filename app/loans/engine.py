@@ -42,6 +42,9 @@ from app.loans.numbering import paid_through
 from app.loans.terms import FINANCIAL_EVENTS, domain_events, loan_terms
 from app.operations import repository as operations
 
+# session.info flag of a unit of work: its business date is read FOR SHARE (close of business waits for it).
+WRITES = "loans.writes"
+
 
 @dataclass
 class Outcome:
@@ -60,6 +63,7 @@ def unit_of_work(db: Database, dry_run: bool) -> Iterator[Session]:
     """One writer transaction; a dry run does all the work and then rolls it back (objects stay readable)."""
     with db.session(writer=True) as session:
         session.begin()
+        session.info[WRITES] = True
         try:
             yield session
         except BaseException:
@@ -87,7 +91,11 @@ def lock_for_write(
     expected_version: int | None,
     request: IdempotentRequest | None = None,
 ) -> repo.LockedLoan:
-    """Lock and authorise the loan (one statement, with the business date and any stored idempotent answer)."""
+    """Lock and authorise the loan (one statement, with the business date and any stored idempotent answer).
+    On PostgreSQL a write first takes the business date FOR SHARE, before any loan lock: close of business
+    holds it exclusively while it closes the day and then locks loans, so the opposite order could deadlock."""
+    if session.info.get(WRITES) and session.get_bind().dialect.name == "postgresql":
+        session.info[repo.BUSINESS_DATE] = operations.business_date_for_write(session)
     locked = repo.lock(session, loan_id, request)
     if locked is None:
         raise NotFound("loan not found")
@@ -127,6 +135,7 @@ def append_event(
         seq=loan.event_seq,
         type=event_type,
         effective_date=effective_date,
+        booked_on=business_date(session),
         amount=amount,
         payload=payload or {},
         transaction_id=transaction_id,
@@ -210,8 +219,9 @@ def reproject(
                 reversal_of=reversal_of,
                 description=description,
                 created_by=principal.user_id,
+                booking_date=business_date,  # a correction is booked today, its value date is the event's
             )
-            entry_id = ledger.post(session, draft)
+            entry_id = ledger.post(session, draft, business_date)
             if transaction_id is not None:
                 _link_entry(session, transaction_id, entry_id)
         write_snapshot(session, loan, state, business_date, stored)
@@ -237,6 +247,8 @@ def _from_checkpoint(
 ) -> tuple[LoanState | None, list[date]]:
     """Resume from the newest stored state still valid for the event log as now known; also the dates of the
     states found invalid (an event known later is dated on or before them, or one they include was reversed)."""
+    if loan.non_accrual_after_days is not None:
+        return None, []  # interest in suspense is a day-by-day history: replayed, never resumed
     key = terms_key(terms)
     invalid: list[date] = []
     events = domain_events(log)
@@ -259,6 +271,8 @@ def _from_checkpoint(
 def _keep_checkpoint(session: Session, loan: Loan, state: LoanState, replayed: bool, invalid: list[date]) -> None:
     """Store this state when the newest stored one is two weeks old, or invalid (a replay found it so, or it is
     of this very date and this write came after it); invalid ones are dropped."""
+    if loan.non_accrual_after_days is not None:
+        return
     as_of = state.checkpoint.as_of
     latest = repo.latest_checkpoint(session, loan.id)
     stale = replayed and latest is not None and (latest in invalid or latest >= as_of)
@@ -289,6 +303,8 @@ def _resumed(
 ) -> tuple[LoanState, list[Installment]] | None:
     if appended is None or appended.type not in FINANCIAL_EVENTS or not loan.projection_state:
         return None
+    if loan.non_accrual_after_days is not None:
+        return None  # interest in suspense is a day-by-day history: replayed, not resumed
     checkpoint = Checkpoint.from_json(loan.projection_state)
     if loan.snapshot_date is not None and loan.snapshot_date > checkpoint.as_of:
         checkpoint = dataclass_replace(checkpoint, as_of=loan.snapshot_date)  # close of business moved it on
@@ -325,6 +341,7 @@ def write_snapshot(
     loan.penalties_outstanding = state.penalties_outstanding
     loan.credit_balance = state.credit
     loan.interest_recognized = state.totals.interest_recognized
+    loan.accrual_status, loan.interest_suspended = state.accrual_status, state.interest_in_suspense
     loan.days_past_due = state.days_past_due
     loan.delinquency_bucket = new_bucket
     loan.next_due_date, loan.next_due_amount = state.next_due if state.next_due else (None, None)
@@ -365,6 +382,15 @@ def sync_allocations(session: Session, loan: Loan, state: LoanState) -> None:
 
 
 def business_date(session: Session) -> date:
-    """The business date: as read with the loan's lock in this transaction, else from the calendar."""
+    """The business date: as read with the loan's lock in this transaction, else from the calendar (on
+    PostgreSQL a write reads it FOR SHARE and holds it to commit: close of business waits for in-flight writes
+    before it closes the day, so nothing is booked into a closed day)."""
     cached = session.info.get(repo.BUSINESS_DATE)
-    return cached if isinstance(cached, date) else operations.business_date(session)
+    if isinstance(cached, date):
+        return cached
+    if session.info.get(WRITES) and session.get_bind().dialect.name == "postgresql":
+        today = operations.business_date_for_write(session)
+    else:
+        today = operations.business_date(session)
+    session.info[repo.BUSINESS_DATE] = today
+    return today

@@ -60,6 +60,7 @@ class Loan(Base):
     multi_disbursement: Mapped[bool] = mapped_column(Boolean, default=False)
     tranches_disbursed: Mapped[int] = mapped_column(BigInteger, default=0)
     frequency_interval: Mapped[int] = mapped_column(Integer, default=1)  # every N periods of `frequency`
+    non_accrual_after_days: Mapped[int | None] = mapped_column(Integer)
     accounts: Mapped[dict[str, str]] = mapped_column(JSON)
     # Product charges (app/domain/instruments.py ProductCharge.to_json); the APR at disbursement (Reg Z, with
     # deducted fees as prepaid finance charges); installment fees make close of business re-project the loan.
@@ -89,6 +90,9 @@ class Loan(Base):
     penalties_outstanding: Mapped[int] = mapped_column(BigInteger, default=0)
     credit_balance: Mapped[int] = mapped_column(BigInteger, default=0)
     interest_recognized: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Non-accrual (CONTRACT "Ledger time"): recognised interest held in suspense (account 2120), not income.
+    accrual_status: Mapped[str] = mapped_column(String(16), default="accruing", server_default="accruing")
+    interest_suspended: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     days_past_due: Mapped[int] = mapped_column(Integer, default=0)
     delinquency_bucket: Mapped[str] = mapped_column(String(8), default="current")
     next_due_date: Mapped[date | None] = mapped_column(Date)
@@ -124,6 +128,8 @@ class LoanEvent(Base):
     seq: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(24))
     effective_date: Mapped[date] = mapped_column(Date)
+    # The business date on which the event was recorded: `?known_at=K` leaves out events booked after K.
+    booked_on: Mapped[date] = mapped_column(Date)
     amount: Mapped[int | None] = mapped_column(BigInteger)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     transaction_id: Mapped[str | None] = mapped_column(String(36))

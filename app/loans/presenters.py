@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.core.schemas import money_out
 from app.domain.delinquency import bucket_for
@@ -47,6 +47,9 @@ def _current_term(loan: Loan) -> int:
     regime = _regime(loan)
     return int(regime["term"]) if regime else loan.term
 
+if TYPE_CHECKING:
+    from app.loans.timeline import TimelineItem
+
 
 def _principal(loan: Loan) -> int:
     if loan.disbursed_principal is not None:
@@ -69,6 +72,7 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         )
         advance = state.interest_in_advance
         credit, dpd, next_due = state.credit, state.days_past_due, state.next_due
+        accrual_status, suspense = state.accrual_status, state.interest_in_suspense
         maturity: date | None = state.maturity_date
         installment = state.installment_amount
     else:
@@ -80,10 +84,12 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         )
         advance = loan.interest_prepaid
         credit, dpd = loan.credit_balance, loan.days_past_due
+        accrual_status, suspense = loan.accrual_status, loan.interest_suspended
         next_due = (loan.next_due_date, loan.next_due_amount or 0) if loan.next_due_date is not None else None
         maturity, installment = loan.maturity_date, loan.installment_amount
     if status == LoanStatus.approved.value and loan.disbursement_date is not None:
         parts, advance, credit, dpd, next_due = (0, 0, 0, 0), 0, 0, 0, None  # as of a date before the disbursement
+        accrual_status, suspense = "accruing", 0
     return LoanOut(
         id=loan.id,
         account_no=loan.account_no,
@@ -119,6 +125,8 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         installment_amount=m(installment),
         # A written-off loan left the ageing buckets: "current" would read as performing.
         delinquency_bucket="written_off" if status == LoanStatus.written_off.value else bucket_for(dpd),
+        accrual_status=accrual_status,
+        interest_in_suspense=m(suspense),
         frequency=loan.frequency,
         frequency_interval=loan.frequency_interval,
         amortization=loan.amortization,
@@ -302,4 +310,20 @@ def dry_run_out(
         allocation=allocation_out(allocation, loan.currency) if allocation else None,
         installments=installments_out(state.installments, loan.currency, as_of) if state else None,
         journal_entries=entries_preview(entries),
+    )
+
+
+def timeline_item_out(item: "TimelineItem", currency: str) -> TransactionOut:
+    return TransactionOut(
+        id=item.id,
+        type=item.type,
+        date=item.date,
+        amount=money_out(item.amount, currency),
+        allocation=allocation_out(item.allocation, currency),
+        reversed=item.reversed,
+        reversal_of=item.reversal_of,
+        channel=item.channel,
+        external_id=item.external_id,
+        journal_entry_id=item.journal_entry_id,
+        created_at=item.created_at,
     )

@@ -24,6 +24,7 @@ BALANCE_SHEET_ROLES = (
     AccountRole.penalties_receivable,
     AccountRole.interest_received_in_advance,
     AccountRole.overpayment_liability,
+    AccountRole.interest_in_suspense,
 )
 MONEY_STATUS_VALUES = tuple(status.value for status in MONEY_STATUSES)
 BATCH = 5_000
@@ -53,6 +54,7 @@ def expected_balances(loan: Loan) -> dict[str, int]:
         AccountRole.penalties_receivable: loan.penalties_outstanding,
         AccountRole.interest_received_in_advance: -loan.interest_prepaid,
         AccountRole.overpayment_liability: -loan.credit_balance,
+        AccountRole.interest_in_suspense: -loan.interest_suspended,
     }
     return by_account({role: amount for role, amount in roles.items() if amount}, accounts_of(loan))
 

@@ -250,6 +250,14 @@ def events(session: Session, loan_id: str) -> Sequence[LoanEvent]:
     return session.scalars(select(LoanEvent).where(LoanEvent.loan_id == loan_id).order_by(LoanEvent.seq)).all()
 
 
+def disbursed_by(session: Session, loan_id: str, known_at: date) -> bool:
+    """Whether the loan's disbursement was booked by the end of business date `known_at`."""
+    stmt = select(LoanEvent.seq).where(
+        LoanEvent.loan_id == loan_id, LoanEvent.type == "disbursed", LoanEvent.booked_on <= known_at
+    )
+    return session.scalars(stmt.limit(1)).first() is not None
+
+
 def event_by_seq(session: Session, loan_id: str, seq: int) -> LoanEvent | None:
     return session.scalars(select(LoanEvent).where(LoanEvent.loan_id == loan_id, LoanEvent.seq == seq)).first()
 

@@ -12,7 +12,7 @@ from app.core.schemas import Page, money_out
 from app.domain.lifecycle import LoanStatus
 from app.identity.access import Principal
 from app.ledger.schemas import JournalEntryOut, journal_entry_out
-from app.loans import presenters, service, servicing
+from app.loans import presenters, service, servicing, timeline
 from app.loans.engine import Outcome
 from app.loans.idempotent import MoneyResult
 from app.loans.instrument_schemas import ReverseIn
@@ -41,6 +41,10 @@ from app.products.schemas import format_rate
 router = APIRouter(prefix="/api/v1/loans", tags=["loans"])
 
 DryRun = Annotated[bool, Query(description="Validate and show what would happen; write nothing")]
+KnownAt = Annotated[
+    date | None,
+    Query(description="as the system knew it at the end of this business date (events booked later left out)"),
+]
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="Expected loan version (optimistic lock)")]
 OptionalKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -130,8 +134,15 @@ def list_loans(
 
 
 @router.get("/{loan_id}", response_model=LoanOut, responses=ERRORS, summary="A loan (optionally as of a date)")
-def get_loan(db: DbDep, principal: CurrentUser, loan_id: str, response: Response, as_of: date | None = None) -> LoanOut:
-    view = service.get_loan(db, principal, loan_id, as_of)
+def get_loan(
+    db: DbDep,
+    principal: CurrentUser,
+    loan_id: str,
+    response: Response,
+    as_of: date | None = None,
+    known_at: KnownAt = None,
+) -> LoanOut:
+    view = service.get_loan(db, principal, loan_id, as_of, known_at)
     response.headers["ETag"] = f'"{view.loan.version}"'
     return presenters.loan_out(view.loan, view.as_of, view.state, view.status)
 
@@ -171,8 +182,10 @@ def get_installment_interest(
 
 
 @router.get("/{loan_id}/schedule", response_model=ScheduleOut, responses=ERRORS, summary="Repayment schedule")
-def get_schedule(db: DbDep, principal: CurrentUser, loan_id: str, as_of: date | None = None) -> Response:
-    loan, on, rows = service.schedule(db, principal, loan_id, as_of)
+def get_schedule(
+    db: DbDep, principal: CurrentUser, loan_id: str, as_of: date | None = None, known_at: KnownAt = None
+) -> Response:
+    loan, on, rows = service.schedule(db, principal, loan_id, as_of, known_at)
     # Serialised straight from plain data (the response_model above documents it; a test checks the two agree).
     return Response(presenters.schedule_json(loan, on, rows), media_type="application/json")
 
@@ -353,8 +366,23 @@ def refund(
 
 @router.get("/{loan_id}/transactions", response_model=Page[TransactionOut], responses=ERRORS)
 def list_transactions(
-    db: DbDep, principal: CurrentUser, loan_id: str, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+    db: DbDep,
+    principal: CurrentUser,
+    loan_id: str,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+    include: Annotated[
+        str | None, Query(pattern=r"^accruals$", description="accruals: add the daily accrual and late-fee postings")
+    ] = None,
+    known_at: KnownAt = None,
 ) -> Page[TransactionOut]:
+    if include is not None or known_at is not None:
+        found, items, after = timeline.transactions(
+            db, principal, loan_id, include is not None, known_at, cursor, limit
+        )
+        return Page[TransactionOut](
+            items=[presenters.timeline_item_out(i, found.currency) for i in items], next_cursor=after
+        )
     loan, rows, next_cursor = servicing.transactions(db, principal, loan_id, cursor, limit)
     return Page[TransactionOut](
         items=[presenters.transaction_out(t, loan.currency) for t in rows], next_cursor=next_cursor
@@ -402,15 +430,17 @@ def loan_journal(db: DbDep, principal: CurrentUser, loan_id: str) -> Page[Journa
     summary="Who did what, when (the list envelope; one page holds it all, next_cursor is null)",
 )
 def loan_audit(db: DbDep, principal: CurrentUser, loan_id: str) -> Page[AuditOut]:
-    return Page[AuditOut](items=[
-        AuditOut(
-            at=r.at,
-            username=r.username,
-            action=r.action,
-            request_id=r.request_id,
-            before_status=r.before_status,
-            after_status=r.after_status,
-            detail=r.detail,
-        )
-        for r in servicing.audit_trail(db, principal, loan_id)
-    ])
+    return Page[AuditOut](
+        items=[
+            AuditOut(
+                at=r.at,
+                username=r.username,
+                action=r.action,
+                request_id=r.request_id,
+                before_status=r.before_status,
+                after_status=r.after_status,
+                detail=r.detail,
+            )
+            for r in servicing.audit_trail(db, principal, loan_id)
+        ]
+    )

@@ -111,6 +111,14 @@ class LoanOut(BaseModel):
     disbursed_principal: MoneyOut | None
     installment_amount: MoneyOut
     delinquency_bucket: str = Field(description="current, 1-30, 31-60, 61-90, 90+, or written_off")
+    accrual_status: str = Field(
+        default="accruing",
+        description="accruing, or non_accrual while days past due exceed the product's non_accrual_after_days",
+    )
+    interest_in_suspense: MoneyOut | None = Field(
+        default=None,
+        description="recognised interest held in suspense (not income) until collected; part of balances.interest",
+    )
     frequency: str
     frequency_interval: int = 1
     amortization: str

@@ -139,6 +139,7 @@ def submit(db: Database, principal: Principal, data: LoanCreate, dry_run: bool) 
             late_fee_grace_days=product.late_fee_grace_days,
             allocation_order=list(product.allocation_order),
             prepayment=product.prepayment,
+            non_accrual_after_days=product.non_accrual_after_days,
             interest_recalculation=product.interest_recalculation,
             charges=list(product.charges or []),
             account_no=next_account_no(session, borrower.branch_id),
@@ -344,16 +345,29 @@ def _visible(session: Session, principal: Principal, loan_id: str) -> Loan:
     return loan
 
 
-def project_loan(session: Session, loan: Loan, as_of: date, payoff: bool = False) -> LoanState:
-    events = domain_events(repo.events(session, loan.id))
+def project_loan(
+    session: Session, loan: Loan, as_of: date, payoff: bool = False, known_at: date | None = None
+) -> LoanState:
+    events = domain_events(repo.events(session, loan.id), known_at)
     return (payoff_quote if payoff else project)(loan_terms(loan), events, as_of)
 
 
-def get_loan(db: Database, principal: Principal, loan_id: str, as_of: date | None) -> LoanView:
+def _check_known_at(today: date, as_of: date | None, known_at: date) -> date:
+    """`?known_at=K` (CONTRACT "Ledger time"): K is a business date that has begun; `as_of` defaults to K."""
+    if known_at > today:
+        raise ValidationFailed.single("known_at", f"must not be after the business date {today.isoformat()}")
+    return as_of or known_at
+
+
+def get_loan(
+    db: Database, principal: Principal, loan_id: str, as_of: date | None, known_at: date | None = None
+) -> LoanView:
     with db.session(writer=False) as session:
         loan = _visible(session, principal, loan_id)
         today = engine.business_date(session)
         disbursed = LoanStatus(loan.status) in MONEY_STATUSES and loan.disbursement_date is not None
+        if known_at is not None:
+            return _known_view(session, loan, _check_known_at(today, as_of, known_at), known_at, disbursed)
         if as_of is None:
             if not disbursed or loan.snapshot_date == today:
                 return LoanView(loan, today, None, loan.status)
@@ -365,6 +379,16 @@ def get_loan(db: Database, principal: Principal, loan_id: str, as_of: date | Non
             return LoanView(loan, as_of, None, LoanStatus.approved.value)
         state = project_loan(session, loan, as_of)
         return LoanView(loan, as_of, state, state.status.value)
+
+
+def _known_view(session: Session, loan: Loan, as_of: date, known_at: date, disbursed: bool) -> LoanView:
+    """The loan at the end of `as_of` as the system knew it at the end of business date `known_at`."""
+    if not disbursed or loan.disbursement_date is None or as_of < loan.disbursement_date:
+        return LoanView(loan, as_of, None, LoanStatus.approved.value if disbursed else loan.status)
+    if not repo.disbursed_by(session, loan.id, known_at):
+        return LoanView(loan, as_of, None, LoanStatus.approved.value)
+    state = project_loan(session, loan, as_of, known_at=known_at)
+    return LoanView(loan, as_of, state, state.status.value)
 
 
 def list_loans(
@@ -410,7 +434,7 @@ def installment_interest(db: Database, principal: Principal, loan_id: str, numbe
 
 
 def schedule(
-    db: Database, principal: Principal, loan_id: str, as_of: date | None
+    db: Database, principal: Principal, loan_id: str, as_of: date | None, known_at: date | None = None
 ) -> tuple[Loan, date, list[Installment] | Sequence[LoanInstallment]]:
     with db.session(writer=False) as session:
         loan = _visible(session, principal, loan_id)
@@ -418,6 +442,10 @@ def schedule(
         if loan.disbursement_date is None:
             principal_minor = loan.approved_principal or loan.requested_principal
             return loan, today, _preview_schedule(loan, principal_minor, loan.expected_disbursement_date or today)
+        if known_at is not None:
+            on = _check_known_at(today, as_of, known_at)
+            state = project_loan(session, loan, max(on, loan.disbursement_date), known_at=known_at)
+            return loan, on, list(state.installments)
         if as_of is None and loan.snapshot_date == today:
             return loan, today, repo.installment_states(session, loan.id)  # Core rows: no ORM objects to build
         on = as_of or today

@@ -387,9 +387,7 @@ def journal(
 ) -> tuple[Loan, list[tuple[JournalEntry, list[JournalLine]]]]:
     with db.session(writer=False) as session:
         loan = _visible_disbursed(session, principal, loan_id)
-        entries, _ = ledger_repo.list_entries(session, [loan.id], None, None, None, 500)
-        lines = ledger_repo.lines_of(session, [e.id for e in entries])
-        return loan, [(e, lines[e.id]) for e in entries]
+        return loan, ledger_repo.loan_entries(session, loan.id)
 
 
 def audit_trail(db: Database, principal: Principal, loan_id: str) -> Sequence[AuditRecord]:

@@ -65,6 +65,7 @@ def loan_terms(loan: Loan) -> LoanTerms:
         late_fee=late_fee,
         allocation_order=tuple(loan.allocation_order),
         prepayment=Prepayment(loan.prepayment),
+        non_accrual_after_days=loan.non_accrual_after_days,
         interest_recalculation=InterestRecalculation(loan.interest_recalculation),
         disbursement_fees=deducted + capitalized,
         installment_fees=installment_fee_rules(charges),
@@ -93,11 +94,14 @@ INSTRUMENT_EVENTS: dict[str, Callable[[LoanEvent], Event]] = {
 }
 
 
-def domain_events(rows: Sequence[LoanEvent]) -> list[Event]:
-    """The financial events still in force (reversed ones are left out: a reversal is a recompute)."""
+def domain_events(rows: Sequence[LoanEvent], known_at: date | None = None) -> list[Event]:
+    """The financial events still in force (reversed ones are left out: a reversal is a recompute). With
+    `known_at`, as the system knew them at the end of that business date: events booked later are left out,
+    and so are reversals booked later (CONTRACT "Ledger time", `?known_at=`)."""
+    booked = {row.seq: row.booked_on for row in rows} if known_at is not None else {}
     events: list[Event] = []
     for row in rows:
-        if row.type not in FINANCIAL_EVENTS or row.reversed_by_seq is not None:
+        if row.type not in FINANCIAL_EVENTS or not _in_force(row, booked, known_at):
             continue
         if row.type == "payment":
             recovery = bool((row.payload or {}).get("recovery"))
@@ -111,3 +115,11 @@ def domain_events(rows: Sequence[LoanEvent]) -> list[Event]:
         else:
             events.append(Refund(row.seq, row.effective_date, int(row.amount or 0)))
     return events
+
+
+def _in_force(row: LoanEvent, booked: dict[int, date], known_at: date | None) -> bool:
+    if known_at is None:
+        return row.reversed_by_seq is None
+    if row.booked_on > known_at:
+        return False
+    return row.reversed_by_seq is None or booked.get(row.reversed_by_seq, date.max) > known_at

@@ -9,7 +9,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,14 @@ from app.core import idempotency
 from app.core.config import get_settings
 from app.core.errors import Conflict, ValidationFailed
 from app.core.logging import get_logger
-from app.core.metrics import COB_DURATION, COB_LATE_FEES, COB_LOANS
+from app.core.metrics import (
+    COB_DURATION,
+    COB_INTEREST_ACCRUED,
+    COB_LATE_FEE_AMOUNT,
+    COB_LATE_FEES,
+    COB_LOANS,
+    LEDGER_LOANS_OUT_OF_BALANCE,
+)
 from app.core.orm import utcnow
 from app.database import Database
 from app.domain.calendar import DayCount
@@ -33,6 +40,7 @@ from app.identity.access import Principal, Role
 from app.ledger import partitions
 from app.ledger import service as ledger
 from app.loans import engine as loan_engine
+from app.loans import reconcile
 from app.loans import repository as loans_repo
 from app.operations import repository as repo
 from app.operations.cob_sql import CobSql
@@ -61,6 +69,18 @@ class DayResult:
     late_fee_count: int
     duration_ms: int
     already_closed: bool = False
+    # Per currency in minor units (CONTRACT "Ledger time"); the plain totals above add currencies up.
+    interest_by_currency: dict[str, int] = field(default_factory=dict)
+    late_fees_by_currency: dict[str, int] = field(default_factory=dict)
+
+
+def add_amounts(*parts: dict[str, int]) -> dict[str, int]:
+    """{currency: amount} maps added currency by currency."""
+    total: dict[str, int] = {}
+    for part in parts:
+        for code, amount in part.items():
+            total[code] = total.get(code, 0) + int(amount)
+    return dict(sorted(total.items()))
 
 
 def _owner() -> str:
@@ -98,6 +118,8 @@ def _result(run: CobRun, already_closed: bool = False) -> DayResult:
         run.late_fee_count,
         run.duration_ms,
         already_closed,
+        add_amounts(run.interest_by_currency or {}),
+        add_amounts(run.late_fees_by_currency or {}),
     )
 
 
@@ -128,7 +150,19 @@ def close_through(
     while day <= target:
         results.append(close_day(db, day, workers=workers, chunk_size=chunk_size, progress=progress))
         day += timedelta(days=1)
+    if any(not r.already_closed for r in results):
+        export_ledger_check(db)
     return results
+
+
+def export_ledger_check(db: Database) -> int:
+    """verify-ledger's per-loan check as a gauge after close of business (CONTRACT "Ledger time")."""
+    with db.session(writer=False) as session:
+        loans = {m.loan_id for m in reconcile.mismatches(session)}
+    LEDGER_LOANS_OUT_OF_BALANCE.set(len(loans))
+    if loans:
+        log.error("ledger_loans_out_of_balance", loans=len(loans), first=sorted(loans)[:10])
+    return len(loans)
 
 
 def close_day(
@@ -150,12 +184,16 @@ def close_day(
     COB_DURATION.observe(result.duration_ms / 1000)
     COB_LOANS.inc(result.loans_processed)
     COB_LATE_FEES.inc(result.late_fee_count)
+    for code, amount in result.interest_by_currency.items():
+        COB_INTEREST_ACCRUED.labels(code).inc(max(amount, 0))
+    for code, amount in result.late_fees_by_currency.items():
+        COB_LATE_FEE_AMOUNT.labels(code).inc(max(amount, 0))
     log.info(
         "close_of_business",
         business_date=day.isoformat(),
         loans=result.loans_processed,
-        interest_accrued=result.interest_accrued,
-        late_fees=result.late_fees_charged,
+        interest_accrued=result.interest_by_currency,
+        late_fees=result.late_fees_by_currency,
         duration_ms=result.duration_ms,
         workers=workers,
     )
@@ -284,17 +322,21 @@ def _close_daily_loans(session: Session, sql: CobSql, day: date, chunk: CobChunk
         state, _ = loan_engine.reproject(
             session, loan, day, CLOSE_OF_BUSINESS, "accrual", day, description=f"interest accrual {day.isoformat()}"
         )
-        chunk.interest_accrued += state.totals.interest_recognized - interest
+        accrued = state.totals.interest_recognized - interest
+        chunk.interest_accrued += accrued
+        chunk.interest_by_currency = add_amounts(chunk.interest_by_currency, {loan.currency: accrued})
         fee = state.penalties_outstanding - penalties
         if fee > 0:
             chunk.late_fees_charged += fee
             chunk.late_fee_count += 1
+            chunk.late_fees_by_currency = add_amounts(chunk.late_fees_by_currency, {loan.currency: fee})
     return len(ids)
 
 
 def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> None:
     p = {"d": day, "lo": chunk.lo, "hi": chunk.hi}
     chunk.interest_accrued = chunk.late_fees_charged = chunk.late_fee_count = 0
+    chunk.interest_by_currency, chunk.late_fees_by_currency = {}, {}
     if sql.postgres:
         session.execute(text(sql.lock_chunk()), p)  # SQLite: BEGIN IMMEDIATE already serialises writers
     daily = _close_daily_loans(session, sql, day, chunk, p)
@@ -303,7 +345,9 @@ def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> N
         return
     products = [(str(r[0]), str(r[1])) for r in session.execute(text(sql.products_in_chunk()), p)]
     # 1. Late fees (penalties), once per installment after the grace days.
-    fee_total, fee_count = session.execute(text(sql.fee_totals()), p).one()
+    fees = {str(cur): (int(amount), int(count)) for cur, amount, count in session.execute(text(sql.fee_totals()), p)}
+    fee_total, fee_count = sum(a for a, _ in fees.values()), sum(n for _, n in fees.values())
+    chunk.late_fees_by_currency = add_amounts(chunk.late_fees_by_currency, {c: a for c, (a, _) in fees.items()})
     if fee_count:
         _post_per_product(session, products, "late_fee", "late fees", sql.fee_lines(), p)
         session.execute(text(sql.charge_fees_on_loans()), p)
@@ -313,7 +357,9 @@ def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> N
     # 2. Interest accrual through the end of the day, by the day-count fraction of the current period.
     session.execute(text(sql.roll_periods()), p)
     _ensure_fractions(session, sql, day, p)
-    chunk.interest_accrued += int(session.execute(text(sql.accrual_total()), p).scalar_one())
+    accrued = {str(cur): int(amount) for cur, amount in session.execute(text(sql.accrual_total()), p)}
+    chunk.interest_accrued += sum(accrued.values())
+    chunk.interest_by_currency = add_amounts(chunk.interest_by_currency, accrued)
     _post_per_product(session, products, "accrual", "interest accrual", sql.accrual_lines(), p)
     session.execute(text(sql.accrue()), p)
     # 3. Ageing: days past due, delinquency bucket (with history), next due, past maturity.
@@ -422,6 +468,8 @@ def _finish(db: Database, day: date, started: float) -> DayResult:
         run.interest_accrued = sum(c.interest_accrued for c in chunks)
         run.late_fees_charged = sum(c.late_fees_charged for c in chunks)
         run.late_fee_count = sum(c.late_fee_count for c in chunks)
+        run.interest_by_currency = add_amounts(*(c.interest_by_currency or {} for c in chunks))
+        run.late_fees_by_currency = add_amounts(*(c.late_fees_by_currency or {} for c in chunks))
         run.status, run.finished_at = "completed", utcnow()
         run.duration_ms = int((time.perf_counter() - started) * 1000)
         if repo.business_date(session) == day:

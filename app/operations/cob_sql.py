@@ -83,9 +83,11 @@ class CobSql:
         )
 
     def fee_totals(self) -> str:
+        """(currency, amount, count) of the day's late fees: amounts of different currencies never add up."""
         return (
-            f"SELECT COALESCE(SUM({FEE}), 0), COUNT(*) FROM loans l JOIN loan_installments i ON i.loan_id = l.id "
-            f"WHERE {self.fee_candidates()} AND {self.fee_due()}"
+            f"SELECT l.currency, COALESCE(SUM({FEE}), 0), COUNT(*) FROM loans l "
+            f"JOIN loan_installments i ON i.loan_id = l.id "
+            f"WHERE {self.fee_candidates()} AND {self.fee_due()} GROUP BY l.currency"
         )
 
     def charge_fees_on_loans(self) -> str:
@@ -143,11 +145,19 @@ class CobSql:
         least = f"(CASE WHEN {prepaid} < {delta} THEN {prepaid} ELSE {delta} END)"
         return f"(CASE WHEN {delta} > 0 THEN {least} ELSE 0 END)"
 
+    def non_accrual(self, alias: str = "l") -> str:
+        """The day's accrual goes to interest in suspense: days past due at the end of :d exceed the product's
+        non_accrual_after_days (the projection's rule, servicing `account_accrual`)."""
+        limit = f"{alias}.non_accrual_after_days"
+        return f"({limit} IS NOT NULL AND {self.dpd(alias)} > {limit})"
+
     def accrual_lines(self) -> str:
         delta = f"({self.recognised()} - l.interest_recognized)"
         used = self.from_advance(delta)
         receivable = f"({delta} - {used})"
         base = f"FROM loans l WHERE {CHUNK} AND l.product_id = :product_id"
+        income = f"(CASE WHEN {self.non_accrual()} THEN 0 ELSE {delta} END)"
+        suspended = f"(CASE WHEN {self.non_accrual()} THEN {delta} ELSE 0 END)"
         return (
             f"SELECT {self.account(AccountRole.interest_receivable)} AS account_code, l.id AS loan_id, "
             f"CASE WHEN {receivable} > 0 THEN {receivable} ELSE 0 END AS debit, "
@@ -155,11 +165,18 @@ class CobSql:
             f"UNION ALL SELECT {self.account(AccountRole.interest_received_in_advance)}, l.id, {used}, 0 {base} "
             "AND l.interest_prepaid > 0 "
             f"UNION ALL SELECT {self.account(AccountRole.interest_income)}, l.id, "
-            f"CASE WHEN {delta} < 0 THEN -{delta} ELSE 0 END, CASE WHEN {delta} > 0 THEN {delta} ELSE 0 END {base}"
+            f"CASE WHEN {income} < 0 THEN -{income} ELSE 0 END, CASE WHEN {income} > 0 THEN {income} ELSE 0 END {base} "
+            f"UNION ALL SELECT {self.account(AccountRole.interest_in_suspense)}, l.id, "
+            f"CASE WHEN {suspended} < 0 THEN -{suspended} ELSE 0 END, "
+            f"CASE WHEN {suspended} > 0 THEN {suspended} ELSE 0 END {base} AND l.non_accrual_after_days IS NOT NULL"
         )
 
     def accrual_total(self) -> str:
-        return f"SELECT COALESCE(SUM({self.recognised()} - l.interest_recognized), 0) FROM loans l WHERE {CHUNK}"
+        """(currency, amount) of the day's accrual."""
+        return (
+            f"SELECT l.currency, COALESCE(SUM({self.recognised()} - l.interest_recognized), 0) FROM loans l "
+            f"WHERE {CHUNK} GROUP BY l.currency"
+        )
 
     def accrue(self) -> str:
         new = self.recognised("loans")
@@ -169,6 +186,7 @@ class CobSql:
         return (
             f"UPDATE loans SET interest_outstanding = interest_outstanding + {delta} - {used}, "
             f"interest_prepaid = interest_prepaid - {used}, "
+            f"interest_suspended = interest_suspended + CASE WHEN {self.non_accrual('loans')} THEN {delta} ELSE 0 END, "
             f"interest_recognized = {new} WHERE {on_loans(CHUNK)}"
         )
 
@@ -231,6 +249,7 @@ class CobSql:
         dpd = self.dpd("loans")
         return (
             f"UPDATE loans SET days_past_due = {dpd}, delinquency_bucket = {self.bucket(dpd)}, "
+            f"accrual_status = CASE WHEN {self.non_accrual('loans')} THEN 'non_accrual' ELSE 'accruing' END, "
             f"past_maturity = CASE WHEN maturity_date < {self.d} THEN {self.true} ELSE {self.false} END, "
             f"snapshot_date = {self.d}, version = version + 1 "
             f"WHERE {on_loans(CHUNK)}"

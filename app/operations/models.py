@@ -1,6 +1,7 @@
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, Integer, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.orm import UTCDateTime
@@ -33,6 +34,9 @@ class CobRun(Base):
     interest_accrued: Mapped[int] = mapped_column(BigInteger, default=0)
     late_fees_charged: Mapped[int] = mapped_column(BigInteger, default=0)
     late_fee_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Per currency, in minor units ({"USD": 639, "JPY": 307}): amounts of different currencies never add up.
+    interest_by_currency: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    late_fees_by_currency: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     chunks_total: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -50,6 +54,8 @@ class CobChunk(Base):
     interest_accrued: Mapped[int] = mapped_column(BigInteger, default=0)
     late_fees_charged: Mapped[int] = mapped_column(BigInteger, default=0)
     late_fee_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    interest_by_currency: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    late_fees_by_currency: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     done_by: Mapped[str | None] = mapped_column(String(64))
 
 

@@ -42,5 +42,6 @@ class Product(Base):
     charges: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # ProductCharge.to_json, immutable
     multi_disbursement: Mapped[bool] = mapped_column(Boolean, default=False)  # tranches (issue 13)
     frequency_interval: Mapped[int] = mapped_column(Integer, default=1)  # every N periods of `frequency`
+    non_accrual_after_days: Mapped[int | None] = mapped_column(Integer)  # CONTRACT "Ledger time"
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = created_at_column()

@@ -175,6 +175,10 @@ RULES: tuple[Rule, ...] = (
          and (p.interest_method != InterestMethod.declining_balance
               or p.interest_recalculation != InterestRecalculation.none),
          "multiple disbursements need declining-balance interest without daily recalculation"),
+    # Non-accrual (interest in suspense) follows the fixed schedule's day-by-day recognition.
+    Rule("non_accrual_fixed_schedule", ("non_accrual_after_days", "interest_recalculation"),
+         lambda p: p.non_accrual_after_days is not None and p.interest_recalculation == InterestRecalculation.daily,
+         "non-accrual is available for fixed-schedule interest (interest_recalculation none), not daily"),
 )  # fmt: skip
 
 

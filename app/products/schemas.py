@@ -116,6 +116,13 @@ class ProductCreate(StrictModel):
     multi_disbursement: bool = Field(
         default=False, description="further /disburse calls while active, up to the approved principal (tranches)"
     )
+    non_accrual_after_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="While a loan's days past due exceed this, its accrual goes to interest in suspense (2120) "
+        "instead of income, moved to income when collected",
+    )
 
     @property
     def effective_min_rate(self) -> Decimal:
@@ -169,6 +176,7 @@ class ProductOut(BaseModel):
     interest_recalculation: InterestRecalculation
     charges: list[ProductChargeOut]
     multi_disbursement: bool
+    non_accrual_after_days: int | None
     is_active: bool
     created_at: datetime
 
@@ -208,6 +216,7 @@ class ProductOut(BaseModel):
             interest_recalculation=InterestRecalculation(product.interest_recalculation),
             charges=[charge_out(ProductCharge.from_json(c), money) for c in product.charges or []],
             multi_disbursement=product.multi_disbursement,
+            non_accrual_after_days=product.non_accrual_after_days,
             is_active=product.is_active,
             created_at=product.created_at,
         )

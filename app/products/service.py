@@ -48,6 +48,7 @@ def _new_product(data: ProductCreate) -> Product:
         interest_recalculation=data.interest_recalculation.value,
         charges=stored_charges(data, cur),
         multi_disbursement=data.multi_disbursement,
+        non_accrual_after_days=data.non_accrual_after_days,
         is_active=True,
     )
 

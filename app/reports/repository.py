@@ -1,5 +1,6 @@
 """Set-based report queries. Current figures come from the loan snapshots (DPD recomputed for the as-of date
-from the oldest unpaid due date); earlier dates come from the journal and the delinquency history."""
+from the oldest unpaid due date); earlier dates come from the journal by booking date and the delinquency
+history (what the books said at the end of that date)."""
 
 from datetime import date
 from typing import Any
@@ -21,12 +22,12 @@ def portfolio_current(session: Session, as_of: date, currency: str) -> dict[str,
     row = session.execute(
         text(
             "SELECT COUNT(*), COALESCE(SUM(principal_outstanding), 0), COALESCE(SUM(interest_outstanding), 0), "
-            f"{sql.par_sums(dpd, 'principal_outstanding')} "
+            f"{sql.par_sums(dpd, 'principal_outstanding')}, COALESCE(SUM(interest_suspended), 0) "
             "FROM loans l WHERE l.status = 'active' AND l.currency = :currency"
         ),
         {"as_of": as_of, "currency": currency},
     ).one()
-    keys = ("active_loans", "principal", "interest", "par_1", "par_30", "par_90")
+    keys = ("active_loans", "principal", "interest", "par_1", "par_30", "par_90", "interest_in_suspense")
     return {k: int(v) for k, v in zip(keys, row, strict=True)}
 
 
@@ -54,15 +55,18 @@ def _history_overdue_since(as_of_param: str = ":as_of") -> str:
 
 
 def _balances_at(sql: CobSql, as_of_param: str = ":as_of") -> str:
-    """Per-loan principal and interest receivable from the journal as of a date, on each loan's own accounts."""
+    """Per-loan principal and interest receivable (and interest in suspense) from the journal as booked by the
+    end of a date, on each loan's own accounts (booking basis: a closed day's figures never change)."""
     portfolio = sql.account(AccountRole.loan_portfolio)
     receivable = sql.account(AccountRole.interest_receivable)
+    suspense = sql.account(AccountRole.interest_in_suspense)
     return (
         "SELECT jl.loan_id, "
         f"SUM(CASE WHEN jl.account_code = {portfolio} THEN jl.debit - jl.credit ELSE 0 END) AS principal, "
-        f"SUM(CASE WHEN jl.account_code = {receivable} THEN jl.debit - jl.credit ELSE 0 END) AS interest "
+        f"SUM(CASE WHEN jl.account_code = {receivable} THEN jl.debit - jl.credit ELSE 0 END) AS interest, "
+        f"SUM(CASE WHEN jl.account_code = {suspense} THEN jl.credit - jl.debit ELSE 0 END) AS suspense "
         "FROM journal_lines jl JOIN loans l ON l.id = jl.loan_id "
-        f"WHERE jl.effective_date <= {as_of_param} AND jl.currency = :currency GROUP BY jl.loan_id"
+        f"WHERE jl.booking_date <= {as_of_param} AND jl.currency = :currency GROUP BY jl.loan_id"
     )
 
 
@@ -72,13 +76,13 @@ def portfolio_history(session: Session, as_of: date, currency: str) -> dict[str,
     row = session.execute(
         text(
             "SELECT COUNT(*), COALESCE(SUM(principal), 0), COALESCE(SUM(interest), 0), "
-            f"{sql.par_sums(dpd, 'principal')} "
-            f"FROM (SELECT b.loan_id, b.principal, b.interest, {_history_overdue_since()} AS overdue_since "
+            f"{sql.par_sums(dpd, 'principal')}, COALESCE(SUM(suspense), 0) "
+            f"FROM (SELECT b.loan_id, b.principal, b.interest, b.suspense, {_history_overdue_since()} AS overdue_since "
             f"FROM ({_balances_at(sql)}) b WHERE b.principal > 0) t"
         ),
         {"as_of": as_of, "currency": currency},
     ).one()
-    keys = ("active_loans", "principal", "interest", "par_1", "par_30", "par_90")
+    keys = ("active_loans", "principal", "interest", "par_1", "par_30", "par_90", "interest_in_suspense")
     return {k: int(v) for k, v in zip(keys, row, strict=True)}
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.api.deps import CurrentUser, ReadDbDep
 from app.api.problems import PROBLEM_SCHEMA
@@ -20,6 +20,14 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 Currency = Annotated[str, Query(pattern=r"^[A-Z]{3}$", description="ISO 4217 code of the books to report")]
 Format = Annotated[str | None, Query(alias="format", pattern=r"^(json|csv)$", description="json (default) or csv")]
+Basis = Annotated[
+    str,
+    Query(
+        pattern=r"^(booking|value)$",
+        description="booking (default): what the books said at the end of as_of, unchanged once the day is "
+        "closed; value: the history recomputed from the event log as now known (backdated events included)",
+    ),
+]
 
 
 def _responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
@@ -71,6 +79,7 @@ class PortfolioOut(BaseModel):
     par_30: str
     par_90: str
     source: str
+    interest_in_suspense: MoneyOut = Field(description="non-accrual interest held in suspense, not income")
 
 
 class AgingBucket(BaseModel):
@@ -135,8 +144,9 @@ def portfolio(
     as_of: date | None = None,
     currency: Currency = "USD",
     fmt: Format = None,
+    basis: Basis = "booking",
 ) -> Response:
-    p = service.portfolio(db, principal, as_of, currency)
+    p = service.portfolio(db, principal, as_of, currency, basis)
     out = PortfolioOut(
         as_of=p.as_of,
         currency=currency,
@@ -147,6 +157,7 @@ def portfolio(
         par_30=p.par_30,
         par_90=p.par_90,
         source=p.source,
+        interest_in_suspense=money_out(p.interest_in_suspense, currency),
     )
     if _wants_csv(request, fmt):
         data = out.model_dump(mode="json")
@@ -162,8 +173,9 @@ def aging(
     as_of: date | None = None,
     currency: Currency = "USD",
     fmt: Format = None,
+    basis: Basis = "booking",
 ) -> Response:
-    on, rows = service.aging(db, principal, as_of, currency)
+    on, rows = service.aging(db, principal, as_of, currency, basis)
     out = AgingOut(
         as_of=on,
         currency=currency,

@@ -11,8 +11,12 @@ from app.domain.delinquency import BUCKETS
 from app.identity.access import Permission, Principal
 from app.operations import repository as operations
 from app.reports import repository as repo
+from app.reports import value_basis
 
 PAR_PLACES = Decimal("0.0001")
+# CONTRACT "Ledger time": reports go by booking date (what the books said at the end of the date); `value`
+# recomputes the history from the event log as now known.
+BOOKING, VALUE = "booking", "value"
 
 
 def par(part: int, whole: int) -> str:
@@ -33,23 +37,29 @@ class Portfolio:
     par_30: str
     par_90: str
     source: str
+    interest_in_suspense: int = 0
 
 
 def _as_of(session: Any, requested: date | None) -> tuple[date, bool]:
-    """The as-of date and whether the loan snapshots can answer it (they hold the latest closed state)."""
+    """The as-of date and whether the loan snapshots can answer it: only for the business date itself — a closed
+    day is read from the journal by booking date, because today's bookings (a backdated payment, a reversal)
+    already moved the snapshots and a closed day's figures never change (CONTRACT "Ledger time")."""
     today = operations.business_date(session)
     on = requested or today
     if on > today:
         raise ValidationFailed.single("as_of", f"must not be after the business date {today.isoformat()}")
-    latest = repo.latest_snapshot_date(session)
-    return on, latest is None or on >= min(latest, today - timedelta(days=1))
+    return on, on >= today
 
 
-def portfolio(db: Database, principal: Principal, as_of: date | None, currency: str) -> Portfolio:
+def portfolio(db: Database, principal: Principal, as_of: date | None, currency: str, basis: str = BOOKING) -> Portfolio:
     principal.require(Permission.reports_read)
     with db.session(writer=False) as session:
         on, current = _as_of(session, as_of)
-        figures = (repo.portfolio_current if current else repo.portfolio_history)(session, on, currency)
+        if basis == VALUE:
+            figures, source = value_basis.portfolio(session, on, currency), "recomputed"
+        else:
+            figures = (repo.portfolio_current if current else repo.portfolio_history)(session, on, currency)
+            source = "snapshot" if current else "journal"
     whole = figures["principal"]
     return Portfolio(
         on,
@@ -60,17 +70,21 @@ def portfolio(db: Database, principal: Principal, as_of: date | None, currency: 
         par(figures["par_1"], whole),
         par(figures["par_30"], whole),
         par(figures["par_90"], whole),
-        "snapshot" if current else "journal",
+        source,
+        figures["interest_in_suspense"],
     )
 
 
 def aging(
-    db: Database, principal: Principal, as_of: date | None, currency: str
+    db: Database, principal: Principal, as_of: date | None, currency: str, basis: str = BOOKING
 ) -> tuple[date, list[tuple[str, int, int]]]:
     principal.require(Permission.reports_read)
     with db.session(writer=False) as session:
         on, current = _as_of(session, as_of)
-        rows = (repo.aging_current if current else repo.aging_history)(session, on, currency)
+        if basis == VALUE:
+            rows = value_basis.aging(session, on, currency)
+        else:
+            rows = (repo.aging_current if current else repo.aging_history)(session, on, currency)
     found = {b: (n, p) for b, n, p in rows}
     return on, [(b, *found.get(b, (0, 0))) for b in BUCKETS]
 

@@ -16,6 +16,7 @@ from app.core.orm import utcnow
 from app.database import Database, init_db
 from app.ledger.models import JournalEntry, JournalLine
 from app.loans.models import Loan
+from app.operations.repository import business_date
 from tests.conftest import LEG, PASSWORD, create_pg_database, drop_pg_database, pg_url, require_postgres
 
 postgres_only = pytest.mark.skipif(LEG != "postgresql", reason="PostgreSQL leg only")
@@ -98,14 +99,16 @@ def test_verify_ledger_fails_and_lists_an_unbalanced_entry(fresh_url: str) -> No
     db = Database(fresh_url)
     try:
         with db.transaction() as session:
+            today = business_date(session)  # booked today: PostgreSQL refuses anything booked into a closed day
             entry_id = session.execute(
                 insert(JournalEntry)
-                .values(entry_type="manual", currency="USD", effective_date=date(2024, 1, 2), posted_at=utcnow(),
-                        description="tampered")
+                .values(entry_type="manual", currency="USD", effective_date=date(2024, 1, 2), booking_date=today,
+                        posted_at=utcnow(), description="tampered")
                 .returning(JournalEntry.id)
             ).scalar_one()
             session.execute(insert(JournalLine).values(entry_id=entry_id, account_code="1000", currency="USD",
-                                                       effective_date=date(2024, 1, 2), debit=12345, credit=0))
+                                                       effective_date=date(2024, 1, 2), booking_date=today,
+                                                       debit=12345, credit=0))
     finally:
         db.dispose()
     r = loanctl(fresh_url, "verify-ledger")
@@ -160,16 +163,17 @@ def test_verify_ledger_names_a_loan_whose_lines_differ_from_its_balances(fresh_u
     try:
         with db.transaction() as session:
             loan_id = session.scalars(select(Loan.id).where(Loan.status == "active").order_by(Loan.id)).first()
+            today = business_date(session)
             entry_id = session.execute(
                 insert(JournalEntry)
-                .values(entry_type="accrual", currency="USD", effective_date=date(2024, 1, 2), posted_at=utcnow(),
-                        description="the same day's accrual again")
+                .values(entry_type="accrual", currency="USD", effective_date=date(2024, 1, 2), booking_date=today,
+                        posted_at=utcnow(), description="the same day's accrual again")
                 .returning(JournalEntry.id)
             ).scalar_one()
             for code, debit, credit in (("1200", 307, 0), ("4000", 0, 307)):
                 session.execute(insert(JournalLine).values(entry_id=entry_id, account_code=code, loan_id=loan_id,
                                                            currency="USD", effective_date=date(2024, 1, 2),
-                                                           debit=debit, credit=credit))
+                                                           booking_date=today, debit=debit, credit=credit))
     finally:
         db.dispose()
     r = loanctl(fresh_url, "verify-ledger")

@@ -68,6 +68,8 @@ VIOLATIONS: dict[str, dict[str, Any]] = {
                                        "amortization": "equal_principal"},
     "daily_without_principal_grace": {"interest_recalculation": "daily", "day_count": "actual/365",
                                       "grace_principal_periods": 1},
+    "non_accrual_fixed_schedule": {"interest_recalculation": "daily", "day_count": "actual/365",
+                                   "non_accrual_after_days": 90},
 }
 
 VALID_VARIANTS: list[dict[str, Any]] = [
