@@ -10,10 +10,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from tests.api.helpers_lending import active_loan, pay
-from tests.conftest import World, unique
+from tests.conftest import LEG, World, unique
 
-# The issue's target is 8; today's path takes 13 (see the closing note of issue 15 for what is left).
-PAYMENT_STATEMENT_BUDGET = 13
+# The issue's target is 8; today's path takes 13, and on PostgreSQL one more: a write first takes the business
+# date FOR SHARE (before its loan lock), so close of business waits for it before closing the day (issue 14).
+PAYMENT_STATEMENT_BUDGET = 13 + (LEG == "postgresql")
 
 
 @contextmanager
