@@ -1,6 +1,6 @@
 """Differential test (issue 15): close of business — the set-based SQL for fixed-schedule loans, the per-loan
 re-projection for simple-interest ones — against the pure projection, for random products and random
-payments, backdated payments and reversals over 200+ days. Every day, every loan's snapshot, installments and
+payments, backdated payments, reversals and approved (possibly backdated) modifications over 200+ days. Every day, every loan's snapshot, installments and
 ledger (journal lines and posted balances) equal what the projection says for that day."""
 
 from collections.abc import Iterator
@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -47,10 +47,17 @@ LATE_FEE = st.one_of(
     st.builds(lambda p, g: {"percent_of_overdue": p, "grace_days": g}, st.sampled_from(["2", "5"]),
               st.integers(0, 3)),
 )
+MODIFICATIONS = (
+    {"type": "rate_change", "annual_rate_percent": "7.5"},
+    {"type": "reschedule", "new_term": 12},
+    {"type": "payment_holiday", "installments": 1, "interest": "capitalize"},
+    {"type": "payment_holiday", "installments": 2, "interest": "spread"},
+    {"type": "re_age"},
+)
 ACTION = st.tuples(
     st.integers(0, DAYS - 1),  # day of the run
     st.integers(0, 2),  # which loan
-    st.sampled_from(["pay", "pay", "backdated", "reverse"]),
+    st.sampled_from(["pay", "pay", "backdated", "reverse", "modify"]),
     st.integers(100, 40_000),  # amount in cents
     st.integers(1, 40),  # days back for a backdated payment
 )
@@ -89,6 +96,13 @@ def _check(db: Database, loan_ids: list[str], on: date) -> None:
 
 @settings(max_examples=2 if LEG == "sqlite" else 1, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow, HealthCheck.data_too_large])
+@example(  # always exercised: a backdated modification approved mid-run, then payments around it
+    terms=[{"frequency": "monthly", "day_count": "30/360", "amortization": "equal_installments",
+            "prepayment": "reduce_term"}] * 3,
+    late_fees=[{"amount": "5.00", "grace_days": 2}, None, None],
+    actions=[(40, 0, "modify", 5, 15), (41, 1, "modify", 7, 0), (50, 0, "pay", 9000, 1),
+             (70, 0, "backdated", 3000, 35), (90, 2, "modify", 9, 5), (120, 1, "reverse", 1, 1)],
+)
 @given(
     terms=st.lists(st.one_of(FIXED, DAILY), min_size=3, max_size=3),
     late_fees=st.lists(LATE_FEE, min_size=3, max_size=3),
@@ -116,6 +130,13 @@ def test_close_of_business_equals_the_projection_for_random_books(
                 r = pay(w, loan_id, amount)
             elif kind == "backdated":
                 r = pay(w, loan_id, amount, date=max(start, today - timedelta(days=back)).isoformat())
+            elif kind == "modify":  # requested by an officer, approved by a manager, possibly backdated (issue 13)
+                body = {**MODIFICATIONS[cents % len(MODIFICATIONS)],
+                        "effective_date": max(start, today - timedelta(days=back)).isoformat()}
+                r = w.post("officer_a", f"/api/v1/loans/{loan_id}/modifications", body)
+                if r.status_code == 201:
+                    r = w.post("manager", f"/api/v1/loans/{loan_id}/modifications/{r.json()['id']}/approve", {})
+                    assert r.status_code == 200, r.text
             else:
                 txs = w.get("manager", f"/api/v1/loans/{loan_id}/transactions").json()["items"]
                 live = [t for t in txs if t["type"] in {"repayment", "recovery"} and not t["reversed"]]
