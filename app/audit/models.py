@@ -4,9 +4,8 @@ from typing import Any
 from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.orm import created_at_column
+from app.core.orm import BigId, created_at_column
 from app.database import Base
-from app.ledger.models import BigId
 
 
 class AuditRecord(Base):

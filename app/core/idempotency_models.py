@@ -4,9 +4,8 @@ from typing import Any
 from sqlalchemy import JSON, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.orm import UTCDateTime, created_at_column
+from app.core.orm import BigId, UTCDateTime, created_at_column
 from app.database import Base
-from app.ledger.models import BigId
 
 
 class IdempotencyKey(Base):

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, String
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -40,3 +40,7 @@ def id_column() -> Mapped[str]:
 
 def created_at_column() -> Mapped[datetime]:
     return mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (a rowid alias); BIGINT elsewhere.
+BigId = BigInteger().with_variant(Integer(), "sqlite")

@@ -6,9 +6,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.orm import UTCDateTime, created_at_column, id_column
+from app.core.orm import BigId, UTCDateTime, created_at_column, id_column
 from app.database import Base
-from app.ledger.models import BigId
 
 
 class OutboxEvent(Base):

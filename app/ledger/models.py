@@ -8,14 +8,11 @@ reports read one table."""
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.orm import UTCDateTime, created_at_column, id_column
+from app.core.orm import BigId, UTCDateTime, created_at_column, id_column
 from app.database import Base
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY (a rowid alias); BIGINT elsewhere.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class LedgerAccount(Base):

@@ -17,9 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.orm import UTCDateTime, created_at_column, id_column
+from app.core.orm import BigId, UTCDateTime, created_at_column, id_column
 from app.database import Base
-from app.ledger.models import BigId
 
 
 class Loan(Base):
