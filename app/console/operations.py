@@ -1,21 +1,24 @@
 """Operations (manager): close of business for the business date, the aging / delinquency / collections reports as
 CSV (the API's own CSV, so both agree byte for byte); and setup (admin): branches, products, users."""
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Response
 
 from app.console.web import FORM_ERRORS, ConsoleRoute, Ctx, CtxDep, FormDep, blank_to_none, field_errors, not_given
-from app.core.errors import AppError
+from app.core.csvout import csv_text
+from app.core.errors import AppError, NotFound
+from app.database import Database
 from app.domain.errors import DomainError
 from app.identity import service as identity
-from app.identity.access import Permission
+from app.identity.access import Permission, Principal
 from app.identity.schemas import BranchCreate, UserCreate
 from app.operations import service as ops
 from app.products import service as products
 from app.products.schemas import ProductCreate, ProductOut
-from app.reports import router as reports_api
+from app.reports import service as reports
+from app.reports import tables
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -70,37 +73,30 @@ def close_of_business(ctx: CtxDep, form: FormDep) -> Response:
     return _operations_page(ctx, rows)
 
 
-REPORTS: dict[str, Callable[..., Response]] = {
-    "aging": reports_api.aging,
-    "delinquent": reports_api.delinquent_loans,
-    "collections": reports_api.collections,
-}
+def _report_table(db: Database, principal: Principal, name: str, cur: str) -> tuple[Sequence[str], list[Any], str]:
+    """(columns, rows, file name) of a report as of today, from the reports service (as the API builds it)."""
+    if name == "aging":
+        on, rows = reports.aging(db, principal, None, cur)
+        return tables.AGING, tables.aging(rows, cur), f"aging-{on}.csv"
+    if name == "delinquent":
+        on, found = reports.delinquent(db, principal, None, cur, 1, 10_000)
+        return tables.DELINQUENT, tables.delinquent(found, cur), f"delinquent-{on}.csv"
+    if name == "collections":
+        _start, end, days = reports.collections(db, principal, None, None, cur)
+        return tables.COLLECTIONS, tables.collections(days, cur), f"collections-{end}.csv"
+    raise NotFound(f"no report {name!r}")
 
 
 @router.get("/reports/{name}.csv")
 def report_csv(ctx: CtxDep, name: str) -> Response:
     ctx.principal.require(Permission.reports_read)
-    report = REPORTS.get(name)
-    if report is None:
-        from app.core.errors import NotFound
-
-        raise NotFound(f"no report {name!r}")
     read_db = ctx.request.app.state.read_db
-    cur = ops.books_currency(ctx.db)
-    kwargs: dict[str, Any] = {
-        "db": read_db,
-        "principal": ctx.principal,
-        "request": ctx.request,
-        "currency": cur,
-        "fmt": "csv",
-    }
-    if name == "delinquent":
-        kwargs.update(as_of=None, min_dpd=1, limit=10_000)
-    elif name == "collections":
-        kwargs.update(date_from=None, date_to=None)
-    else:
-        kwargs.update(as_of=None)
-    response: Response = report(**kwargs)
+    columns, rows, filename = _report_table(read_db, ctx.principal, name, ops.books_currency(ctx.db))
+    response = Response(
+        csv_text(columns, rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
     return ctx.finish(response)
 
 

@@ -1,8 +1,5 @@
 """Reports as JSON or CSV (`Accept: text/csv` or `?format=csv`)."""
 
-import csv
-import io
-import re
 from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any
@@ -13,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import CurrentUser, ReadDbDep
 from app.api.problems import PROBLEM_SCHEMA
+from app.core.csvout import csv_text
 from app.core.schemas import MoneyOut, money_out
-from app.reports import service
+from app.reports import service, tables
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
@@ -45,25 +43,9 @@ def _wants_csv(request: Request, fmt: str | None) -> bool:
     return "text/csv" in accept and "application/json" not in accept
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?", re.ASCII)
-
-
-def csv_cell(value: Any) -> Any:
-    """A spreadsheet would run a text cell starting with = + - @ tab or CR as a formula (CSV injection, OWASP):
-    such cells get a leading apostrophe. Plain numbers (our negative amounts) stay numbers."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
-        return "'" + value
-    return value
-
-
 def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]], filename: str) -> Response:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([csv_cell(h) for h in header])
-    writer.writerows([csv_cell(cell) for cell in row] for row in rows)
     return Response(
-        buffer.getvalue(),
+        csv_text(header, rows),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -176,15 +158,10 @@ def aging(
     basis: Basis = "booking",
 ) -> Response:
     on, rows = service.aging(db, principal, as_of, currency, basis)
-    out = AgingOut(
-        as_of=on,
-        currency=currency,
-        buckets=[AgingBucket(bucket=b, loans=n, principal=money_out(p, currency)) for b, n, p in rows],
-    )
+    table = tables.aging(rows, currency)
     if _wants_csv(request, fmt):
-        return _csv(
-            ["bucket", "loans", "principal"], [[b.bucket, b.loans, b.principal] for b in out.buckets], f"aging-{on}.csv"
-        )
+        return _csv(tables.AGING, table, f"aging-{on}.csv")
+    out = AgingOut(as_of=on, currency=currency, buckets=[AgingBucket(**i) for i in tables.items(tables.AGING, table)])
     return JSONResponse(out.model_dump(mode="json"))
 
 
@@ -205,24 +182,11 @@ def delinquent_loans(
     fmt: Format = None,
 ) -> Response:
     on, rows = service.delinquent(db, principal, as_of, currency, min_dpd, limit)
-    items = [
-        DelinquentLoan(
-            loan_id=r["id"],
-            branch_id=r["branch_id"],
-            borrower_id=r["borrower_id"],
-            borrower_name=f"{r['first_name']} {r['last_name']}",
-            days_past_due=int(r["dpd"]),
-            oldest_unpaid_due_date=r["oldest_unpaid_due_date"],
-            principal_outstanding=money_out(int(r["principal_outstanding"]), currency),
-            interest_outstanding=money_out(int(r["interest_outstanding"]), currency),
-            penalties_outstanding=money_out(int(r["penalties_outstanding"]), currency),
-        )
-        for r in rows
-    ]
-    out = DelinquentOut(as_of=on, currency=currency, items=items)
+    table = tables.delinquent(rows, currency)
     if _wants_csv(request, fmt):
-        header = list(DelinquentLoan.model_fields)
-        return _csv(header, [list(i.model_dump(mode="json").values()) for i in items], f"delinquent-{on}.csv")
+        return _csv(tables.DELINQUENT, table, f"delinquent-{on}.csv")
+    items = [DelinquentLoan(**i) for i in tables.items(tables.DELINQUENT, table)]
+    out = DelinquentOut(as_of=on, currency=currency, items=items)
     return JSONResponse(out.model_dump(mode="json"))
 
 
@@ -242,22 +206,9 @@ def collections(
     fmt: Format = None,
 ) -> Response:
     start, end, rows = service.collections(db, principal, date_from, date_to, currency)
-    days = [
-        CollectionsDay(
-            date=d if isinstance(d, date) else date.fromisoformat(str(d)),
-            payments=int(n),
-            amount=money_out(int(a), currency),
-            principal=money_out(int(p), currency),
-            interest=money_out(int(i), currency),
-            fees=money_out(int(f), currency),
-            penalties=money_out(int(pe), currency),
-            overpayment=money_out(int(o), currency),
-            recovery=money_out(int(r), currency),
-        )
-        for d, n, a, p, i, f, pe, o, r in rows
-    ]
-    out = CollectionsOut(date_from=start, date_to=end, currency=currency, days=days)
+    table = tables.collections(rows, currency)
     if _wants_csv(request, fmt):
-        header = list(CollectionsDay.model_fields)
-        return _csv(header, [list(d.model_dump(mode="json").values()) for d in days], f"collections-{end}.csv")
+        return _csv(tables.COLLECTIONS, table, f"collections-{end}.csv")
+    days = [CollectionsDay(**i) for i in tables.items(tables.COLLECTIONS, table)]
+    out = CollectionsOut(date_from=start, date_to=end, currency=currency, days=days)
     return JSONResponse(out.model_dump(mode="json"))

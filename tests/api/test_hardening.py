@@ -281,7 +281,7 @@ def test_item4_csv_cells_that_a_spreadsheet_would_run_are_neutralised() -> None:
     ("-12.50", "-12.50"), ("12.50", "12.50"), ("Ada", "Ada"), (7, 7),
 ])
 def test_item4_csv_cell_rule(cell: Any, shown: Any) -> None:
-    from app.reports.router import csv_cell
+    from app.core.csvout import csv_cell
 
     assert csv_cell(cell) == shown
 
