@@ -270,7 +270,8 @@ def _seed(dsn: str, template: str, count: int) -> list[str]:
             ).fetchall()
         ]
         swap = {"loan_id": "m.loan_id", "transaction_id": "m.tx_id", "journal_entry_id": "m.entry_id"}
-        _clone(conn, "loans", "id", template, {**swap, "id": "m.loan_id", "external_id": "NULL"})
+        clone_no = "'CLONE-' || lpad(m.n::text, 7, '0')"  # account numbers are unique
+        _clone(conn, "loans", "id", template, {**swap, "id": "m.loan_id", "external_id": "NULL", "account_no": clone_no})
         _clone(conn, "journal_entries", "loan_id", template, {**swap, "id": "m.entry_id"})
         _clone(conn, "loan_transactions", "loan_id", template, {**swap, "id": "m.tx_id", "external_id": "NULL"})
         for table in tables:
