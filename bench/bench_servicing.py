@@ -314,11 +314,13 @@ def _load(api: Api, loan_ids: list[str], seconds: float, threads: int) -> tuple[
 
 PGBENCH_SCRIPT = """\\set n random(1, {count})
 BEGIN;
+SELECT business_date FROM business_calendar WHERE id = 1 FOR SHARE;
 SELECT id, version FROM loans WHERE id = (SELECT loan_id FROM bench_loan_ids WHERE n = :n) FOR UPDATE;
 UPDATE loans SET principal_outstanding = principal_outstanding - 100, version = version + 1 WHERE id = (SELECT loan_id FROM bench_loan_ids WHERE n = :n);
 INSERT INTO loan_transactions (id, loan_id, event_seq, type, date, amount, alloc_principal, alloc_interest, alloc_fees, alloc_penalties, alloc_overpayment, alloc_recovery, reversed, created_at) VALUES (gen_random_uuid()::text, (SELECT loan_id FROM bench_loan_ids WHERE n = :n), 0, 'repayment', CURRENT_DATE, 100, 100, 0, 0, 0, 0, 0, false, now());
-INSERT INTO journal_entries (id, entry_type, currency, effective_date, posted_at, loan_id, description) VALUES (gen_random_uuid()::text, 'repayment', 'USD', CURRENT_DATE, now(), (SELECT loan_id FROM bench_loan_ids WHERE n = :n), 'pgbench') RETURNING id \\gset e_
-INSERT INTO journal_lines (entry_id, account_code, loan_id, currency, effective_date, debit, credit) VALUES (':e_id', '1000', (SELECT loan_id FROM bench_loan_ids WHERE n = :n), 'USD', CURRENT_DATE, 100, 0), (':e_id', '1100', (SELECT loan_id FROM bench_loan_ids WHERE n = :n), 'USD', CURRENT_DATE, 0, 100);
+INSERT INTO journal_entries (id, entry_type, currency, effective_date, booking_date, posted_at, loan_id, description) VALUES (gen_random_uuid()::text, 'repayment', 'USD', (SELECT business_date FROM business_calendar WHERE id = 1), (SELECT business_date FROM business_calendar WHERE id = 1), now(), (SELECT loan_id FROM bench_loan_ids WHERE n = :n), 'pgbench') RETURNING id \\gset e_
+INSERT INTO journal_lines (entry_id, account_code, loan_id, currency, effective_date, booking_date, debit, credit) VALUES (':e_id', '1000', (SELECT loan_id FROM bench_loan_ids WHERE n = :n), 'USD', (SELECT business_date FROM business_calendar WHERE id = 1), (SELECT business_date FROM business_calendar WHERE id = 1), 100, 0), (':e_id', '1100', (SELECT loan_id FROM bench_loan_ids WHERE n = :n), 'USD', (SELECT business_date FROM business_calendar WHERE id = 1), (SELECT business_date FROM business_calendar WHERE id = 1), 0, 100);
+INSERT INTO loan_account_balances (loan_id, account_code, balance) VALUES ((SELECT loan_id FROM bench_loan_ids WHERE n = :n), '1100', -100) ON CONFLICT (loan_id, account_code) DO UPDATE SET balance = loan_account_balances.balance + excluded.balance;
 INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body, created_at, expires_at) VALUES ('pgbench', gen_random_uuid()::text, 'h', 201, '{{}}', now(), now() + interval '1 day');
 COMMIT;
 """
@@ -450,7 +452,7 @@ def main() -> None:
         )
         tps = _pgbench(dsn, LOANS, SECONDS, THREADS, Path(tmp))
         if tps is not None:
-            print(f"pgbench raw SQL (lock, update, 5 inserts): {tps:,.0f} repayments/s ({THREADS} clients, -j 2)")
+            print(f"pgbench raw SQL (date FOR SHARE, lock, update, 5 inserts, balance upsert): {tps:,.0f} repayments/s ({THREADS} clients, -j 2)")
             print(f"ratio app/raw SQL: {app_rate / tps:.3f} ({tps / app_rate:.1f}x headroom below the SQL ceiling)")
         _history(api, dsn, borrower)
 
