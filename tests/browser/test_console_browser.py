@@ -117,10 +117,10 @@ def test_manager_reverses_the_payment_with_a_reason(sign_in: Any, lender: Lender
     manager.goto(loan_url)
     manager.locator("#transactions").get_by_role("link", name=re.compile("Reverse")).first.click()
     manager.get_by_role("button", name="Preview").click()
-    assert manager.locator("#e-reason").is_visible() or manager.get_by_label("Reason").evaluate(
+    assert manager.locator("#e-reason").is_visible() or manager.locator("#f-reason").evaluate(
         "el => !el.validity.valid"
     )
-    manager.get_by_label("Reason").fill("cheque bounced")
+    manager.locator("#f-reason").fill("cheque bounced")
     _confirm(manager, "Reverse")
     manager.get_by_text("Transaction reversed.").wait_for()
     reversed_rows = [t for t in lender.api("GET", f"/api/v1/loans/{loan_id}/transactions")["items"] if t["reversed"]]
