@@ -27,7 +27,7 @@ from app.loans.idempotent import MoneyResult, begin, run_idempotent
 from app.loans.instrument_schemas import ChargebackIn, ChargeIn, CreditIn, InstrumentOut, WaiverIn
 from app.loans.models import Loan, LoanTransaction
 from app.loans.presenters import dry_run_out, loan_out, transaction_out
-from app.loans.service import minor_amount
+from app.loans.service import minor_amount, money_date
 from app.loans.terms import product_charges
 
 PERMISSIONS = {
@@ -55,15 +55,6 @@ Check = Callable[[Loan, Allocation], None]
 
 def _m(units: int, loan: Loan) -> str:
     return money_out(units, loan.currency)
-
-
-def _value_date(loan: Loan, requested: date | None, today: date, field_name: str) -> date:
-    on = requested or today
-    if on > today:
-        raise ValidationFailed.single(field_name, f"must not be after the business date {today.isoformat()}")
-    if loan.disbursement_date is None or on < loan.disbursement_date:
-        raise ValidationFailed.single(field_name, "must not be before the disbursement date")
-    return on
 
 
 def _book(
@@ -172,7 +163,7 @@ def charge(
 ) -> MoneyResult:
     def prepare(session: Session, loan: Loan, today: date) -> tuple[Booking, Check | None]:
         amount = minor_amount(data.amount, currency(loan.currency), "amount")
-        on = _value_date(loan, data.due_date, today, "due_date")
+        on = money_date(loan, data.due_date, today, "due_date")
         payload = {"name": data.name, "code": data.code, "due_date": on.isoformat()}
         return Booking(amount, on, payload, data.name, f"charge: {data.name}"), None
 

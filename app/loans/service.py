@@ -50,6 +50,16 @@ def minor_amount(amount: Decimal, cur: Currency, field: str, *, positive: bool =
     return units
 
 
+def money_date(loan: Loan, requested: date | None, today: date, field: str = "date") -> date:
+    """A money action's value date: the business date by default, never after it nor before the disbursement."""
+    on = requested or today
+    if on > today:
+        raise ValidationFailed.single(field, f"must not be after the business date {today.isoformat()}")
+    if loan.disbursement_date is None or on < loan.disbursement_date:
+        raise ValidationFailed.single(field, "must not be before the disbursement date")
+    return on
+
+
 def _check_limits(
     errors: list[FieldError],
     field: str,

@@ -29,20 +29,11 @@ from app.loans.instruments import book_nsf_fees, charged_back
 from app.loans.models import Loan, LoanTransaction
 from app.loans.presenters import allocation_out, dry_run_out
 from app.loans.schemas import PaymentIn, PaymentOut, RefundIn, WriteOffIn
-from app.loans.service import minor_amount, project_loan
+from app.loans.service import minor_amount, money_date, project_loan
 
 REVERSIBLE = frozenset(
     {"repayment", "recovery", "refund", "write_off", "charge", "waiver", "goodwill_credit", "chargeback"}
 )
-
-
-def _money_date(loan: Loan, requested: date | None, today: date, field_name: str = "date") -> date:
-    on = requested or today
-    if on > today:
-        raise ValidationFailed.single(field_name, f"must not be after the business date {today.isoformat()}")
-    if loan.disbursement_date is None or on < loan.disbursement_date:
-        raise ValidationFailed.single(field_name, "must not be before the disbursement date")
-    return on
 
 
 def record_payment(
@@ -62,7 +53,7 @@ def record_payment(
         engine.check_action(loan, LoanAction.repay)
         amount = minor_amount(data.amount, currency(loan.currency), "amount")
         today = engine.business_date(session)
-        on = _money_date(loan, data.date, today)
+        on = money_date(loan, data.date, today)
         if data.external_id is not None and (dup := repo.transaction_by_external_id(session, data.external_id)):
             owner = session.get(Loan, dup.loan_id)
             shown = dup.id if owner is not None and principal.can_see_branch(owner.branch_id) else None
@@ -240,7 +231,7 @@ def write_off(
         engine.check_action(loan, LoanAction.write_off)
         before = loan.status
         today = engine.business_date(session)
-        on = _money_date(loan, data.date, today)
+        on = money_date(loan, data.date, today)
         tx = LoanTransaction(
             loan_id=loan.id,
             event_seq=0,
@@ -299,7 +290,7 @@ def refund(
         if not refund_allowed(LoanStatus(loan.status), loan.credit_balance):
             engine.check_action(loan, LoanAction.refund)
         today = engine.business_date(session)
-        on = _money_date(loan, data.date, today)
+        on = money_date(loan, data.date, today)
         if loan.latest_event_date is not None and on < loan.latest_event_date:
             # the credit must exist on the refund's date: a refund is never backdated past money it pays out
             raise ValidationFailed.single(
