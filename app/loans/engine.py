@@ -225,6 +225,7 @@ def reproject(
             if transaction_id is not None:
                 _link_entry(session, transaction_id, entry_id)
         write_snapshot(session, loan, state, business_date, stored)
+        repo.keep_working_set(session, loan, state.installments, target)
         if replayed:
             sync_allocations(session, loan, state)
         _keep_checkpoint(session, loan, state, replayed, invalid)

@@ -1,6 +1,6 @@
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, cast
 
@@ -124,6 +124,13 @@ def take_working_set(session: Session, loan: Loan) -> tuple[list[Installment], d
     if found is None or found[0] != loan.version:
         return None
     return found[1], found[2]
+
+
+def keep_working_set(session: Session, loan: Loan, rows: Sequence[Installment], posted: dict[str, int]) -> None:
+    """What this write left behind (installments and posted balances at the loan's new version), for a next
+    action on the same locked loan in this transaction (a payment batch posts a loan's rows in one): copies,
+    since a projection resumes on its rows in place and the stored ones are what the next write diffs against."""
+    session.info.setdefault(WORKING_SET, {})[loan.id] = (loan.version, [replace(r) for r in rows], dict(posted))
 
 
 def _working_set_columns(postgres: bool) -> list[Any]:

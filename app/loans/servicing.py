@@ -4,16 +4,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.audit.models import AuditRecord
-from app.core.errors import Conflict, DuplicateValue, NotFound, ValidationFailed
+from app.core.errors import AppError, Conflict, DuplicateValue, NotFound, ValidationFailed
 from app.core.idempotency import IdempotentRequest
 from app.core.metrics import PAYMENTS_POSTED
 from app.core.schemas import money_out
 from app.database import Database
-from app.domain.errors import InvalidTransition
+from app.domain.errors import DomainError, InvalidTransition
 from app.domain.lifecycle import MONEY_STATUSES, LoanAction, LoanStatus, allowed_actions, refund_allowed
 from app.domain.money import currency
 from app.domain.servicing import Allocation, LoanState
@@ -22,7 +23,7 @@ from app.ledger import repository as ledger_repo
 from app.ledger.models import JournalEntry, JournalLine
 from app.loans import engine
 from app.loans import repository as repo
-from app.loans.engine import Outcome
+from app.loans.engine import Outcome, unit_of_work
 from app.loans.idempotent import MoneyResult, action_result, begin, run_idempotent
 from app.loans.instrument_schemas import ReverseIn
 from app.loans.instruments import book_nsf_fees, charged_back
@@ -50,79 +51,118 @@ def record_payment(
         loan, replay = begin(session, principal, loan_id, Permission.payments_write, request, version, dry_run)
         if replay is not None:
             return replay
-        engine.check_action(loan, LoanAction.repay)
-        amount = minor_amount(data.amount, currency(loan.currency), "amount")
-        today = engine.business_date(session)
-        on = money_date(loan, data.date, today)
-        if data.external_id is not None and (dup := repo.transaction_by_external_id(session, data.external_id)):
-            owner = session.get(Loan, dup.loan_id)
-            shown = dup.id if owner is not None and principal.can_see_branch(owner.branch_id) else None
-            raise DuplicateValue("external_id", shown, "transaction")
-        before = loan.status
-        tx = LoanTransaction(
-            loan_id=loan.id,
-            event_seq=0,
-            type="repayment",
-            date=on,
-            amount=amount,
-            channel=data.channel,
-            external_id=data.external_id,
-            created_by=principal.user_id,
-        )
-        payload = {"channel": data.channel, "recovery": loan.status == LoanStatus.written_off.value}
-        event = engine.record_transaction(session, loan, principal, tx, "payment", amount, payload)
-        state, draft = engine.reproject(
-            session, loan, today, principal, "repayment", on, tx.id, description="repayment", appended=event
-        )
-        allocation = state.allocations.get(event.seq, Allocation())
-        if allocation.recovery:
-            tx.type = "recovery"
-        (
-            tx.alloc_principal,
-            tx.alloc_interest,
-            tx.alloc_fees,
-            tx.alloc_penalties,
-            tx.alloc_overpayment,
-            tx.alloc_recovery,
-        ) = (
-            allocation.principal,
-            allocation.interest,
-            allocation.fees,
-            allocation.penalties,
-            allocation.overpayment,
-            allocation.recovery,
-        )
-        audit.record(
-            session,
-            principal,
-            "loan.payment",
-            "loan",
-            loan.id,
-            before,
-            loan.status,
-            {"transaction_id": tx.id, "amount": _m(amount, loan), "date": on.isoformat()},
-        )
-        session.flush()
-        outcome = Outcome(loan, today, state, [draft] if draft else [], tx, allocation)
-        if dry_run:
-            return MoneyResult(
-                200,
-                dry_run_out(loan, today, state, outcome.entries, allocation).model_dump(mode="json"),
-                outcome=outcome,
-            )
-        PAYMENTS_POSTED.inc()
-        body = PaymentOut(
-            transaction_id=tx.id,
-            loan_id=loan.id,
-            date=on,
-            amount=_m(amount, loan),
-            allocation=allocation_out(allocation, loan.currency),
-            loan_status=loan.status,
-            loan_version=loan.version,
-        )
-        return MoneyResult(201, body.model_dump(mode="json"), outcome=outcome)
+        return _pay(session, principal, loan, data, dry_run)
 
-    return run_idempotent(db, request, run, dry_run, ttl)
+    result = run_idempotent(db, request, run, dry_run, ttl)
+    if result.status == 201 and not result.replayed:
+        PAYMENTS_POSTED.inc()
+    return result
+
+
+def record_payments(
+    db: Database, principal: Principal, loan_id: str, payments: Sequence[PaymentIn]
+) -> list[str] | None:
+    """Several payments on one loan in one transaction, in order (a payment batch's rows of that loan): one
+    lock and one commit for all of them. Each is the same event, transaction and journal entry as a single
+    POST /payments. Their external_ids must be new (the caller checked; a concurrent use still fails on the
+    unique index). Answers the transaction ids, or None if any payment fails: then nothing is written and the
+    caller posts them one at a time to learn which one failed and why."""
+    try:
+        with unit_of_work(db, dry_run=False) as session:
+            loan = engine.load_for_write(session, principal, loan_id, Permission.payments_write, None)
+            posted = [
+                str(_pay(session, principal, loan, data, False, external_id_checked=True).body["transaction_id"])
+                for data in payments
+            ]
+    except (AppError, DomainError, IntegrityError):
+        return None
+    PAYMENTS_POSTED.inc(len(posted))
+    return posted
+
+
+def _pay(
+    session: Session,
+    principal: Principal,
+    loan: Loan,
+    data: PaymentIn,
+    dry_run: bool,
+    external_id_checked: bool = False,
+) -> MoneyResult:
+    """A repayment on the locked loan, in the caller's unit of work."""
+    engine.check_action(loan, LoanAction.repay)
+    amount = minor_amount(data.amount, currency(loan.currency), "amount")
+    today = engine.business_date(session)
+    on = money_date(loan, data.date, today)
+    if (
+        data.external_id is not None
+        and not external_id_checked
+        and (dup := repo.transaction_by_external_id(session, data.external_id))
+    ):
+        owner = session.get(Loan, dup.loan_id)
+        shown = dup.id if owner is not None and principal.can_see_branch(owner.branch_id) else None
+        raise DuplicateValue("external_id", shown, "transaction")
+    before = loan.status
+    tx = LoanTransaction(
+        loan_id=loan.id,
+        event_seq=0,
+        type="repayment",
+        date=on,
+        amount=amount,
+        channel=data.channel,
+        external_id=data.external_id,
+        created_by=principal.user_id,
+    )
+    payload = {"channel": data.channel, "recovery": loan.status == LoanStatus.written_off.value}
+    event = engine.record_transaction(session, loan, principal, tx, "payment", amount, payload)
+    state, draft = engine.reproject(
+        session, loan, today, principal, "repayment", on, tx.id, description="repayment", appended=event
+    )
+    allocation = state.allocations.get(event.seq, Allocation())
+    if allocation.recovery:
+        tx.type = "recovery"
+    (
+        tx.alloc_principal,
+        tx.alloc_interest,
+        tx.alloc_fees,
+        tx.alloc_penalties,
+        tx.alloc_overpayment,
+        tx.alloc_recovery,
+    ) = (
+        allocation.principal,
+        allocation.interest,
+        allocation.fees,
+        allocation.penalties,
+        allocation.overpayment,
+        allocation.recovery,
+    )
+    audit.record(
+        session,
+        principal,
+        "loan.payment",
+        "loan",
+        loan.id,
+        before,
+        loan.status,
+        {"transaction_id": tx.id, "amount": _m(amount, loan), "date": on.isoformat()},
+    )
+    session.flush()
+    outcome = Outcome(loan, today, state, [draft] if draft else [], tx, allocation)
+    if dry_run:
+        return MoneyResult(
+            200,
+            dry_run_out(loan, today, state, outcome.entries, allocation).model_dump(mode="json"),
+            outcome=outcome,
+        )
+    body = PaymentOut(
+        transaction_id=tx.id,
+        loan_id=loan.id,
+        date=on,
+        amount=_m(amount, loan),
+        allocation=allocation_out(allocation, loan.currency),
+        loan_status=loan.status,
+        loan_version=loan.version,
+    )
+    return MoneyResult(201, body.model_dump(mode="json"), outcome=outcome)
 
 
 def _m(units: int, loan: Loan) -> str:
@@ -207,8 +247,9 @@ def reverse(
         if nsf is not None:  # the dry run shows both entries: the reversal and the NSF fee
             state = nsf[0]
             draft_list = [d for d in (draft, nsf[1]) if d is not None]
-            return action_result(loan, today, state, draft_list[0] if draft_list else None, reversal, dry_run,
-                                 more=draft_list[1:])
+            return action_result(
+                loan, today, state, draft_list[0] if draft_list else None, reversal, dry_run, more=draft_list[1:]
+            )
         return action_result(loan, today, state, draft, reversal, dry_run)
 
     return run_idempotent(db, request, run, dry_run, ttl)

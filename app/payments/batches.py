@@ -191,7 +191,7 @@ def process_next_chunk(db: Database, settings: Settings) -> int:
         by_loan.setdefault(row.loan_ref or "", []).append(row)
 
     def post_all(group: list[PaymentBatchRow]) -> list[Result]:
-        return [_post(db, principal, row, known, ttl) for row in group]  # one loan's rows in file order
+        return _post_loan_rows(db, principal, group, known, ttl)  # one loan's rows in file order
 
     # Different loans in parallel on PostgreSQL (row locks); SQLite has one writer at a time anyway.
     threads = settings.worker_concurrency if db.is_postgres else 1
@@ -235,7 +235,46 @@ def _lookups(session: Session, rows: Sequence[PaymentBatchRow]) -> Known:
     return Known(found, payments)
 
 
-def _post(db: Database, principal: Principal, row: PaymentBatchRow, known: Known, ttl: timedelta) -> Result:
+# At most this many of one loan's rows share a transaction (its lock is held meanwhile).
+GROUP_ROWS = 50
+
+
+def _post_loan_rows(
+    db: Database, principal: Principal, rows: list[PaymentBatchRow], known: Known, ttl: timedelta
+) -> list[Result]:
+    """One loan's rows, in file order. Rows that cannot be a payment, or are already posted, are answered
+    without posting; the rest go in groups of one transaction each (one lock, one commit). A group with a
+    failing payment writes nothing and its rows are then posted one at a time, so each row's result is what
+    posting it alone would have given."""
+    results: dict[int, Result] = {}
+    ready: list[tuple[PaymentBatchRow, Ready]] = []
+    for row in rows:
+        checked = _check(principal, row, known)
+        if isinstance(checked, Ready):
+            ready.append((row, checked))
+        else:
+            results[row.row_no] = checked
+    for start in range(0, len(ready), GROUP_ROWS):
+        group = ready[start : start + GROUP_ROWS]
+        posted = servicing.record_payments(db, principal, group[0][1].loan_id, [r.payment for _, r in group])
+        for index, (row, r) in enumerate(group):
+            if posted is not None:
+                results[row.row_no] = (row.row_no, "succeeded", posted[index], None)
+            else:
+                results[row.row_no] = _post(db, principal, row, r, ttl)
+    return [results[row.row_no] for row in rows]
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A row to post: its loan and the payment it stands for."""
+
+    loan_id: str
+    payment: PaymentIn
+
+
+def _check(principal: Principal, row: PaymentBatchRow, known: Known) -> Result | Ready:
+    """The row's payment, or its result when it is not to be posted."""
     loan = known.loans.get(row.loan_ref or "")
     if loan is None or not principal.can_see_branch(loan[1]):
         return row.row_no, "failed", None, "loan not found"
@@ -252,13 +291,20 @@ def _post(db: Database, principal: Principal, row: PaymentBatchRow, known: Known
             channel=CHANNEL,
             external_id=row.external_id,
         )
-        result = servicing.record_payment(db, principal, loan[0], data, None, None, False, ttl)
     except (ValidationError, InvalidOperation, ValueError) as exc:
         return row.row_no, "failed", None, str(exc)[:500]
+    return Ready(loan[0], data)
+
+
+def _post(db: Database, principal: Principal, row: PaymentBatchRow, ready: Ready, ttl: timedelta) -> Result:
+    assert row.external_id is not None
+    loan_id = ready.loan_id
+    try:
+        result = servicing.record_payment(db, principal, loan_id, ready.payment, None, None, False, ttl)
     except DuplicateValue:  # posted meanwhile by someone else (another upload, the API)
         with db.session(writer=False) as session:
             tx = loans.transaction_by_external_id(session, row.external_id)
-        if tx is not None and tx.loan_id == loan[0]:
+        if tx is not None and tx.loan_id == loan_id:
             return row.row_no, "duplicate", tx.id, None
         return row.row_no, "failed", None, "external_id: already used by a payment on another loan"
     except AppError as exc:

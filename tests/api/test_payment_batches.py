@@ -3,6 +3,8 @@ idempotent by external_id (a re-upload posts nothing), a results CSV; and the 10
 
 import time
 from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -10,7 +12,11 @@ from sqlalchemy import func, select
 
 from app.database import Database
 from app.events.worker import run_until_idle
+from app.identity.access import Principal, Role
+from app.ledger import service as ledger
+from app.loans import reconcile, servicing
 from app.loans.models import LoanTransaction
+from app.loans.schemas import PaymentIn
 from tests.api.helpers_lending import active_loan
 from tests.api.test_webhooks import worker_settings
 from tests.conftest import LEG, World, assert_problem, fresh_world
@@ -95,6 +101,29 @@ def test_a_batch_posts_good_rows_fails_bad_ones_alone_and_a_reupload_posts_nothi
     # else a spreadsheet would run as a formula gets a leading apostrophe.
     assert ",-5," in lines[7]
     assert all(not cell.startswith(("=", "+", "@")) for line in lines for cell in line.split(","))
+
+
+def test_a_loans_rows_post_in_one_transaction_or_not_at_all(lender: tuple[World, Database]) -> None:
+    """The grouped path the worker uses: every payment of the group, or (one of them failing) none."""
+    w, db = lender
+    loan = active_loan(w)
+    manager = Principal(w.users["manager"], "manager", Role.manager, w.branches["A"])
+    before = payments(db)
+    ok = [PaymentIn(amount=Decimal("2.00"), external_id=f"GRP-{n}") for n in range(3)]
+    future = PaymentIn(amount=Decimal("2.00"), date=date(2999, 1, 1), external_id="GRP-F")
+    assert servicing.record_payments(db, manager, loan["id"], [*ok[:2], future, ok[2]]) is None
+    assert payments(db) == before, "a failing group writes nothing"
+    ids = servicing.record_payments(db, manager, loan["id"], ok)
+    assert ids is not None and len(set(ids)) == 3 and payments(db) == before + 3
+    body = w.get("manager", f"/api/v1/loans/{loan['id']}/transactions").json()
+    assert [t["external_id"] for t in body["items"] if t["type"] == "repayment"][-3:] in (
+        ["GRP-0", "GRP-1", "GRP-2"],
+        ["GRP-2", "GRP-1", "GRP-0"],
+    )
+    assert w.get("manager", f"/api/v1/loans/{loan['id']}").json()["version"] == loan["version"] + 3
+    with db.session(writer=False) as session:
+        assert [str(m) for m in reconcile.mismatches(session)] == [], "each payment's entry matches the loan"
+    assert ledger.verify(db) == [], "posted balances equal the journal"
 
 
 def test_bad_files_and_access(lender: tuple[World, Database]) -> None:
