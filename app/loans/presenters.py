@@ -1,11 +1,12 @@
 """Shape loans, installments, transactions and dry-run results for the API (money as decimal strings)."""
 
-import json
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from app.core.schemas import money_out
 from app.domain.delinquency import bucket_for
@@ -46,6 +47,7 @@ def _current_rate(loan: Loan) -> str:
 def _current_term(loan: Loan) -> int:
     regime = _regime(loan)
     return int(regime["term"]) if regime else loan.term
+
 
 if TYPE_CHECKING:
     from app.loans.timeline import TimelineItem
@@ -232,13 +234,7 @@ def schedule_json(loan: Loan, as_of: date, rows: Sequence[Installment | LoanInst
         "currency": loan.currency,
         "installments": _installment_rows(rows, loan.currency, as_of, loan),
     }
-    return json.dumps(body, default=_iso_date, separators=(",", ":")).encode()
-
-
-def _iso_date(value: object) -> str:
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    return orjson.dumps(body)  # dates as ISO 8601, like the response models
 
 
 def allocation_out(a: Allocation, currency: str) -> AllocationOut:
