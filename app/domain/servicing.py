@@ -455,6 +455,14 @@ class _Projection:
         later = sum(r.outstanding - r.interest + r.paid_interest for r in rows[split:])
         return due + later + self.later_accrued(split, on)
 
+    def short_of_payoff(self, amount: int, on: date) -> bool:
+        """A cheap test that `amount` cannot pay the loan off on `on` (true of most payments), so the payoff
+        (interest recognised row by row) is computed only when it might: the payoff is at least the principal
+        still owed less interest paid ahead on installments not yet due (every other part of it is >= 0)."""
+        rows, split = self.rows, self.not_due_index(on)
+        owed = sum(r.principal - r.paid_principal for r in rows[self.first_open :])
+        return amount < owed - sum(r.paid_interest for r in rows[split:])
+
     # --- events ----------------------------------------------------------------------------------------------
     def charge_late_fees(self, through: date) -> None:
         """Charge fees whose trigger day (due + grace + 1) is on or before `through` (end of that day)."""
@@ -499,7 +507,7 @@ class _Projection:
             self.credit += payment.amount
             return Allocation(overpayment=payment.amount)
         on = payment.date
-        if payment.amount >= self.payoff(on):
+        if not self.short_of_payoff(payment.amount, on) and payment.amount >= self.payoff(on):
             return self.settle(payment.amount, on)
         paid = dict.fromkeys(COMPONENTS, 0)
         remaining = payment.amount

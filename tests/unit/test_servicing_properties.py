@@ -29,6 +29,8 @@ from app.domain.servicing import (
     Prepayment,
     Refund,
     WriteOff,
+    _projection,
+    _run,
     payoff_quote,
     project,
 )
@@ -260,3 +262,18 @@ def test_installments_paid_by_their_due_dates_are_never_late(case: tuple[LoanTer
         assert state.days_past_due == 0, (day, state.installments)
         assert state.totals.penalties_charged == 0, (day, state.installments)
         day += timedelta(days=max(1, (horizon - start).days // 40))
+
+
+@PROPERTY_SETTINGS
+@given(cases(), st.integers(0, 10_000_000))
+def test_the_cheap_short_of_payoff_test_never_hides_a_payoff(case: Case, amount: int) -> None:
+    """`short_of_payoff` lets a payment skip computing the payoff: it must never say "short" of an amount that
+    pays the loan off (else that payment would not close the loan)."""
+    projection = _projection(case.terms)
+    _run(projection, case.events, case.as_of, fees_through=case.as_of - timedelta(days=1))
+    assume(projection.closed_on is None and projection.written_off_on is None)
+    payoff = projection.payoff(case.as_of)
+    for candidate in (amount, payoff - 1, payoff, payoff + 1):
+        if projection.short_of_payoff(candidate, case.as_of):
+            assert candidate < payoff, (candidate, payoff)
+    assert not projection.short_of_payoff(payoff, case.as_of)
