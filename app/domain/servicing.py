@@ -422,10 +422,14 @@ class _Projection:
         return self.rows[index] if index < len(self.rows) else None
 
     def open_rows(self) -> list[Installment]:
+        return self.rows[self.skip_settled() :]
+
+    def skip_settled(self) -> int:
+        """Move `first_open` past installments paid in full (index of the oldest one still owing)."""
         rows = self.rows
         while self.first_open < len(rows) and rows[self.first_open].outstanding == 0:
             self.first_open += 1
-        return rows[self.first_open :]
+        return self.first_open
 
     def recognised(self, on: date) -> int:
         if self.written_off_on is not None:
@@ -507,6 +511,7 @@ class _Projection:
             self.credit += payment.amount
             return Allocation(overpayment=payment.amount)
         on = payment.date
+        self.skip_settled()  # a long-lived loan's paid installments are never walked again
         if not self.short_of_payoff(payment.amount, on) and payment.amount >= self.payoff(on):
             return self.settle(payment.amount, on)
         paid = dict.fromkeys(COMPONENTS, 0)
