@@ -192,7 +192,9 @@ def reproject(
         working = repo.take_working_set(session, loan)
         rows, posted = working if working else (None, None)
         resumed = _resumed(session, loan, business_date, appended, rows)
-        state, stored = resumed if resumed else (None, None)
+        # a replay diffs its installments against the rows read with the lock (when it has them), so only what
+        # changed is written, not the whole schedule
+        state, stored = resumed if resumed else (None, rows)
         replayed = state is None
         invalid: list[date] = []
         if state is None:
