@@ -37,7 +37,7 @@ from app.ledger import service as ledger
 from app.ledger.accounts import DEFAULT_ACCOUNTS
 from app.ledger.entries import EntryDraft, LineDraft
 from app.loans import repository as repo
-from app.loans.models import DelinquencyChange, Loan, LoanEvent, LoanTransaction
+from app.loans.models import DelinquencyChange, EventRecord, Loan, LoanEvent, LoanTransaction
 from app.loans.numbering import paid_through
 from app.loans.terms import FINANCIAL_EVENTS, domain_events, loan_terms
 from app.operations import repository as operations
@@ -246,7 +246,7 @@ def terms_key(terms: LoanTerms) -> str:
 
 
 def _from_checkpoint(
-    session: Session, loan: Loan, terms: LoanTerms, log: Sequence[LoanEvent], business_date: date
+    session: Session, loan: Loan, terms: LoanTerms, log: Sequence[EventRecord], business_date: date
 ) -> tuple[LoanState | None, list[date]]:
     """Resume from the newest stored state still valid for the event log as now known; also the dates of the
     states found invalid (an event known later is dated on or before them, or one they include was reversed)."""

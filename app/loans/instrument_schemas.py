@@ -51,6 +51,6 @@ class InstrumentOut(TransactionOut):
 
 
 class ReverseIn(ReasonIn):
-    reason_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] | None = (
-        Field(default=None, description='"nsf": a returned repayment; the product\'s NSF fees are charged')
+    reason_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] | None = Field(
+        default=None, description='"nsf": a returned repayment; the product\'s NSF fees are charged'
     )

@@ -1,8 +1,9 @@
 """Loans: the terms copied from the product at submission, the materialised snapshot (rewritten from the
 projection on every change), the append-only event log, the user-facing transactions and installments."""
 
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
@@ -136,6 +137,38 @@ class LoanEvent(Base):
     created_by: Mapped[str | None] = mapped_column(String(36))
     request_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = created_at_column()
+
+
+class EventRecord(Protocol):
+    """What the projection reads of a logged event: a LoanEvent row or a LoggedEvent."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def effective_date(self) -> date: ...
+    @property
+    def booked_on(self) -> date: ...
+    @property
+    def amount(self) -> int | None: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+    @property
+    def reversed_by_seq(self) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """A loan event as read for a replay (plain data: a long-lived loan has a thousand of them)."""
+
+    seq: int
+    type: str
+    effective_date: date
+    booked_on: date
+    amount: int | None
+    payload: dict[str, Any]
+    reversed_by_seq: int | None
 
 
 class LoanTransaction(Base):

@@ -70,10 +70,7 @@ def mismatches(session: Session) -> Iterator[LoanLedgerMismatch]:
     after = ""
     while True:
         loans = session.scalars(
-            select(Loan)
-            .where(Loan.status.in_(MONEY_STATUS_VALUES), Loan.id > after)
-            .order_by(Loan.id)
-            .limit(BATCH)
+            select(Loan).where(Loan.status.in_(MONEY_STATUS_VALUES), Loan.id > after).order_by(Loan.id).limit(BATCH)
         ).all()
         if not loans:
             return

@@ -13,7 +13,7 @@ from app.core.pagination import paginate
 from app.domain.servicing import Installment
 from app.ledger.repository import WORKING_SET
 from app.loans import numbering
-from app.loans.models import Loan, LoanCheckpoint, LoanEvent, LoanInstallment, LoanTransaction
+from app.loans.models import Loan, LoanCheckpoint, LoanEvent, LoanInstallment, LoanTransaction, LoggedEvent
 from app.operations.models import BusinessCalendar
 
 
@@ -253,8 +253,11 @@ def list_loans(
     return paginate(session, stmt, Loan.id, cursor, limit)
 
 
-def events(session: Session, loan_id: str) -> Sequence[LoanEvent]:
-    return session.scalars(select(LoanEvent).where(LoanEvent.loan_id == loan_id).order_by(LoanEvent.seq)).all()
+def events(session: Session, loan_id: str) -> list[LoggedEvent]:
+    """The loan's event log in order, as plain data (read-only: a write appends LoanEvent rows)."""
+    e = LoanEvent
+    stmt = select(e.seq, e.type, e.effective_date, e.booked_on, e.amount, e.payload, e.reversed_by_seq)
+    return [LoggedEvent(*row) for row in session.execute(stmt.where(e.loan_id == loan_id).order_by(e.seq))]
 
 
 def disbursed_by(session: Session, loan_id: str, known_at: date) -> bool:

@@ -122,9 +122,7 @@ def list_loans(
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Page[LoanOut]:
-    loans, next_cursor = service.list_loans(
-        db, principal, status, borrower_id, branch_id, cursor, limit, account_no, q
-    )
+    loans, next_cursor = service.list_loans(db, principal, status, borrower_id, branch_id, cursor, limit, account_no, q)
     from app.operations.service import business_date
 
     today = business_date(db)

@@ -317,8 +317,11 @@ def disburse(
             loan.id,
             before,
             loan.status,
-            {"amount": money_out(amount, loan.currency), "date": on.isoformat(),
-             "paid_out": money_out(amount - deducted, loan.currency)},
+            {
+                "amount": money_out(amount, loan.currency),
+                "date": on.isoformat(),
+                "paid_out": money_out(amount - deducted, loan.currency),
+            },
         )
         session.flush()
         if not dry_run:

@@ -26,7 +26,7 @@ from app.domain.servicing import (
     Refund,
     WriteOff,
 )
-from app.loans.models import Loan, LoanEvent
+from app.loans.models import EventRecord, Loan
 from app.products.schemas import rate_from_e6
 
 
@@ -82,11 +82,11 @@ FINANCIAL_EVENTS = frozenset(
 )
 
 
-def _waiver(row: LoanEvent) -> Event:
+def _waiver(row: EventRecord) -> Event:
     return Waiver(row.seq, row.effective_date, WaiverBucket(str((row.payload or {})["bucket"])), int(row.amount or 0))
 
 
-INSTRUMENT_EVENTS: dict[str, Callable[[LoanEvent], Event]] = {
+INSTRUMENT_EVENTS: dict[str, Callable[[EventRecord], Event]] = {
     "charge": lambda row: Charge(row.seq, row.effective_date, int(row.amount or 0)),
     "waiver": _waiver,
     "goodwill_credit": lambda row: Payment(row.seq, row.effective_date, int(row.amount or 0), goodwill=True),
@@ -94,7 +94,7 @@ INSTRUMENT_EVENTS: dict[str, Callable[[LoanEvent], Event]] = {
 }
 
 
-def domain_events(rows: Sequence[LoanEvent], known_at: date | None = None) -> list[Event]:
+def domain_events(rows: Sequence[EventRecord], known_at: date | None = None) -> list[Event]:
     """The financial events still in force (reversed ones are left out: a reversal is a recompute). With
     `known_at`, as the system knew them at the end of that business date: events booked later are left out,
     and so are reversals booked later (CONTRACT "Ledger time", `?known_at=`)."""
@@ -117,7 +117,7 @@ def domain_events(rows: Sequence[LoanEvent], known_at: date | None = None) -> li
     return events
 
 
-def _in_force(row: LoanEvent, booked: dict[int, date], known_at: date | None) -> bool:
+def _in_force(row: EventRecord, booked: dict[int, date], known_at: date | None) -> bool:
     if known_at is None:
         return row.reversed_by_seq is None
     if row.booked_on > known_at:
