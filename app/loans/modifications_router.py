@@ -7,11 +7,9 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import DEFAULT_PAGE_SIZE, CurrentUser, Cursor, DbDep, Limit
 from app.core.schemas import Page
-from app.loans import modifications, presenters, undo
-from app.loans.engine import Outcome
+from app.loans import modifications, undo
+from app.loans.action_routes import ERRORS, DryRun, LifecycleAction, add_lifecycle_actions
 from app.loans.modification_schemas import DecisionIn, ModificationIn, ModificationOut, RejectIn
-from app.loans.router import ACTION_RESPONSES, ERRORS, DryRun, IfMatch, version_of
-from app.loans.schemas import DryRunOut, LoanOut
 
 router = APIRouter(prefix="/api/v1/loans", tags=["modifications"])
 
@@ -81,44 +79,28 @@ def reject_modification(
     return modifications.reject(db, principal, loan_id, modification_id, body.reason, dry_run)
 
 
-def _loan_answer(outcome: Outcome, dry_run: bool, response: Response) -> LoanOut | DryRunOut:
-    if dry_run:
-        return presenters.dry_run_out(outcome.loan, outcome.business_date, outcome.state, outcome.entries)
-    response.headers["ETag"] = f'"{outcome.loan.version}"'
-    return presenters.loan_out(outcome.loan, outcome.business_date)
-
-
-@router.post(
-    "/{loan_id}/undo-approval",
-    response_model=LoanOut | DryRunOut,
-    responses=ACTION_RESPONSES,
-    tags=["loans"],
-    summary="Undo the approval (manager): approved -> submitted",
+add_lifecycle_actions(
+    router,
+    [
+        LifecycleAction(
+            "undo_approval",
+            "undo-approval",
+            None,
+            lambda db, principal, loan_id, _, version, dry_run: undo.undo_approval(
+                db, principal, loan_id, version, dry_run
+            ),
+            "Undo the approval (manager): approved -> submitted",
+            ("loans",),
+        ),
+        LifecycleAction(
+            "undo_disbursal",
+            "undo-disbursal",
+            None,
+            lambda db, principal, loan_id, _, version, dry_run: undo.undo_disbursal(
+                db, principal, loan_id, version, dry_run
+            ),
+            "Undo the disbursal (manager): active -> approved, while the disbursement is the only money transaction",
+            ("loans",),
+        ),
+    ],
 )
-def undo_approval(
-    db: DbDep,
-    principal: CurrentUser,
-    loan_id: str,
-    response: Response,
-    if_match: IfMatch = None,
-    dry_run: DryRun = False,
-) -> LoanOut | DryRunOut:
-    return _loan_answer(undo.undo_approval(db, principal, loan_id, version_of(if_match), dry_run), dry_run, response)
-
-
-@router.post(
-    "/{loan_id}/undo-disbursal",
-    response_model=LoanOut | DryRunOut,
-    responses=ACTION_RESPONSES,
-    tags=["loans"],
-    summary="Undo the disbursal (manager): active -> approved, while the disbursement is the only money transaction",
-)
-def undo_disbursal(
-    db: DbDep,
-    principal: CurrentUser,
-    loan_id: str,
-    response: Response,
-    if_match: IfMatch = None,
-    dry_run: DryRun = False,
-) -> LoanOut | DryRunOut:
-    return _loan_answer(undo.undo_disbursal(db, principal, loan_id, version_of(if_match), dry_run), dry_run, response)

@@ -1,20 +1,28 @@
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api.deps import DEFAULT_PAGE_SIZE, CurrentUser, Cursor, DbDep, Limit, SettingsDep
-from app.api.problems import PROBLEM_SCHEMA
-from app.core.errors import ValidationFailed
-from app.core.idempotency import IdempotentRequest, check_key, fingerprint
 from app.core.schemas import Page, money_out
 from app.domain.lifecycle import LoanStatus
-from app.identity.access import Principal
 from app.ledger.schemas import JournalEntryOut, journal_entry_out
 from app.loans import presenters, service, servicing, timeline
-from app.loans.engine import Outcome
-from app.loans.idempotent import MoneyResult
+from app.loans.action_routes import (
+    ACTION_RESPONSES,
+    ERRORS,
+    DryRun,
+    IfMatch,
+    LifecycleAction,
+    MoneyAction,
+    OptionalKey,
+    add_lifecycle_actions,
+    add_money_actions,
+    idempotent_request,
+    money_response,
+    version_of,
+)
 from app.loans.instrument_schemas import ReverseIn
 from app.loans.schemas import (
     AccrualSegmentOut,
@@ -40,53 +48,10 @@ from app.products.schemas import format_rate
 
 router = APIRouter(prefix="/api/v1/loans", tags=["loans"])
 
-DryRun = Annotated[bool, Query(description="Validate and show what would happen; write nothing")]
 KnownAt = Annotated[
     date | None,
     Query(description="as the system knew it at the end of this business date (events booked later left out)"),
 ]
-IfMatch = Annotated[str | None, Header(alias="If-Match", description="Expected loan version (optimistic lock)")]
-OptionalKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: PROBLEM_SCHEMA,
-    409: PROBLEM_SCHEMA,
-    403: PROBLEM_SCHEMA,
-    422: PROBLEM_SCHEMA,
-}
-ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {**ERRORS, 200: {"model": LoanOut | DryRunOut}}
-
-
-def version_of(if_match: str | None) -> int | None:
-    return _version(if_match)
-
-
-def _version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise ValidationFailed.single("If-Match", 'must be the loan\'s version number, e.g. "7"')
-    return int(text)
-
-
-def _action_response(outcome: Outcome, dry_run: bool, response: Response) -> LoanOut | DryRunOut:
-    if dry_run:
-        return presenters.dry_run_out(outcome.loan, outcome.business_date, outcome.state, outcome.entries)
-    response.headers["ETag"] = f'"{outcome.loan.version}"'
-    return presenters.loan_out(outcome.loan, outcome.business_date)
-
-
-def _idempotent_request(
-    principal: Principal, key: str | None, request: Request, body: Any, dry_run: bool
-) -> IdempotentRequest | None:
-    if key is None or dry_run:
-        return None
-    return IdempotentRequest(principal.user_id, check_key(key), fingerprint("POST", request.url.path, body))
-
-
-def _money_response(result: MoneyResult) -> JSONResponse:
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return JSONResponse(result.body, status_code=result.status, headers=headers)
 
 
 @router.post(
@@ -188,80 +153,26 @@ def get_schedule(
     return Response(presenters.schedule_json(loan, on, rows), media_type="application/json")
 
 
-@router.post(
-    "/{loan_id}/approve", response_model=LoanOut | DryRunOut, responses=ACTION_RESPONSES, summary="Approve (manager)"
+add_lifecycle_actions(
+    router,
+    [
+        LifecycleAction("approve", "approve", ApproveIn, service.approve, "Approve (manager)"),
+        LifecycleAction("reject", "reject", ReasonIn, service.reject, "Reject (manager)"),
+        LifecycleAction("withdraw", "withdraw", WithdrawIn, service.withdraw, "Withdraw the application"),
+    ],
 )
-def approve(
-    db: DbDep,
-    principal: CurrentUser,
-    loan_id: str,
-    body: ApproveIn,
-    response: Response,
-    if_match: IfMatch = None,
-    dry_run: DryRun = False,
-) -> LoanOut | DryRunOut:
-    return _action_response(
-        service.approve(db, principal, loan_id, body, _version(if_match), dry_run), dry_run, response
-    )
-
-
-@router.post(
-    "/{loan_id}/reject", response_model=LoanOut | DryRunOut, responses=ACTION_RESPONSES, summary="Reject (manager)"
+add_money_actions(
+    router,
+    [
+        MoneyAction(
+            "disburse",
+            "disburse",
+            DisburseIn,
+            service.disburse,
+            "Disburse (generates the schedule, posts Dr portfolio / Cr fund source)",
+        )
+    ],
 )
-def reject(
-    db: DbDep,
-    principal: CurrentUser,
-    loan_id: str,
-    body: ReasonIn,
-    response: Response,
-    if_match: IfMatch = None,
-    dry_run: DryRun = False,
-) -> LoanOut | DryRunOut:
-    return _action_response(
-        service.reject(db, principal, loan_id, body, _version(if_match), dry_run), dry_run, response
-    )
-
-
-@router.post(
-    "/{loan_id}/withdraw",
-    response_model=LoanOut | DryRunOut,
-    responses=ACTION_RESPONSES,
-    summary="Withdraw the application",
-)
-def withdraw(
-    db: DbDep,
-    principal: CurrentUser,
-    loan_id: str,
-    body: WithdrawIn,
-    response: Response,
-    if_match: IfMatch = None,
-    dry_run: DryRun = False,
-) -> LoanOut | DryRunOut:
-    return _action_response(
-        service.withdraw(db, principal, loan_id, body, _version(if_match), dry_run), dry_run, response
-    )
-
-
-@router.post(
-    "/{loan_id}/disburse",
-    response_model=LoanOut | DryRunOut,
-    responses=ACTION_RESPONSES,
-    summary="Disburse (generates the schedule, posts Dr portfolio / Cr fund source)",
-)
-def disburse(
-    db: DbDep,
-    settings: SettingsDep,
-    principal: CurrentUser,
-    loan_id: str,
-    body: DisburseIn,
-    request: Request,
-    idempotency_key: OptionalKey = None,
-    if_match: IfMatch = None,
-    dry_run: DryRun = False,
-) -> JSONResponse:
-    req = _idempotent_request(principal, idempotency_key, request, body.model_dump(mode="json"), dry_run)
-    ttl = timedelta(hours=settings.idempotency_key_ttl_hours)
-    return _money_response(service.disburse(db, principal, loan_id, body, req, _version(if_match), dry_run, ttl))
 
 
 @router.post(
@@ -284,12 +195,12 @@ def record_payment(
     if_match: IfMatch = None,
     dry_run: DryRun = False,
 ) -> JSONResponse:
-    req = _idempotent_request(principal, idempotency_key, request, body.model_dump(mode="json"), dry_run)
+    req = idempotent_request(principal, idempotency_key, request, body.model_dump(mode="json"), dry_run)
     ttl = timedelta(hours=settings.idempotency_key_ttl_hours)
     if body.payoff_quote_id is not None:
         quotes.check_payment(db, principal, loan_id, body.payoff_quote_id, body.amount, body.date, req)
-    return _money_response(
-        servicing.record_payment(db, principal, loan_id, body, req, _version(if_match), dry_run, ttl)
+    return money_response(
+        servicing.record_payment(db, principal, loan_id, body, req, version_of(if_match), dry_run, ttl)
     )
 
 
@@ -311,55 +222,24 @@ def reverse(
     if_match: IfMatch = None,
     dry_run: DryRun = False,
 ) -> JSONResponse:
-    req = _idempotent_request(principal, idempotency_key, request, body.model_dump(mode="json"), dry_run)
+    req = idempotent_request(principal, idempotency_key, request, body.model_dump(mode="json"), dry_run)
     ttl = timedelta(hours=settings.idempotency_key_ttl_hours)
-    return _money_response(
-        servicing.reverse(db, principal, loan_id, tx_id, body, req, _version(if_match), dry_run, ttl)
+    return money_response(
+        servicing.reverse(db, principal, loan_id, tx_id, body, req, version_of(if_match), dry_run, ttl)
     )
 
 
-@router.post(
-    "/{loan_id}/write-off",
-    response_model=LoanOut | DryRunOut,
-    responses=ACTION_RESPONSES,
-    summary="Write off the outstanding balance (manager)",
+add_money_actions(
+    router,
+    [
+        MoneyAction(
+            "write_off", "write-off", WriteOffIn, servicing.write_off, "Write off the outstanding balance (manager)"
+        ),
+        MoneyAction(
+            "refund", "refund", RefundIn, servicing.refund, "Pay out an overpaid loan's credit balance (manager)"
+        ),
+    ],
 )
-def write_off(
-    db: DbDep,
-    settings: SettingsDep,
-    principal: CurrentUser,
-    loan_id: str,
-    body: WriteOffIn,
-    request: Request,
-    idempotency_key: OptionalKey = None,
-    if_match: IfMatch = None,
-    dry_run: DryRun = False,
-) -> JSONResponse:
-    req = _idempotent_request(principal, idempotency_key, request, body.model_dump(mode="json"), dry_run)
-    ttl = timedelta(hours=settings.idempotency_key_ttl_hours)
-    return _money_response(servicing.write_off(db, principal, loan_id, body, req, _version(if_match), dry_run, ttl))
-
-
-@router.post(
-    "/{loan_id}/refund",
-    response_model=LoanOut | DryRunOut,
-    responses=ACTION_RESPONSES,
-    summary="Pay out an overpaid loan's credit balance (manager)",
-)
-def refund(
-    db: DbDep,
-    settings: SettingsDep,
-    principal: CurrentUser,
-    loan_id: str,
-    body: RefundIn,
-    request: Request,
-    idempotency_key: OptionalKey = None,
-    if_match: IfMatch = None,
-    dry_run: DryRun = False,
-) -> JSONResponse:
-    req = _idempotent_request(principal, idempotency_key, request, body.model_dump(mode="json"), dry_run)
-    ttl = timedelta(hours=settings.idempotency_key_ttl_hours)
-    return _money_response(servicing.refund(db, principal, loan_id, body, req, _version(if_match), dry_run, ttl))
 
 
 @router.get("/{loan_id}/transactions", response_model=Page[TransactionOut], responses=ERRORS)
