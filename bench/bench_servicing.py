@@ -11,7 +11,9 @@ with a `loan_id` column is copied from the template's rows with `loan_id`, `tran
 loans: the app pays them like any other (same borrower, distinct ids).
 
 Env: BENCH_LOANS (clones), BENCH_SECONDS (load duration, default 20), BENCH_THREADS (16),
-BENCH_HISTORY_PAYMENTS (payments on the long-lived loan, default 1000), TEST_PG_DSN (admin DSN).
+BENCH_HISTORY_PAYMENTS (payments on the long-lived loan, default 1000), TEST_PG_DSN (admin DSN), BENCH_REUSE_PORT
+(default 1, as the deploy kit: one SO_REUSEPORT socket per worker; 0 for a shared socket). Prints the workers'
+CPU split during the load.
 Prints numbers; asserts no timings.
 """
 
@@ -42,6 +44,21 @@ LOANS = int(os.environ.get("BENCH_LOANS", "20000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 THREADS = int(os.environ.get("BENCH_THREADS", "16"))
 HISTORY_PAYMENTS = int(os.environ.get("BENCH_HISTORY_PAYMENTS", "1000"))
+REUSE_PORT = os.environ.get("BENCH_REUSE_PORT", "1") != "0"
+_MASTER: list[int] = []  # the running gunicorn master's pid
+
+
+def _worker_cpu() -> dict[int, float]:
+    """CPU seconds used so far by each gunicorn worker (children of the master), from /proc."""
+    if not _MASTER:
+        return {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{_MASTER[0]}/task/{_MASTER[0]}/children").read_text().split()
+    used: dict[int, float] = {}
+    for pid in map(int, children):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        used[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return used
 PASSWORD = "Bench-password-" + secrets.token_hex(8)
 API = "/api/v1"
 
@@ -102,6 +119,7 @@ def _gunicorn(dsn: str, workdir: Path) -> Iterator[str]:
             f"127.0.0.1:{port}",
             "--log-level",
             "warning",
+            *(["--reuse-port"] if REUSE_PORT else []),  # as deploy/gunicorn_config.py: even dispatch
         ],
         cwd=ROOT,
         env=env,
@@ -122,8 +140,10 @@ def _gunicorn(dsn: str, workdir: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("gunicorn did not become healthy in 60 s")
             time.sleep(0.2)
+        _MASTER.append(proc.pid)
         yield base
     finally:
+        _MASTER.clear()
         proc.terminate()
         try:
             proc.wait(timeout=15)
@@ -442,7 +462,17 @@ def main() -> None:
         check = api.pay(random.choice(loan_ids), "1.00")
         if check.status_code != 201:
             raise RuntimeError(f"a payment on a cloned loan answered {check.status_code}: {check.text[:300]}")
+        cpu_before = _worker_cpu()
         ok, failed, elapsed, latencies = _load(api, loan_ids, SECONDS, THREADS)
+        cpu_after = _worker_cpu()
+        spent = {pid: cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after}
+        total_cpu = sum(spent.values()) or 1.0
+        split = " / ".join(f"{100 * v / total_cpu:.0f}%" for v in sorted(spent.values(), reverse=True))
+        print(
+            f"worker CPU during the load: {split} of {total_cpu:.1f} s over {len(spent)} workers "
+            f"(reuse_port {'on' if REUSE_PORT else 'off'}); {1000 * total_cpu / max(ok, 1):.1f} ms of worker CPU "
+            "per payment"
+        )
         ordered = sorted(latencies)
         app_rate = ok / elapsed
         print(

@@ -24,6 +24,10 @@ def _env_int(name: str, default: int) -> int:
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # Connections the kernel queues while all workers are busy; beyond that nginx gets refused and retries/502s fast.
 backlog = 2048
+# Each worker gets its own SO_REUSEPORT socket and the kernel spreads new connections over them evenly: on one
+# shared socket the worker that woke last tends to accept again, so nginx's few long-lived keep-alive upstream
+# connections can all land on one worker while the others idle (bench/bench_servicing.py prints the split).
+reuse_port = True
 
 # --- workers ------------------------------------------------------------------------------------------------
 # The replacement for the deprecated uvicorn.workers.UvicornWorker (package `uvicorn-worker`).

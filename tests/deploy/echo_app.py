@@ -3,6 +3,7 @@ deploy/gunicorn_config.py behind the shipped nginx site: the checks read from it
 the app would see, which headers nginx forwarded and how large a body got through."""
 
 import json
+import os
 
 
 async def app(scope, receive, send):
@@ -26,6 +27,7 @@ async def app(scope, receive, send):
         "scheme": scope["scheme"],
         "headers": {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
         "body_bytes": size,
+        "pid": os.getpid(),
     }).encode()
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})

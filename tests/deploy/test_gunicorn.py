@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import time
+from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,7 @@ def test_settings_and_their_neighbours_agree() -> None:
     assert c["workers"] == min(2 * os.cpu_count() + 1, 8)
     assert load_config(GUNICORN_WORKERS="3")["workers"] == 3
     assert c["preload_app"] is False and c["daemon"] is False
+    assert c["reuse_port"] is True, "one SO_REUSEPORT socket per worker: the kernel spreads connections evenly"
     assert c["max_requests"] > 0 and 0 < c["max_requests_jitter"] < c["max_requests"]
     assert "user" not in c and "group" not in c, "supervisor/systemd drop privileges, gunicorn must not try"
     # Every setting has its one-line reason.
@@ -99,6 +101,42 @@ def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-u
     while not predicate():
         assert time.monotonic() < deadline, what
         time.sleep(0.2)
+
+
+def test_connections_are_spread_evenly_over_the_workers(tmp_path: Path, procs: list[Proc]) -> None:
+    """nginx opens its keep-alive upstream connections in a burst. On one shared socket the first worker to
+    wake accepts the whole burst (asyncio accepts in a loop), so one worker serves everything; with reuse_port
+    each worker accepts on its own socket and the kernel hashes new connections over them."""
+    port = free_port()
+    g = Proc([GUNICORN, "-c", str(CONFIG), "--chdir", str(HERE), "echo_app:app"], tmp_path / "gunicorn.out",
+             env=gunicorn_env(tmp_path, port, GUNICORN_WORKERS="2"))
+    procs.append(g)
+    wait_http(f"http://127.0.0.1:{port}/ping", g)
+    master = int((tmp_path / "gunicorn.pid").read_text())
+    wait_for(lambda: len(workers_of(master)) == 2, 30, "two workers")
+    workers = workers_of(master)
+
+    def burst(n: int) -> list[int]:
+        """Open n connections at once, then ask each which worker holds it."""
+        conns = [HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(n)]
+        try:
+            for c in conns:
+                c.connect()
+            pids = []
+            for c in conns:
+                c.request("GET", "/who")
+                pids.append(int(json.loads(c.getresponse().read())["pid"]))
+            return pids
+        finally:
+            for c in conns:
+                c.close()
+
+    # A worker listens once it has booted: wait until both have answered.
+    wait_for(lambda: set(burst(16)) == workers, 30, "both workers accepting")
+    pids = burst(64)
+    counts = {pid: pids.count(pid) for pid in workers}
+    # Binomial(64, 1/2): fewer than 16 on either side has a probability of about 1e-5.
+    assert min(counts.values()) >= 16, counts
 
 
 def test_app_boots_under_gunicorn_and_reloads_gracefully(tmp_path: Path, procs: list[Proc]) -> None:
