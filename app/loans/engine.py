@@ -201,7 +201,7 @@ def reproject(
             session.flush()  # the replay reads the event log, including the event just appended
             log = repo.events(session, loan.id)
             terms = loan_terms(loan)
-            state, invalid = _from_checkpoint(session, loan, terms, log, business_date)
+            state, invalid = from_checkpoint(session, loan, terms, log, business_date)
             if state is None:
                 state = project(terms, domain_events(log), business_date)
         if posted is None:
@@ -245,11 +245,13 @@ def terms_key(terms: LoanTerms) -> str:
     return hashlib.blake2b(repr(terms).encode(), digest_size=16).hexdigest()
 
 
-def _from_checkpoint(
+def from_checkpoint(
     session: Session, loan: Loan, terms: LoanTerms, log: Sequence[EventRecord], business_date: date
 ) -> tuple[LoanState | None, list[date]]:
-    """Resume from the newest stored state still valid for the event log as now known; also the dates of the
-    states found invalid (an event known later is dated on or before them, or one they include was reversed)."""
+    """Resume from the newest stored state dated by `business_date` and still valid for the event log as now
+    known, up to the end of `business_date`; also the dates of the states found invalid (an event known later
+    is dated on or before them, or one they include was reversed) — a writer drops those. A reader passes the
+    date it asks about as `business_date` (and drops nothing)."""
     if loan.non_accrual_after_days is not None:
         return None, []  # interest in suspense is a day-by-day history: replayed, never resumed
     key = terms_key(terms)

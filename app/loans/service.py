@@ -361,8 +361,18 @@ def _visible(session: Session, principal: Principal, loan_id: str) -> Loan:
 def project_loan(
     session: Session, loan: Loan, as_of: date, payoff: bool = False, known_at: date | None = None
 ) -> LoanState:
+    """The loan at the end of `as_of` replayed from its whole event log."""
     events = domain_events(repo.events(session, loan.id), known_at)
     return (payoff_quote if payoff else project)(loan_terms(loan), events, as_of)
+
+
+def loan_as_of(session: Session, loan: Loan, as_of: date) -> LoanState:
+    """The loan at the end of `as_of` (value basis, the event log as now known): resumed from the newest stored
+    state on or before `as_of` that is still valid, else replayed from the start — the same result."""
+    log = repo.events(session, loan.id)
+    terms = loan_terms(loan)
+    state, _ = engine.from_checkpoint(session, loan, terms, log, as_of)
+    return state if state is not None else project(terms, domain_events(log), as_of)
 
 
 def _check_known_at(today: date, as_of: date | None, known_at: date) -> date:
@@ -390,7 +400,7 @@ def get_loan(
         assert loan.disbursement_date is not None
         if as_of < loan.disbursement_date:
             return LoanView(loan, as_of, None, LoanStatus.approved.value)
-        state = project_loan(session, loan, as_of)
+        state = loan_as_of(session, loan, as_of)
         return LoanView(loan, as_of, state, state.status.value)
 
 
@@ -462,4 +472,4 @@ def schedule(
         if as_of is None and loan.snapshot_date == today:
             return loan, today, repo.installment_states(session, loan.id)  # Core rows: no ORM objects to build
         on = as_of or today
-        return loan, on, list(project_loan(session, loan, max(on, loan.disbursement_date)).installments)
+        return loan, on, list(loan_as_of(session, loan, max(on, loan.disbursement_date)).installments)

@@ -13,8 +13,9 @@ from app.domain.postings import by_account, role_balances
 from app.domain.servicing import project
 from app.ledger import repository as ledger_repo
 from app.loans import engine
+from app.loans import service as loan_service
 from app.loans.models import Loan, LoanInstallment
-from app.loans.service import project_loan
+from app.loans.service import loan_as_of, project_loan
 from tests.api.helpers_lending import active_loan, make_product, pay
 from tests.conftest import World, fresh_world
 
@@ -69,7 +70,21 @@ def test_a_backdated_payment_resumes_from_a_stored_state_and_equals_a_full_repla
         def no_full_replay(*args: Any, **kwargs: Any) -> Any:
             raise AssertionError("a backdated payment after a stored state replayed the whole log")
 
+        # Reads of a past date resume from a stored state too, and equal the full replay.
+        with db.session(writer=False) as s:
+            found = s.get(Loan, loan["id"])
+            assert found is not None
+            for day in (start + timedelta(days=n) for n in range(0, 95, 4)):
+                resumed, replayed = loan_as_of(s, found, day), project_loan(s, found, day)
+                assert (resumed.totals, resumed.installments, resumed.days_past_due, resumed.status) == (
+                    replayed.totals, replayed.installments, replayed.days_past_due, replayed.status), day
         monkeypatch.setattr(engine, "project", no_full_replay)
+        monkeypatch.setattr(loan_service, "project", no_full_replay)
+        with db.session(writer=False) as s:
+            found = s.get(Loan, loan["id"])
+            assert found is not None
+            loan_as_of(s, found, stored[-1] + timedelta(days=1))  # after a stored state: no full replay
+        monkeypatch.setattr(loan_service, "project", project)
         back = _today(w) - timedelta(days=20)
         r = pay(w, loan["id"], "50.00", date=back.isoformat())
         assert r.status_code == 201, r.text
