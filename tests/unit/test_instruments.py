@@ -151,14 +151,97 @@ def test_a_chargeback_makes_the_repayment_principal_due_again() -> None:
     state = project(NO_FEE, events, D(2024, 2, 10))
     # 1105.38 left after #1 plus the 106.62 returned to the payer: 1212.00 principal owed
     assert state.principal_outstanding == 121200
-    # with the installment falling due next (#2, due 03-01): 95.57 + 106.62 = 202.19 principal
-    assert state.installments[1].principal == 20219
-    assert state.next_due == (D(2024, 3, 1), 20219 + 1105)
+    # due at once: an installment of its own due 02-10 (no interest); the old #2 (due 03-01) is now #3
+    at_once = state.installments[1]
+    assert (at_once.number, at_once.period_start, at_once.due_date) == (2, D(2024, 2, 10), D(2024, 2, 10))
+    assert (at_once.principal, at_once.interest) == (10662, 0)
+    assert [(r.number, r.due_date, r.principal) for r in state.installments[2:4]] == [
+        (3, D(2024, 3, 1), 9557), (4, D(2024, 4, 1), 9652)]
+    assert len(state.installments) == 13
+    assert state.next_due == (D(2024, 2, 10), 10662)
     assert state.allocations[2] == Allocation(principal=10662)
     books = roles(state)
     # Dr 1100 loan portfolio 106.62, Cr 1000 fund source 106.62 (the money went back to the payer)
     assert books["loan_portfolio"] == 121200 and books["fund_source"] == -120000
     assert "overpayment_liability" not in books
+
+
+def test_chargeback_principal_is_due_on_its_date_golden() -> None:
+    """LOAN12 (late fee 10.00 after 5 grace days); #1 paid on its due date 02-01, then 50.00 of that repayment
+    charged back on 02-15, in the middle of #2's period (02-01, 03-01]."""
+    events: list[Event] = [Payment(1, D(2024, 2, 1), 10662), Chargeback(2, D(2024, 2, 15), 5000)]
+    on_the_day = project(LOAN12, events, D(2024, 2, 15))
+    # a row due 02-15 itself: period start = due date = 02-15, principal 50.00, no interest; 12 + 1 rows
+    assert [(r.number, r.period_start, r.due_date, r.principal, r.interest)
+            for r in on_the_day.installments[:3]] == [
+        (1, D(2024, 1, 1), D(2024, 2, 1), 9462, 1200),
+        (2, D(2024, 2, 15), D(2024, 2, 15), 5000, 0),
+        (3, D(2024, 2, 1), D(2024, 3, 1), 9557, 1105)]
+    assert [r.number for r in on_the_day.installments] == list(range(1, 14))
+    # principal 1200.00 - 94.62 + 50.00 = 1155.38; not past due on its own date, and due now
+    assert on_the_day.principal_outstanding == 115538
+    assert on_the_day.days_past_due == 0 and on_the_day.next_due == (D(2024, 2, 15), 5000)
+    # unpaid the next day: 1 day past due; next due = #3's 106.62 + the 50.00 arrears
+    next_day = project(LOAN12, events, D(2024, 2, 16))
+    assert next_day.days_past_due == 1
+    assert next_day.installments[1].status(D(2024, 2, 16)) == "overdue"
+    assert next_day.next_due == (D(2024, 3, 1), 10662 + 5000)
+    # the payoff is what it was without the chargeback plus the 50.00 (no interest on the row itself)
+    assert next_day.total_outstanding == project(LOAN12, events[:1], D(2024, 2, 16)).total_outstanding + 5000
+    # still unpaid at the end of 02-21 (DPD 6 > 5 grace days): its late fee of 10.00, like any installment
+    late = project(LOAN12, events, D(2024, 2, 21))
+    assert late.days_past_due == 6 and late.installments[1].penalties == 1000
+    assert late.installments[1].late_fee_date == D(2024, 2, 21)
+    assert project(LOAN12, events, D(2024, 2, 20)).penalties_outstanding == 0
+    # a payment of 60.00 on 02-20 pays it first (the oldest due), then 10.00 of #3's interest (11.05)
+    paid = project(LOAN12, [*events, Payment(3, D(2024, 2, 20), 6000)], D(2024, 2, 20))
+    assert paid.allocations[3] == Allocation(principal=5000, interest=1000)
+    assert paid.installments[1].outstanding == 0 and paid.days_past_due == 0
+    assert paid.installments[2].paid_interest == 1000
+    # reversing the chargeback is replaying without it: the row is gone, numbers as before
+    without = project(LOAN12, [events[0], Payment(3, D(2024, 2, 20), 6000)], D(2024, 2, 20))
+    assert len(without.installments) == 12 and [r.number for r in without.installments] == list(range(1, 13))
+    assert all(not r.due_at_once for r in without.installments)
+
+
+def test_a_chargeback_on_a_due_date_follows_the_installment_due_that_day() -> None:
+    # nothing paid; 20.00 charged back of a payment on 03-01, #2's due date: #1, #2 (due 03-01), then the row
+    events: list[Event] = [Payment(1, D(2024, 1, 15), 2000), Chargeback(2, D(2024, 3, 1), 2000)]
+    state = project(NO_FEE, events, D(2024, 3, 1))
+    assert [(r.number, r.due_date, r.due_at_once) for r in state.installments[:4]] == [
+        (1, D(2024, 2, 1), False), (2, D(2024, 3, 1), False), (3, D(2024, 3, 1), True), (4, D(2024, 4, 1), False)]
+
+
+def test_a_payment_backdated_before_a_chargeback_keeps_the_row_due_at_once() -> None:
+    # 02-10: 50.00 charged back (row due 02-10); a payment of 200.00 backdated to 02-05 is allocated before it
+    # exists (#2 as scheduled, 106.62, then 93.38 prepays principal); the row is still due 02-10 and unpaid.
+    events: list[Event] = [Payment(1, D(2024, 2, 1), 10662), Chargeback(2, D(2024, 2, 10), 5000),
+                           Payment(3, D(2024, 2, 5), 20000)]
+    state = project(NO_FEE, events, D(2024, 2, 12))
+    row = state.installments[1]
+    assert (row.number, row.due_date, row.principal, row.paid_principal) == (2, D(2024, 2, 10), 5000, 0)
+    assert state.installments[2].paid_principal == 9557 + 9338  # #2 (now 3) as scheduled, then the prepayment
+    assert state.days_past_due == 2
+    stored = project(NO_FEE, [events[0], events[2]], D(2024, 2, 5))
+    resumed = resume(NO_FEE, stored.installments, stored.checkpoint, [events[1]], D(2024, 2, 12))
+    assert resumed.installments == state.installments and resumed.totals == state.totals
+
+
+def test_resuming_from_stored_rows_with_a_row_due_at_once_equals_replaying() -> None:
+    # the stored rows are numbered in order (1..13); the projection renumbers them to periods and back
+    terms = replace(LOAN12, installment_fees=(FeeRule(amount=500),))
+    first = [Payment(1, D(2024, 2, 1), 11162), Chargeback(2, D(2024, 2, 15), 5000)]
+    later = [Payment(3, D(2024, 3, 20), 30000), Payment(4, D(2024, 12, 1), 30000)]
+    stored = project(terms, first, D(2024, 2, 16))
+    assert [r.number for r in stored.installments] == list(range(1, 14))
+    resumed = resume(terms, stored.installments, stored.checkpoint, later, D(2025, 2, 1))
+    replayed = project(terms, first + later, D(2025, 2, 1))
+    assert resumed.installments == replayed.installments and resumed.totals == replayed.totals
+    # every contractual installment (the 12th is row 13) still carries its 5.00 installment fee; the row due
+    # at once none
+    assert [r.fees for r in replayed.installments if not r.due_at_once] == [500] * len(
+        [r for r in replayed.installments if not r.due_at_once])
+    assert [r.fees for r in replayed.installments if r.due_at_once] == [0]
 
 
 def test_a_chargeback_reopens_a_paid_off_loan() -> None:
