@@ -347,6 +347,8 @@ def test_chargeback_principal_is_due_at_once_through_close_of_business() -> None
         assert pay["allocation"]["penalties"] == "25.00" and pay["allocation"]["interest"] == "6.70"
         assert pay["allocation"]["principal"] == "68.30"
         assert get_loan(world, loan_id)["days_past_due"] == 0
+        assert [row[0] for row in rows()] == [1, 2, 3, 4]
+        assert [row[-1] for row in rows()] == ["paid", "paid", "partially_paid", "pending"]
         # reversing the chargeback removes the row (and its late fee); the 100.00 goes to #2 again
         r = world.post("manager", f"{LOANS}/{loan_id}/transactions/{body['id']}/reverse", {"reason": "won"})
         assert r.status_code == 200, r.text

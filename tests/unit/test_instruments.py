@@ -12,6 +12,7 @@ LOAN12 (tests/unit/test_servicing_rules.py): 1,200.00 at 12 %, 12 monthly instal
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,7 +32,17 @@ from app.domain.instruments import (
 )
 from app.domain.lifecycle import LoanStatus
 from app.domain.schedule import generate_schedule
-from app.domain.servicing import Allocation, Event, LoanState, LoanTerms, Payment, project, resume
+from app.domain.servicing import (
+    Allocation,
+    Event,
+    InterestRecalculation,
+    LoanState,
+    LoanTerms,
+    Payment,
+    period_numbers,
+    project,
+    resume,
+)
 from tests.unit.test_servicing_properties import PROPERTY_SETTINGS, check_invariants, loan_terms
 from tests.unit.test_servicing_properties import Case as PaymentCase
 from tests.unit.test_servicing_rules import LOAN12, roles
@@ -252,6 +263,38 @@ def test_a_chargeback_reopens_a_paid_off_loan() -> None:
     assert state.status == LoanStatus.active and state.principal_outstanding == 20000
 
 
+def test_a_chargeback_after_an_early_payoff_keeps_the_settled_interest() -> None:
+    # #1 paid 02-01; paid off on 02-10 (#2 due 03-01 keeps 9 days of its interest: 11.05 * 9/30 = 3.315 -> 3.32);
+    # 50.00 charged back on 02-15 goes in before #2 (due 03-01): #2 stays settled, nothing more accrues on it
+    payoff = project(NO_FEE, [Payment(1, D(2024, 2, 1), 10662)], D(2024, 2, 10)).total_outstanding
+    assert payoff == 110538 + 332
+    events: list[Event] = [Payment(1, D(2024, 2, 1), 10662), Payment(2, D(2024, 2, 10), payoff),
+                           Chargeback(3, D(2024, 2, 15), 5000)]
+    state = project(NO_FEE, events, D(2024, 2, 20))
+    assert state.status == LoanStatus.active
+    assert [(r.number, r.due_date, r.interest, r.outstanding) for r in state.installments] == [
+        (1, D(2024, 2, 1), 1200, 0), (2, D(2024, 2, 15), 0, 5000), (3, D(2024, 3, 1), 332, 0)]
+    assert state.totals.interest_recognized == 1200 + 332
+    assert (state.interest_outstanding, state.interest_in_advance) == (0, 0)
+    assert state.total_outstanding == 5000 and state.days_past_due == 5
+
+
+def test_a_chargeback_on_a_simple_interest_loan_is_due_at_once_too() -> None:
+    # LOAN12 with daily recalculation (actual/365): the 50.00 charged back on 02-15 is its own row due 02-15;
+    # the open installments are re-estimated on the rest of the principal (the row is assumed paid at once)
+    terms = replace(NO_FEE, schedule=replace(NO_FEE.schedule, day_count="actual/365"),
+                    interest_recalculation=InterestRecalculation.daily)
+    events: list[Event] = [Payment(1, D(2024, 2, 1), 10662), Chargeback(2, D(2024, 2, 15), 5000)]
+    state = project(terms, events, D(2024, 2, 16))
+    row = state.installments[1]
+    assert (row.number, row.period_start, row.due_date, row.principal, row.interest) == (
+        2, D(2024, 2, 15), D(2024, 2, 15), 5000, 0)
+    assert len(state.installments) == 13 and state.days_past_due == 1
+    # every cent of principal owed sits in exactly one row
+    assert sum(r.principal - r.paid_principal for r in state.installments) == state.principal_outstanding
+    assert state.principal_outstanding == project(terms, events[:1], D(2024, 2, 16)).principal_outstanding + 5000
+
+
 def test_a_chargeback_on_an_overpaid_loan_takes_the_credit_first() -> None:
     # 1250.00 on day 0 closes the loan with 50.00 credit; a 80.00 chargeback: 50.00 from the credit, 30.00 owed
     events: list[Event] = [Payment(1, D(2024, 1, 1), 125000), Chargeback(2, D(2024, 1, 5), 8000)]
@@ -313,6 +356,27 @@ def test_the_books_balance_and_receivables_equal_balances_whatever_the_instrumen
     for event in events:
         if event.date <= as_of and event.seq in state.allocations:
             assert all(v >= 0 for v in vars(state.allocations[event.seq]).values())
+
+
+@PROPERTY_SETTINGS
+@given(instrument_cases())
+def test_rows_are_numbered_in_due_date_order_and_a_chargeback_row_is_past_due_from_the_next_day(
+    case: tuple[LoanTerms, list[Event], date],
+) -> None:
+    terms, events, as_of = case
+    state = project(terms, events, as_of)
+    rows = state.installments
+    assert [r.number for r in rows] == list(range(1, len(rows) + 1))
+    assert all(a.due_date <= b.due_date for a, b in pairwise(rows))
+    # the contractual rows keep consecutive period numbers (the due-date grid) around the rows due at once
+    periods = [p for r, p in zip(rows, period_numbers(rows), strict=True) if not r.due_at_once]
+    assert periods == list(range(1, len(periods) + 1))
+    at_once = [r for r in rows if r.due_at_once]
+    if not any(isinstance(e, Chargeback) and e.date <= as_of for e in events):
+        assert at_once == []
+    if state.status == LoanStatus.active:
+        unpaid = [r for r in at_once if r.due_date < as_of and r.outstanding_principal_interest > 0]
+        assert all(state.days_past_due >= (as_of - r.due_date).days for r in unpaid)
 
 
 @PROPERTY_SETTINGS
