@@ -356,6 +356,8 @@ class LoanState:
 
 
 class NumberedRow(Protocol):
+    """An installment as the projection or the installments table holds it."""
+
     @property
     def number(self) -> int: ...
     @property
