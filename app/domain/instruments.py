@@ -11,9 +11,10 @@ Rules (README "Servicing instruments"):
   waives more than is owed at the waiver's date; the service refuses a request that would (422).
 - A goodwill credit is money the lender pays on the borrower's behalf: allocated exactly like a payment; the
   books debit goodwill expense instead of cash.
-- A chargeback returns money of a repayment to its payer: a refund of that money, taken from a credit balance
-  first, the rest principal owed again (with the installment falling due next, or at once when none is left;
-  a paid-off loan reopens) — the same rule as a refund no longer covered.
+- A chargeback returns money of a repayment to its payer: taken from a credit balance first, the rest principal
+  owed again and due at once — an installment of its own due on the chargeback's date (servicing
+  `_owe_at_once`); a paid-off loan reopens. (A refund no longer covered is owed with the installment falling
+  due next instead: CONTRACT "Loans".)
 """
 
 from collections.abc import Sequence

@@ -21,6 +21,11 @@ Conventions (README "Servicing"; CONTRACT "Loans" and "Servicing instruments"):
 - Days past due = as-of date - the oldest unpaid due date (principal or interest unpaid).
 - Corrections never lose money: a refund that the remaining payments no longer cover (its payment was
   reversed) is principal owed again; a recovery beyond what was written off is a refundable credit.
+- A chargeback's principal owed again is due at once: an installment of its own, a period of no length
+  (period start = due date = the chargeback's date, no interest), placed after the installments due by then.
+  Installment numbers are the rows' order; inside the projection such a row carries the number of the
+  installment before it, so every other row keeps its contractual period number (the due-date grid,
+  re-amortisation and modifications count periods): `_to_periods` / `displayed` convert at the boundary.
 """
 
 from bisect import bisect_right
@@ -29,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from app.domain.calendar import DayCount, day_count
 from app.domain.instruments import Charge, Chargeback, FeeRule, Waiver, installment_fee
@@ -187,6 +193,11 @@ class Installment:
     def outstanding_principal_interest(self) -> int:
         return self.principal - self.paid_principal + self.interest - self.paid_interest
 
+    @property
+    def due_at_once(self) -> bool:
+        """Principal a chargeback made owed again: a period of no length, due the day it arose."""
+        return self.period_start == self.due_date
+
     def status(self, as_of: date) -> str:
         if self.outstanding == 0:
             return "paid"
@@ -344,6 +355,44 @@ class LoanState:
         )
 
 
+class NumberedRow(Protocol):
+    """An installment as the projection or the installments table holds it."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def period_start(self) -> date: ...
+    @property
+    def due_date(self) -> date: ...
+
+
+def period_numbers(rows: Sequence[NumberedRow]) -> list[int]:
+    """The contractual period number of each row (numbered in order, as stored and shown): a row due at once
+    takes the number of the period before it."""
+    extra, out = 0, []
+    for row in rows:
+        extra += row.period_start == row.due_date
+        out.append(row.number - extra)
+    return out
+
+
+def _to_periods(rows: list[Installment]) -> None:
+    """Stored numbering -> the projection's (period numbers), in place."""
+    for row, period in zip(rows, period_numbers(rows), strict=True):
+        row.number = period
+
+
+def displayed(rows: list[Installment]) -> list[Installment]:
+    """The projection's rows numbered in order (the same rows when none is due at once)."""
+    if not any(r.due_at_once for r in rows):
+        return rows
+    extra, out = 0, []
+    for row in rows:
+        extra += row.due_at_once
+        out.append(replace(row, number=row.number + extra))
+    return out
+
+
 def accrual_fraction(convention: DayCount, start: date, due: date, on: date) -> tuple[int, int]:
     """Share of a period's interest recognised by the end of `on` (start <= on < due), by the day count."""
     dc = day_count(convention)
@@ -390,6 +439,7 @@ class _Projection:
             )
         rows, cp = start
         self.rows = [replace(r) for r in rows]
+        _to_periods(self.rows)
         self.installment_amount, self.maturity_date = cp.installment_amount, cp.maturity_date
         self.credit, self.overpaid, self.refunded, self.recovered = cp.credit, cp.overpaid, cp.refunded, cp.recovered
         self.closed_on, self.written_off_on = cp.closed_on, cp.written_off_on
@@ -731,7 +781,8 @@ class _Projection:
             return
         if self.closed_on is None and self.written_off_on is None:
             for index, row in enumerate(self.rows):
-                if self.fees_through < row.period_start <= through and row.number <= self.terms.schedule.term:
+                contractual = row.number <= self.terms.schedule.term and not row.due_at_once
+                if contractual and self.fees_through < row.period_start <= through:
                     row.fees += installment_fee(rules, row.principal, row.interest)
                     self.first_open = min(self.first_open, index)
         self.fees_through = through
@@ -770,11 +821,32 @@ class _Projection:
         return Allocation(**{component: waiver.amount - remaining})
 
     def charge_back(self, chargeback: Chargeback) -> Allocation:
-        """Money of a repayment returned to its payer: a refund of it, from the credit balance first, the rest
-        principal owed again."""
+        """Money of a repayment returned to its payer: paid out of the credit balance first, the rest principal
+        owed again and due at once (CONTRACT "Servicing instruments")."""
         covered = min(chargeback.amount, self.credit)
-        self.refund(Refund(chargeback.seq, chargeback.date, chargeback.amount))
-        return Allocation(principal=chargeback.amount - covered, overpayment=covered)
+        uncovered = chargeback.amount - covered
+        self.credit -= covered
+        self.refunded += chargeback.amount
+        if uncovered:
+            self._owe_at_once(uncovered, chargeback.date)
+        return Allocation(principal=uncovered, overpayment=covered)
+
+    def _owe_at_once(self, amount: int, on: date) -> None:
+        """Principal owed again and due on `on` itself: an installment of its own after those due by then (so
+        the next payment pays it after any older arrears); a paid-off loan reopens. On a written-off loan it
+        is written off at once."""
+        self.readvanced += amount
+        if self.written_off_on is not None:
+            w = self.written_off
+            self.written_off = replace(w, principal_written_off=w.principal_written_off + amount)
+            return
+        self.closed_on = None
+        index = self.not_due_index(on)
+        period = self.rows[index - 1].number if index else 0  # see the module docstring
+        self.rows.insert(index, Installment(period, on, on, amount, 0))
+        if index < self.settled_rows:
+            self.settled_rows += 1  # a row settled by a payoff moved up one place
+        self.first_open = min(self.first_open, index)
 
     # --- result ----------------------------------------------------------------------------------------------
     def totals(self, as_of: date) -> LoanTotals:
@@ -828,7 +900,7 @@ class _Projection:
         return LoanState(
             as_of=as_of,
             status=status,
-            installments=self.rows,
+            installments=displayed(self.rows),
             allocations=self.allocations,
             totals=self.totals(as_of),
             installment_amount=self.installment_amount,

@@ -22,6 +22,7 @@ from decimal import Decimal
 from itertools import pairwise
 
 from app.domain.calendar import day_count, due_dates
+from app.domain.instruments import Chargeback
 from app.domain.money import to_minor
 from app.domain.schedule import half_up_div, reamortize_keeping_maturity
 from app.domain.servicing import (
@@ -212,6 +213,11 @@ class DailyProjection(_Projection):
             self.accrue_to(refund.date)
         super().refund(refund)
 
+    def charge_back(self, chargeback: Chargeback) -> Allocation:
+        if self.written_off_on is None and self.closed_on is None:
+            self.accrue_to(chargeback.date)
+        return super().charge_back(chargeback)
+
     def after_event(self, on: date) -> None:
         if self.closed_on is None and self.written_off_on is None:
             self.reestimate()
@@ -220,13 +226,15 @@ class DailyProjection(_Projection):
         """Project the open installments from the last event: each paid its amount on its due date (one already
         overdue then, on that date), interest accrued by then first; the last takes whatever principal and
         interest remain. It depends only on the state after the last event, so resuming equals replaying."""
-        principal = self.principal_outstanding()
+        self.open_rows()
+        # Principal due at once (a chargeback) is already due: assumed paid now, it is not spread.
+        at_once = [r for r in self.rows[self.first_open :] if r.due_at_once]
+        principal = self.principal_outstanding() - sum(r.principal - r.paid_principal for r in at_once)
         interest = self.accrued - self.interest_paid()
         day = self.segment_start
-        self.open_rows()
-        existing = {r.number: r for r in self.rows[self.first_open :]}
+        existing = {r.number: r for r in self.rows[self.first_open :] if not r.due_at_once}
         rebuilt = self.rows[: self.first_open]
-        first = self.rows[self.first_open].number if existing else (self.rows[-1].number + 1 if self.rows else 1)
+        first = min(existing) if existing else (self.rows[-1].number + 1 if self.rows else 1)
         last = max(self.terms.schedule.term, max(existing, default=0))
         for number in range(first, last + 1):
             row = existing.get(number) or self._grid_row(number)
@@ -247,6 +255,8 @@ class DailyProjection(_Projection):
             interest -= take_interest
             principal -= take_principal
             rebuilt.append(row)
+        if at_once:  # back in due-date order, after the installments due the same day (stable sort)
+            rebuilt = sorted(rebuilt + at_once, key=lambda r: r.due_date)
         self.rows = rebuilt
 
     def _grid_row(self, number: int) -> Installment:

@@ -24,7 +24,7 @@ from app.domain.lifecycle import LoanStatus, allowed_actions
 from app.domain.modifications import HolidayInterest, ModificationType, event_fields
 from app.domain.money import currency, from_minor
 from app.domain.schedule import MAX_RATE_PERCENT, InterestMethod
-from app.domain.servicing import InterestRecalculation, LoanState, Modification, project
+from app.domain.servicing import InterestRecalculation, LoanState, Modification, period_numbers, project
 from app.identity.access import Permission, Principal
 from app.loans import engine
 from app.loans import repository as repo
@@ -120,7 +120,8 @@ def _event(session: Session, loan: Loan, data: ModificationIn, today: date) -> M
 
 def _check_term(session: Session, loan: Loan, on: date, new_term: int) -> None:
     state = project(loan_terms(loan), domain_events(repo.events(session, loan.id)), on)
-    due = [r.number for r in state.installments if r.due_date <= on]
+    rows = state.installments
+    due = [period for r, period in zip(rows, period_numbers(rows), strict=True) if r.due_date <= on]
     least = (max(due) if due else 0) + 1
     if new_term < least:
         raise ValidationFailed.single("new_term", f"must be at least {least}: installments up to {least - 1} are due")

@@ -14,7 +14,7 @@ from app.domain.instruments import installment_fee, installment_fee_rules
 from app.domain.lifecycle import LoanStatus, allowed_actions
 from app.domain.money import currency as currency_of
 from app.domain.money import format_minor
-from app.domain.servicing import Allocation, Installment, LoanState
+from app.domain.servicing import Allocation, Installment, LoanState, period_numbers
 from app.ledger.entries import EntryDraft
 from app.loans.models import Loan, LoanInstallment, LoanTransaction
 from app.loans.numbering import paid_through
@@ -213,10 +213,10 @@ def _installment_rows(
             currency,
             as_of,
             installment_fee(rules, r.principal, r.interest)
-            if r.number <= loan.term and not (begun and r.period_start <= as_of)
+            if period <= loan.term and not (begun and r.period_start <= as_of)
             else 0,
         )
-        for r in rows
+        for r, period in zip(rows, period_numbers(rows), strict=True)
     ]
 
 

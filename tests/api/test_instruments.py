@@ -18,6 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.loans import reconcile
+from app.loans.models import Loan
+from app.loans.service import project_loan
+from app.operations import repository as operations
 from tests.api import test_servicing
 from tests.api.helpers_lending import (
     LOANS,
@@ -249,8 +252,11 @@ def test_a_chargeback_makes_principal_due_again(svc: Svc) -> None:
     assert (body["type"], body["allocation"]["principal"]) == ("chargeback", "340.02")
     # principal 669.98 left after #1, plus the 340.02 returned: 1010.00
     assert body["loan"]["balances"]["principal"] == "1010.00"
-    # owed with the installment falling due next: #2 principal 333.32 + 340.02 = 673.34
-    assert schedule(svc, loan["id"])[1]["principal"] == "673.34"
+    # due at once: a row of its own due 02-05 (the chargeback's date), no interest; the old #2 is now #3
+    rows = schedule(svc, loan["id"])
+    assert [(r["number"], r["due_date"], r["principal"], r["interest"]) for r in rows] == [
+        (1, "2024-02-01", "330.02", "10.00"), (2, "2024-02-05", "340.02", "0.00"),
+        (3, "2024-03-01", "333.32", "6.70"), (4, "2024-04-01", "336.66", "3.37")]
     # Dr 1100 loan portfolio, Cr 1000 fund source (the money went back to the payer)
     lines = entry_lines(svc, loan["id"], body)
     assert ("1100", "340.02", "0.00") in lines and ("1000", "0.00", "340.02") in lines
@@ -262,7 +268,98 @@ def test_a_chargeback_makes_principal_due_again(svc: Svc) -> None:
     books_true(svc, loan["id"])
     r = svc.world.post("manager", f"{LOANS}/{loan['id']}/transactions/{body['id']}/reverse", {"reason": "won"})
     assert r.status_code == 200 and r.json()["balances"]["principal"] == "669.98"
+    assert [row["due_date"] for row in schedule(svc, loan["id"])] == ["2024-02-01", "2024-03-01", "2024-04-01"]
     books_true(svc, loan["id"])
+
+
+COB = "/api/v1/operations/close-of-business"
+
+
+def test_chargeback_principal_is_due_at_once_through_close_of_business() -> None:
+    """LOAN3 with a late fee of 25.00 after 6 grace days, disbursed 2025-01-01; #1 (340.02) paid 02-01; 50.00 of it
+    charged back on 02-15. Close of business (the set-based SQL over the stored rows) ages the row due 02-15 and
+    charges its late fee exactly as the projection does; reversing the chargeback removes the row again."""
+    with fresh_world() as (world, db):
+        with db.transaction() as session:
+            operations.set_business_date(session, D(2025, 1, 1))
+        product = make_product(world, late_fee={"amount": "25.00", "grace_days": 6})
+        loan = active_loan(world, principal="1000.00", term=3, product=product)
+        loan_id = loan["id"]
+
+        def close(through: date) -> None:
+            r = world.post("manager", COB, {"business_date": through.isoformat()})
+            assert r.status_code == 200, r.text
+
+        def rows() -> list[tuple[Any, ...]]:
+            items = world.get("manager", f"{LOANS}/{loan_id}/schedule").json()["installments"]
+            return [(r["number"], r["period_start"], r["due_date"], r["principal"], r["interest"], r["penalties"],
+                     r["status"]) for r in items]
+
+        close(D(2025, 1, 31))
+        paid = created(world.post("manager", f"{LOANS}/{loan_id}/payments", {"amount": "340.02"}, headers=key()))
+        close(D(2025, 2, 14))
+        body = created(world.post("manager", f"{LOANS}/{loan_id}/chargebacks",
+                                  {"transaction_id": paid["transaction_id"], "amount": "50.00", "reason": "dispute"},
+                                  headers=key()))
+        assert body["date"] == "2025-02-15" and body["allocation"]["principal"] == "50.00"
+        # the stored rows were renumbered: 4 rows, the new one second (period start = due date = 02-15)
+        assert rows() == [
+            (1, "2025-01-01", "2025-02-01", "330.02", "10.00", "0.00", "paid"),
+            (2, "2025-02-15", "2025-02-15", "50.00", "0.00", "0.00", "pending"),
+            (3, "2025-02-01", "2025-03-01", "333.32", "6.70", "0.00", "pending"),
+            (4, "2025-03-01", "2025-04-01", "336.66", "3.37", "0.00", "pending")]
+        on_the_day = get_loan(world, loan_id)
+        assert on_the_day["days_past_due"] == 0
+        assert on_the_day["next_due"] == {"date": "2025-02-15", "amount": "50.00"}
+        assert on_the_day["balances"]["principal"] == "719.98"  # 669.98 + 50.00
+
+        def snapshot() -> tuple[Any, ...]:
+            """What close of business wrote on the loan row (its set-based SQL over the stored installments)."""
+            with db.session(writer=False) as session:
+                row = session.get(Loan, loan_id)
+                assert row is not None
+                return (row.days_past_due, row.delinquency_bucket, row.next_due_date, row.next_due_amount,
+                        row.penalties_outstanding)
+
+        close(D(2025, 2, 15))
+        assert snapshot() == (0, "current", D(2025, 2, 15), 5000, 0)  # due on 02-15: not past due at its end
+        # GET answers for the business date 02-16: unpaid since 02-15, 1 day past due; next due is #3's 340.02
+        # on 03-01 plus the 50.00 in arrears
+        next_day = get_loan(world, loan_id)
+        assert next_day["days_past_due"] == 1 and next_day["next_due"] == {"date": "2025-03-01", "amount": "390.02"}
+        close(D(2025, 2, 16))
+        assert snapshot() == (1, "1-30", D(2025, 3, 1), 39002, 0)
+        close(D(2025, 2, 22))  # 02-22 = 02-15 + 6 grace days + 1: its late fee of 25.00
+        assert snapshot() == (7, "1-30", D(2025, 3, 1), 39002 + 2500, 2500)
+        assert rows()[1] == (2, "2025-02-15", "2025-02-15", "50.00", "0.00", "25.00", "overdue")
+        with db.session(writer=False) as session:
+            assert [str(m) for m in reconcile.mismatches(session)] == []
+            # close of business wrote what a replay of the event log computes
+            stored = session.get(Loan, loan_id)
+            assert stored is not None
+            replay = project_loan(session, stored, D(2025, 2, 22))
+            assert (replay.days_past_due, replay.penalties_outstanding) == (7, 2500)
+            assert replay.next_due == (D(2025, 3, 1), 39002 + 2500)
+        assert get_loan(world, loan_id)["days_past_due"] == 8  # business date 02-23
+        # the next payment pays it first: its late fee, then its principal, then #3 as scheduled
+        pay = created(world.post("manager", f"{LOANS}/{loan_id}/payments", {"amount": "100.00"}, headers=key()))
+        # 100.00 - 25.00 - 50.00 = 25.00 for #3: 6.70 interest, then 18.30 principal
+        assert pay["allocation"]["penalties"] == "25.00" and pay["allocation"]["interest"] == "6.70"
+        assert pay["allocation"]["principal"] == "68.30"
+        assert get_loan(world, loan_id)["days_past_due"] == 0
+        assert [row[0] for row in rows()] == [1, 2, 3, 4]
+        assert [row[-1] for row in rows()] == ["paid", "paid", "partially_paid", "pending"]
+        # reversing the chargeback removes the row (and its late fee); the 100.00 goes to #2 again
+        r = world.post("manager", f"{LOANS}/{loan_id}/transactions/{body['id']}/reverse", {"reason": "won"})
+        assert r.status_code == 200, r.text
+        assert [row[:3] for row in rows()] == [(1, "2025-01-01", "2025-02-01"), (2, "2025-02-01", "2025-03-01"),
+                                               (3, "2025-03-01", "2025-04-01")]
+        after = get_loan(world, loan_id)
+        assert after["balances"]["penalties"] == "0.00" and after["days_past_due"] == 0
+        with db.session(writer=False) as session:
+            assert [str(m) for m in reconcile.mismatches(session)] == []
+        tb = world.get("manager", "/api/v1/ledger/trial-balance").json()
+        assert tb["total_debit"] == tb["total_credit"]
 
 
 def test_a_chargeback_reopens_a_closed_loan(svc: Svc) -> None:

@@ -1,8 +1,10 @@
 """Differential test (issue 15): close of business — the set-based SQL for fixed-schedule loans, the per-loan
 re-projection for simple-interest ones — against the pure projection, for random products and random
-payments, backdated payments, reversals and approved (possibly backdated) modifications over 200+ days. Every day, every loan's snapshot, installments and
+payments, backdated payments, chargebacks (principal due at once: a row of its own), reversals and approved
+(possibly backdated) modifications over 200+ days. Every day, every loan's snapshot, installments and
 ledger (journal lines and posted balances) equal what the projection says for that day."""
 
+import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -57,7 +59,7 @@ MODIFICATIONS = (
 ACTION = st.tuples(
     st.integers(0, DAYS - 1),  # day of the run
     st.integers(0, 2),  # which loan
-    st.sampled_from(["pay", "pay", "backdated", "reverse", "modify"]),
+    st.sampled_from(["pay", "pay", "backdated", "reverse", "modify", "chargeback"]),
     st.integers(100, 40_000),  # amount in cents
     st.integers(1, 40),  # days back for a backdated payment
 )
@@ -101,7 +103,8 @@ def _check(db: Database, loan_ids: list[str], on: date) -> None:
             "prepayment": "reduce_term"}] * 3,
     late_fees=[{"amount": "5.00", "grace_days": 2}, None, None],
     actions=[(40, 0, "modify", 5, 15), (41, 1, "modify", 7, 0), (50, 0, "pay", 9000, 1),
-             (70, 0, "backdated", 3000, 35), (90, 2, "modify", 9, 5), (120, 1, "reverse", 1, 1)],
+             (70, 0, "backdated", 3000, 35), (80, 0, "chargeback", 2500, 0), (90, 2, "modify", 9, 5),
+            (100, 0, "pay", 20000, 0), (120, 1, "reverse", 1, 1), (130, 0, "reverse", 1, 1)],
 )
 @given(
     terms=st.lists(st.one_of(FIXED, DAILY), min_size=3, max_size=3),
@@ -137,15 +140,26 @@ def test_close_of_business_equals_the_projection_for_random_books(
                 if r.status_code == 201:
                     r = w.post("manager", f"/api/v1/loans/{loan_id}/modifications/{r.json()['id']}/approve", {})
                     assert r.status_code == 200, r.text
+            elif kind == "chargeback":  # part of the latest repayment returned to the payer: owed at once
+                txs = w.get("manager", f"/api/v1/loans/{loan_id}/transactions").json()["items"]
+                repaid = [t for t in txs if t["type"] == "repayment" and not t["reversed"]]
+                if not repaid:
+                    continue
+                body = {"transaction_id": repaid[-1]["id"], "reason": "differential test",
+                        "amount": str(min(Decimal(amount), Decimal(repaid[-1]["amount"])))}
+                r = w.post("manager", f"/api/v1/loans/{loan_id}/chargebacks", body,
+                           headers={"Idempotency-Key": uuid.uuid4().hex})
             else:
                 txs = w.get("manager", f"/api/v1/loans/{loan_id}/transactions").json()["items"]
-                live = [t for t in txs if t["type"] in {"repayment", "recovery"} and not t["reversed"]]
+                kinds = {"repayment", "recovery", "chargeback"}
+                live = [t for t in txs if t["type"] in kinds and not t["reversed"]]
                 if not live:
                     continue
                 r = w.post("manager", f"/api/v1/loans/{loan_id}/transactions/{live[-1]['id']}/reverse",
                            {"reason": "differential test"})
             # A payment on a loan the earlier actions closed is a 201 credit; a reversal that would leave an
-            # uncovered state is refused with a clear 4xx. Never a 5xx.
+            # uncovered state (or of a repayment charged back) and a chargeback beyond what is left of its
+            # repayment are refused with a clear 4xx. Never a 5xx.
             assert r.status_code < 500, r.text
         r = w.post("manager", COB, {})
         assert r.status_code == 200, r.text

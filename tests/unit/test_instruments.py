@@ -12,6 +12,7 @@ LOAN12 (tests/unit/test_servicing_rules.py): 1,200.00 at 12 %, 12 monthly instal
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,7 +32,17 @@ from app.domain.instruments import (
 )
 from app.domain.lifecycle import LoanStatus
 from app.domain.schedule import generate_schedule
-from app.domain.servicing import Allocation, Event, LoanState, LoanTerms, Payment, project, resume
+from app.domain.servicing import (
+    Allocation,
+    Event,
+    InterestRecalculation,
+    LoanState,
+    LoanTerms,
+    Payment,
+    period_numbers,
+    project,
+    resume,
+)
 from tests.unit.test_servicing_properties import PROPERTY_SETTINGS, check_invariants, loan_terms
 from tests.unit.test_servicing_properties import Case as PaymentCase
 from tests.unit.test_servicing_rules import LOAN12, roles
@@ -151,14 +162,97 @@ def test_a_chargeback_makes_the_repayment_principal_due_again() -> None:
     state = project(NO_FEE, events, D(2024, 2, 10))
     # 1105.38 left after #1 plus the 106.62 returned to the payer: 1212.00 principal owed
     assert state.principal_outstanding == 121200
-    # with the installment falling due next (#2, due 03-01): 95.57 + 106.62 = 202.19 principal
-    assert state.installments[1].principal == 20219
-    assert state.next_due == (D(2024, 3, 1), 20219 + 1105)
+    # due at once: an installment of its own due 02-10 (no interest); the old #2 (due 03-01) is now #3
+    at_once = state.installments[1]
+    assert (at_once.number, at_once.period_start, at_once.due_date) == (2, D(2024, 2, 10), D(2024, 2, 10))
+    assert (at_once.principal, at_once.interest) == (10662, 0)
+    assert [(r.number, r.due_date, r.principal) for r in state.installments[2:4]] == [
+        (3, D(2024, 3, 1), 9557), (4, D(2024, 4, 1), 9652)]
+    assert len(state.installments) == 13
+    assert state.next_due == (D(2024, 2, 10), 10662)
     assert state.allocations[2] == Allocation(principal=10662)
     books = roles(state)
     # Dr 1100 loan portfolio 106.62, Cr 1000 fund source 106.62 (the money went back to the payer)
     assert books["loan_portfolio"] == 121200 and books["fund_source"] == -120000
     assert "overpayment_liability" not in books
+
+
+def test_chargeback_principal_is_due_on_its_date_golden() -> None:
+    """LOAN12 (late fee 10.00 after 5 grace days); #1 paid on its due date 02-01, then 50.00 of that repayment
+    charged back on 02-15, in the middle of #2's period (02-01, 03-01]."""
+    events: list[Event] = [Payment(1, D(2024, 2, 1), 10662), Chargeback(2, D(2024, 2, 15), 5000)]
+    on_the_day = project(LOAN12, events, D(2024, 2, 15))
+    # a row due 02-15 itself: period start = due date = 02-15, principal 50.00, no interest; 12 + 1 rows
+    assert [(r.number, r.period_start, r.due_date, r.principal, r.interest)
+            for r in on_the_day.installments[:3]] == [
+        (1, D(2024, 1, 1), D(2024, 2, 1), 9462, 1200),
+        (2, D(2024, 2, 15), D(2024, 2, 15), 5000, 0),
+        (3, D(2024, 2, 1), D(2024, 3, 1), 9557, 1105)]
+    assert [r.number for r in on_the_day.installments] == list(range(1, 14))
+    # principal 1200.00 - 94.62 + 50.00 = 1155.38; not past due on its own date, and due now
+    assert on_the_day.principal_outstanding == 115538
+    assert on_the_day.days_past_due == 0 and on_the_day.next_due == (D(2024, 2, 15), 5000)
+    # unpaid the next day: 1 day past due; next due = #3's 106.62 + the 50.00 arrears
+    next_day = project(LOAN12, events, D(2024, 2, 16))
+    assert next_day.days_past_due == 1
+    assert next_day.installments[1].status(D(2024, 2, 16)) == "overdue"
+    assert next_day.next_due == (D(2024, 3, 1), 10662 + 5000)
+    # the payoff is what it was without the chargeback plus the 50.00 (no interest on the row itself)
+    assert next_day.total_outstanding == project(LOAN12, events[:1], D(2024, 2, 16)).total_outstanding + 5000
+    # still unpaid at the end of 02-21 (DPD 6 > 5 grace days): its late fee of 10.00, like any installment
+    late = project(LOAN12, events, D(2024, 2, 21))
+    assert late.days_past_due == 6 and late.installments[1].penalties == 1000
+    assert late.installments[1].late_fee_date == D(2024, 2, 21)
+    assert project(LOAN12, events, D(2024, 2, 20)).penalties_outstanding == 0
+    # a payment of 60.00 on 02-20 pays it first (the oldest due), then 10.00 of #3's interest (11.05)
+    paid = project(LOAN12, [*events, Payment(3, D(2024, 2, 20), 6000)], D(2024, 2, 20))
+    assert paid.allocations[3] == Allocation(principal=5000, interest=1000)
+    assert paid.installments[1].outstanding == 0 and paid.days_past_due == 0
+    assert paid.installments[2].paid_interest == 1000
+    # reversing the chargeback is replaying without it: the row is gone, numbers as before
+    without = project(LOAN12, [events[0], Payment(3, D(2024, 2, 20), 6000)], D(2024, 2, 20))
+    assert len(without.installments) == 12 and [r.number for r in without.installments] == list(range(1, 13))
+    assert all(not r.due_at_once for r in without.installments)
+
+
+def test_a_chargeback_on_a_due_date_follows_the_installment_due_that_day() -> None:
+    # nothing paid; 20.00 charged back of a payment on 03-01, #2's due date: #1, #2 (due 03-01), then the row
+    events: list[Event] = [Payment(1, D(2024, 1, 15), 2000), Chargeback(2, D(2024, 3, 1), 2000)]
+    state = project(NO_FEE, events, D(2024, 3, 1))
+    assert [(r.number, r.due_date, r.due_at_once) for r in state.installments[:4]] == [
+        (1, D(2024, 2, 1), False), (2, D(2024, 3, 1), False), (3, D(2024, 3, 1), True), (4, D(2024, 4, 1), False)]
+
+
+def test_a_payment_backdated_before_a_chargeback_keeps_the_row_due_at_once() -> None:
+    # 02-10: 50.00 charged back (row due 02-10); a payment of 200.00 backdated to 02-05 is allocated before it
+    # exists (#2 as scheduled, 106.62, then 93.38 prepays principal); the row is still due 02-10 and unpaid.
+    events: list[Event] = [Payment(1, D(2024, 2, 1), 10662), Chargeback(2, D(2024, 2, 10), 5000),
+                           Payment(3, D(2024, 2, 5), 20000)]
+    state = project(NO_FEE, events, D(2024, 2, 12))
+    row = state.installments[1]
+    assert (row.number, row.due_date, row.principal, row.paid_principal) == (2, D(2024, 2, 10), 5000, 0)
+    assert state.installments[2].paid_principal == 9557 + 9338  # #2 (now 3) as scheduled, then the prepayment
+    assert state.days_past_due == 2
+    stored = project(NO_FEE, [events[0], events[2]], D(2024, 2, 5))
+    resumed = resume(NO_FEE, stored.installments, stored.checkpoint, [events[1]], D(2024, 2, 12))
+    assert resumed.installments == state.installments and resumed.totals == state.totals
+
+
+def test_resuming_from_stored_rows_with_a_row_due_at_once_equals_replaying() -> None:
+    # the stored rows are numbered in order (1..13); the projection renumbers them to periods and back
+    terms = replace(LOAN12, installment_fees=(FeeRule(amount=500),))
+    first = [Payment(1, D(2024, 2, 1), 11162), Chargeback(2, D(2024, 2, 15), 5000)]
+    later = [Payment(3, D(2024, 3, 20), 30000), Payment(4, D(2024, 12, 1), 30000)]
+    stored = project(terms, first, D(2024, 2, 16))
+    assert [r.number for r in stored.installments] == list(range(1, 14))
+    resumed = resume(terms, stored.installments, stored.checkpoint, later, D(2025, 2, 1))
+    replayed = project(terms, first + later, D(2025, 2, 1))
+    assert resumed.installments == replayed.installments and resumed.totals == replayed.totals
+    # every contractual installment (the 12th is row 13) still carries its 5.00 installment fee; the row due
+    # at once none
+    assert [r.fees for r in replayed.installments if not r.due_at_once] == [500] * len(
+        [r for r in replayed.installments if not r.due_at_once])
+    assert [r.fees for r in replayed.installments if r.due_at_once] == [0]
 
 
 def test_a_chargeback_reopens_a_paid_off_loan() -> None:
@@ -167,6 +261,38 @@ def test_a_chargeback_reopens_a_paid_off_loan() -> None:
     assert project(NO_FEE, events[:1], D(2024, 1, 1)).status == LoanStatus.closed
     state = project(NO_FEE, events, D(2024, 1, 5))
     assert state.status == LoanStatus.active and state.principal_outstanding == 20000
+
+
+def test_a_chargeback_after_an_early_payoff_keeps_the_settled_interest() -> None:
+    # #1 paid 02-01; paid off on 02-10 (#2 due 03-01 keeps 9 days of its interest: 11.05 * 9/30 = 3.315 -> 3.32);
+    # 50.00 charged back on 02-15 goes in before #2 (due 03-01): #2 stays settled, nothing more accrues on it
+    payoff = project(NO_FEE, [Payment(1, D(2024, 2, 1), 10662)], D(2024, 2, 10)).total_outstanding
+    assert payoff == 110538 + 332
+    events: list[Event] = [Payment(1, D(2024, 2, 1), 10662), Payment(2, D(2024, 2, 10), payoff),
+                           Chargeback(3, D(2024, 2, 15), 5000)]
+    state = project(NO_FEE, events, D(2024, 2, 20))
+    assert state.status == LoanStatus.active
+    assert [(r.number, r.due_date, r.interest, r.outstanding) for r in state.installments] == [
+        (1, D(2024, 2, 1), 1200, 0), (2, D(2024, 2, 15), 0, 5000), (3, D(2024, 3, 1), 332, 0)]
+    assert state.totals.interest_recognized == 1200 + 332
+    assert (state.interest_outstanding, state.interest_in_advance) == (0, 0)
+    assert state.total_outstanding == 5000 and state.days_past_due == 5
+
+
+def test_a_chargeback_on_a_simple_interest_loan_is_due_at_once_too() -> None:
+    # LOAN12 with daily recalculation (actual/365): the 50.00 charged back on 02-15 is its own row due 02-15;
+    # the open installments are re-estimated on the rest of the principal (the row is assumed paid at once)
+    terms = replace(NO_FEE, schedule=replace(NO_FEE.schedule, day_count="actual/365"),
+                    interest_recalculation=InterestRecalculation.daily)
+    events: list[Event] = [Payment(1, D(2024, 2, 1), 10662), Chargeback(2, D(2024, 2, 15), 5000)]
+    state = project(terms, events, D(2024, 2, 16))
+    row = state.installments[1]
+    assert (row.number, row.period_start, row.due_date, row.principal, row.interest) == (
+        2, D(2024, 2, 15), D(2024, 2, 15), 5000, 0)
+    assert len(state.installments) == 13 and state.days_past_due == 1
+    # every cent of principal owed sits in exactly one row
+    assert sum(r.principal - r.paid_principal for r in state.installments) == state.principal_outstanding
+    assert state.principal_outstanding == project(terms, events[:1], D(2024, 2, 16)).principal_outstanding + 5000
 
 
 def test_a_chargeback_on_an_overpaid_loan_takes_the_credit_first() -> None:
@@ -230,6 +356,27 @@ def test_the_books_balance_and_receivables_equal_balances_whatever_the_instrumen
     for event in events:
         if event.date <= as_of and event.seq in state.allocations:
             assert all(v >= 0 for v in vars(state.allocations[event.seq]).values())
+
+
+@PROPERTY_SETTINGS
+@given(instrument_cases())
+def test_rows_are_numbered_in_due_date_order_and_a_chargeback_row_is_past_due_from_the_next_day(
+    case: tuple[LoanTerms, list[Event], date],
+) -> None:
+    terms, events, as_of = case
+    state = project(terms, events, as_of)
+    rows = state.installments
+    assert [r.number for r in rows] == list(range(1, len(rows) + 1))
+    assert all(a.due_date <= b.due_date for a, b in pairwise(rows))
+    # the contractual rows keep consecutive period numbers (the due-date grid) around the rows due at once
+    periods = [p for r, p in zip(rows, period_numbers(rows), strict=True) if not r.due_at_once]
+    assert periods == list(range(1, len(periods) + 1))
+    at_once = [r for r in rows if r.due_at_once]
+    if not any(isinstance(e, Chargeback) and e.date <= as_of for e in events):
+        assert at_once == []
+    if state.status == LoanStatus.active:
+        unpaid = [r for r in at_once if r.due_date < as_of and r.outstanding_principal_interest > 0]
+        assert all(state.days_past_due >= (as_of - r.due_date).days for r in unpaid)
 
 
 @PROPERTY_SETTINGS
