@@ -41,7 +41,9 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     queue.inserts.append((table, list(rows)))
 
 
-def add_to(session: Session, table: Table, keys: tuple[str, ...], value: str, deltas: dict[tuple[Any, ...], int]) -> None:
+def add_to(
+    session: Session, table: Table, keys: tuple[str, ...], value: str, deltas: dict[tuple[Any, ...], int]
+) -> None:
     """Add signed amounts to `table.value` of the rows keyed by `keys` (inserting missing rows): one upsert.
     Deltas queued twice for one key are summed (one statement must not change a row twice)."""
     deltas = {k: d for k, d in deltas.items() if d}

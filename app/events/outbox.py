@@ -1,8 +1,8 @@
 """The transactional outbox (CONTRACT Events out). Writers call `emit` with the loan and its new event; the
 outbox rows — with a gap-free per-loan `sequence` and the loan and transaction as the REST API shows them
 after the change — are written just before the writer's transaction commits, in that transaction; the delivery
-worker creates each event's webhook deliveries afterwards (`delivery.fan_out`). A rolled-back transaction (or a dry run) leaves nothing; nothing here
-talks to the network: the delivery worker reads the outbox afterwards."""
+worker creates each event's webhook deliveries afterwards (`delivery.fan_out`). A rolled-back transaction (or a
+dry run) leaves nothing; nothing here talks to the network."""
 
 import uuid
 from dataclasses import dataclass
@@ -163,17 +163,17 @@ def _bump_loan_counters(session: Session, counts: dict[str, int]) -> dict[str, i
     """Add `counts` to the loans' outbox counters; answers each loan's last sequence before."""
     t = cast(Table, Loan.__table__)
     before = dict(session.execute(select(t.c.id, t.c.outbox_seq).where(t.c.id.in_(list(counts)))).all())
-    for stream, n in counts.items():
+    for stream in counts:
         if stream not in before:
             raise RuntimeError(f"outbox stream {stream!r} is neither a loan nor {COB_STREAM!r}")
     session.execute(
         update(t).where(t.c.id == bindparam("loan")).values(outbox_seq=bindparam("seq")),
         [{"loan": stream, "seq": before[stream] + n} for stream, n in sorted(counts.items())],
     )
-    for stream in counts:  # a copy of the loan in this session must not write its old counter back
-        loan = session.identity_map.get(session.identity_key(Loan, stream))  # type: ignore[arg-type]
+    for stream, n in counts.items():  # a copy of the loan in this session must not write its old counter back
+        loan = session.identity_map.get(session.identity_key(Loan, stream))
         if isinstance(loan, Loan):
-            set_committed_value(loan, "outbox_seq", before[stream] + counts[stream])
+            set_committed_value(loan, "outbox_seq", before[stream] + n)
     return {stream: int(before[stream]) for stream in counts}
 
 
