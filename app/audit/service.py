@@ -1,12 +1,13 @@
 """The audit trail: one record per successful mutating action, written in the action's transaction."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditRecord
+from app.core import deferred
 from app.core.request_context import current_request_id
 from app.identity.access import Principal
 
@@ -21,22 +22,22 @@ def record(
     after_status: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
-        AuditRecord(
-            user_id=principal.user_id if principal else None,
-            username=principal.username if principal else "system",
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            request_id=current_request_id(),
-            before_status=before_status,
-            after_status=after_status,
-            detail=detail or {},
-        )
-    )
+    row = {
+        "user_id": principal.user_id if principal else None,
+        "username": principal.username if principal else "system",
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "request_id": current_request_id(),
+        "before_status": before_status,
+        "after_status": after_status,
+        "detail": detail or {},
+    }
+    deferred.insert_rows(session, cast(Table, AuditRecord.__table__), [row])  # with the commit's other rows
 
 
 def trail(session: Session, object_type: str, object_id: str, limit: int = 500) -> Sequence[AuditRecord]:
+    deferred.flush(session)
     stmt = (
         select(AuditRecord)
         .where(AuditRecord.object_type == object_type, AuditRecord.object_id == object_id)

@@ -7,11 +7,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
+from app.core import deferred
 from app.core.errors import ValidationFailed
 from app.core.idempotency_models import IdempotencyKey
 from app.core.orm import utcnow
@@ -64,17 +65,16 @@ def stored_response(row: IdempotencyKey | None, request: IdempotentRequest) -> S
 
 def store(session: Session, request: IdempotentRequest, status: int, body: dict[str, Any], ttl: timedelta) -> None:
     now = utcnow()
-    session.add(
-        IdempotencyKey(
-            user_id=request.user_id,
-            key=request.key,
-            request_hash=request.request_hash,
-            response_status=status,
-            response_body=body,
-            created_at=now,
-            expires_at=now + ttl,
-        )
-    )
+    row = {
+        "user_id": request.user_id,
+        "key": request.key,
+        "request_hash": request.request_hash,
+        "response_status": status,
+        "response_body": body,
+        "created_at": now,
+        "expires_at": now + ttl,
+    }
+    deferred.insert_rows(session, cast(Table, IdempotencyKey.__table__), [row])  # with the commit's other rows
 
 
 def purge_expired(session: Session, now: datetime | None = None) -> int:

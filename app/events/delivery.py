@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import and_, exists, func, or_, select, tuple_, update
+from sqlalchemy import and_, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import aliased
 from standardwebhooks import Webhook
 
@@ -24,6 +24,7 @@ from app.core.logging import get_logger
 from app.core.orm import utcnow
 from app.database import Database
 from app.events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
+from app.events.outbox import matches
 
 log = get_logger(__name__)
 USER_AGENT = "loan-backend-webhooks/1"
@@ -73,6 +74,46 @@ class Outcome:
     ok: bool
     status_code: int | None
     error: str | None
+
+
+FAN_OUT_PAGE = 2000
+FAN_OUT_LOCK = 0x15FA  # PostgreSQL advisory lock: one fan-out at a time
+
+
+def fan_out(db: Database, page: int = FAN_OUT_PAGE) -> int:
+    """Create the webhook deliveries of outbox events not fanned out yet: one per active endpoint subscribed to
+    the event's type that existed when the event was written (as if the writer had created them). One fan-out
+    runs at a time and takes events in id order: a loan's events are committed in sequence order, so an
+    event's delivery never exists before the deliveries of the events before it. Answers how many events."""
+    now = utcnow()
+    with db.transaction() as session:
+        if db.is_postgres and not session.scalar(select(func.pg_try_advisory_xact_lock(FAN_OUT_LOCK))):
+            return 0  # another worker is fanning out
+        events = session.execute(
+            select(OutboxEvent.id, OutboxEvent.stream, OutboxEvent.sequence, OutboxEvent.type, OutboxEvent.created_at)
+            .where(OutboxEvent.fanned_out.is_(False))
+            .order_by(OutboxEvent.id)
+            .limit(page)
+        ).all()
+        if not events:
+            return 0
+        endpoints = session.execute(
+            select(WebhookEndpoint.id, WebhookEndpoint.events, WebhookEndpoint.created_at).where(
+                WebhookEndpoint.is_active.is_(True)
+            )
+        ).all()
+        rows = [
+            {"endpoint_id": ep_id, "outbox_id": ev_id, "stream": stream, "sequence": sequence, "event_type": type_,
+             "status": "pending", "attempts": 0, "next_attempt_at": now, "replay": False, "created_at": now}
+            for ev_id, stream, sequence, type_, written_at in events
+            for ep_id, patterns, created_at in endpoints
+            if created_at <= written_at and matches(patterns, type_)
+        ]
+        if rows:
+            session.execute(insert(WebhookDelivery), rows)
+        ids = [e[0] for e in events]
+        session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(fanned_out=True))
+    return len(events)
 
 
 def claim(db: Database, policy: Policy, queues: int) -> list[list[Claimed]]:

@@ -18,6 +18,7 @@ class OutboxEvent(Base):
     __table_args__ = (
         UniqueConstraint("stream", "sequence", name="uq_outbox_events_stream_sequence"),
         Index("ix_outbox_events_amqp_pending", "amqp_published", "id"),
+        Index("ix_outbox_events_fan_out", "fanned_out", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -27,6 +28,8 @@ class OutboxEvent(Base):
     type: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the JSON body sent: {type, timestamp, data}
     amqp_published: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether the delivery worker has created this event's webhook deliveries (outside the writer's transaction).
+    fanned_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_at: Mapped[datetime] = created_at_column()
 
 

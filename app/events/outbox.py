@@ -1,20 +1,22 @@
 """The transactional outbox (CONTRACT Events out). Writers call `emit` with the loan and its new event; the
 outbox rows — with a gap-free per-loan `sequence` and the loan and transaction as the REST API shows them
-after the change — and one delivery row per subscribed endpoint are written just before the writer's
-transaction commits, in that transaction. A rolled-back transaction (or a dry run) leaves nothing; nothing here
-talks to the network: the delivery worker reads the outbox afterwards."""
+after the change — are written just before the writer's transaction commits, in that transaction; the delivery
+worker creates each event's webhook deliveries afterwards (`delivery.fan_out`). A rolled-back transaction (or a
+dry run) leaves nothing; nothing here talks to the network."""
 
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, func, select
+from sqlalchemy import Table, bindparam, event, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
+from app.core import deferred
 from app.core.orm import utcnow
 from app.domain.lifecycle import LoanStatus
-from app.events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
+from app.events.models import OutboxEvent
 from app.loans.models import Loan, LoanEvent, LoanTransaction
 from app.loans.presenters import loan_out, transaction_out
 
@@ -101,11 +103,13 @@ def emit_system(session: Session, event_type: str, data: dict[str, Any], stream:
     session.info.setdefault(_PENDING, []).append(_Pending(stream, None, None, None, event_type, data))
 
 
-@event.listens_for(Session, "before_commit")
 def _write_outbox(session: Session) -> None:
     pending: list[_Pending] | None = session.info.pop(_PENDING, None)
     if pending:
         write(session, pending)
+
+
+deferred.before_commit(_write_outbox)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -113,66 +117,82 @@ def _forget_outbox(session: Session, _previous: Any) -> None:
     session.info.pop(_PENDING, None)
 
 
-def write(session: Session, pending: list[_Pending]) -> list[OutboxEvent]:
-    session.flush()
+def write(session: Session, pending: list[_Pending]) -> None:
+    """The outbox rows of this transaction's events, with their per-stream sequences. A loan's stream counts
+    on its row (`loans.outbox_seq`, locked by the writer), set here before the loan's changes are flushed so
+    the loan is updated once; the `cob` stream takes the max. The rows go with the commit's other queued rows;
+    the delivery worker fans them out to the subscribed endpoints."""
+    typed = [(item, _types_of(item, pending[index + 1 :])) for index, item in enumerate(pending)]
+    counts: dict[str, int] = {}
+    for item, types in typed:
+        counts[item.stream] = counts.get(item.stream, 0) + len(types)
+    loans = {item.stream: item.loan for item, _ in typed if item.loan is not None}
+    last: dict[str, int] = {stream: loan.outbox_seq or 0 for stream, loan in loans.items()}
+    for stream, loan in loans.items():
+        loan.outbox_seq = last[stream] + counts[stream]
+    others = sorted(s for s in counts if s not in loans and s != COB_STREAM)
+    if others:  # close of business's per-loan events (the loans are locked): their rows count too
+        last.update(_bump_loan_counters(session, {s: counts[s] for s in others}))
+    if COB_STREAM in counts:
+        cob_last = session.scalar(select(func.max(OutboxEvent.sequence)).where(OutboxEvent.stream == COB_STREAM))
+        last[COB_STREAM] = cob_last or 0
+    session.flush()  # the loan and its transaction as they are stored (their rendering reads defaults)
     now = utcnow()
-    streams = sorted({p.stream for p in pending})
-    last: dict[str, int] = dict(
-        session.execute(
-            select(OutboxEvent.stream, func.max(OutboxEvent.sequence))
-            .where(OutboxEvent.stream.in_(streams))
-            .group_by(OutboxEvent.stream)
-        ).all()
-    )
-    rows: list[OutboxEvent] = []
-    for index, item in enumerate(pending):
-        for event_type, data in _events_of(session, item, pending[index + 1 :]):
-            sequence = last.get(item.stream, 0) + 1
+    rows: list[dict[str, Any]] = []
+    for item, types in typed:
+        for event_type, data in zip(types, _data_of(session, item, types), strict=True):
+            sequence = last[item.stream] + 1
             last[item.stream] = sequence
-            body = {
-                "type": event_type,
-                "timestamp": stamp(now),
-                "data": {"sequence": sequence, **data},
-            }
+            body = {"type": event_type, "timestamp": stamp(now), "data": {"sequence": sequence, **data}}
             rows.append(
-                OutboxEvent(
-                    event_id=f"msg_{uuid.uuid4().hex}",
-                    stream=item.stream,
-                    sequence=sequence,
-                    type=event_type,
-                    payload=body,
-                    amqp_published=False,
-                    created_at=now,
-                )
+                {
+                    "event_id": f"msg_{uuid.uuid4().hex}",
+                    "stream": item.stream,
+                    "sequence": sequence,
+                    "type": event_type,
+                    "payload": body,
+                    "amqp_published": False,
+                    "fanned_out": False,
+                    "created_at": now,
+                }
             )
-    session.add_all(rows)
-    session.flush()
-    endpoints = session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.is_active.is_(True))).all()
-    session.add_all(
-        WebhookDelivery(
-            endpoint_id=ep.id,
-            outbox_id=row.id,
-            stream=row.stream,
-            sequence=row.sequence,
-            event_type=row.type,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            replay=False,
-            created_at=now,
-        )
-        for row in rows
-        for ep in endpoints
-        if matches(ep.events, row.type)
+    deferred.insert_rows(session, cast(Table, OutboxEvent.__table__), rows)
+
+
+def _bump_loan_counters(session: Session, counts: dict[str, int]) -> dict[str, int]:
+    """Add `counts` to the loans' outbox counters; answers each loan's last sequence before."""
+    t = cast(Table, Loan.__table__)
+    before = dict(session.execute(select(t.c.id, t.c.outbox_seq).where(t.c.id.in_(list(counts)))).all())
+    for stream in counts:
+        if stream not in before:
+            raise RuntimeError(f"outbox stream {stream!r} is neither a loan nor {COB_STREAM!r}")
+    session.execute(
+        update(t).where(t.c.id == bindparam("loan")).values(outbox_seq=bindparam("seq")),
+        [{"loan": stream, "seq": before[stream] + n} for stream, n in sorted(counts.items())],
     )
-    return rows
+    for stream, n in counts.items():  # a copy of the loan in this session must not write its old counter back
+        loan = session.identity_map.get(session.identity_key(Loan, stream))
+        if isinstance(loan, Loan):
+            set_committed_value(loan, "outbox_seq", before[stream] + n)
+    return {stream: int(before[stream]) for stream in counts}
 
 
-def _events_of(
-    session: Session, item: _Pending, later: list[_Pending]
-) -> list[tuple[str, dict[str, Any]]]:
+def _types_of(item: _Pending, later: list[_Pending]) -> list[str]:
+    """The public event types an item publishes (decided from memory: no statement)."""
     if item.loan is None or item.event is None:
-        return [(item.event_type, dict(item.data or {}))]
+        return [item.event_type]
+    loan = item.loan
+    out = [LOAN_EVENT_TYPES.get(item.event.type, f"loan.{item.event.type}")]
+    status_event = STATUS_EVENT_TYPES.get(loan.status)
+    last_of_loan = not any(p.loan is loan for p in later)
+    if status_event and last_of_loan and item.status_before != loan.status:
+        out.append(status_event)
+    return out
+
+
+def _data_of(session: Session, item: _Pending, types: list[str]) -> list[dict[str, Any]]:
+    if item.loan is None or item.event is None:
+        return [dict(item.data or {})]
     loan, ev = item.loan, item.event
     tx = session.get(LoanTransaction, ev.transaction_id) if ev.transaction_id else None
     data: dict[str, Any] = {
@@ -187,11 +207,9 @@ def _events_of(
         ev.payload.get("reason")
     ):
         data["reason"] = ev.payload["reason"]
-    out = [(LOAN_EVENT_TYPES.get(ev.type, f"loan.{ev.type}"), data)]
-    status_event = STATUS_EVENT_TYPES.get(loan.status)
-    last_of_loan = not any(p.loan is loan for p in later)
-    if status_event and last_of_loan and item.status_before != loan.status:
-        out.append((status_event, {"loan_id": loan.id, "loan": data["loan"]}))
+    out = [data]
+    if len(types) > 1:
+        out.append({"loan_id": loan.id, "loan": data["loan"]})
     return out
 
 

@@ -1,4 +1,5 @@
-"""`loanctl deliver-events`: the one background worker of events out. Each round delivers the due webhooks,
+"""`loanctl deliver-events`: the one background worker of events out. Each round fans new outbox events out to
+the subscribed endpoints (their delivery rows), delivers the due webhooks,
 publishes new outbox events to RabbitMQ (when AMQP_URL is set) and processes a chunk of any pending payment
 batch. Long-running; SIGTERM/SIGINT finish the round in hand and exit 0; `once` does what is due and returns."""
 
@@ -16,7 +17,7 @@ from app.core.config import Settings
 from app.core.logging import get_logger
 from app.database import Database
 from app.events import delivery, publisher
-from app.events.models import WebhookDelivery
+from app.events.models import OutboxEvent, WebhookDelivery
 from app.payments import batches
 from app.payments.models import PaymentBatchRow
 
@@ -56,6 +57,7 @@ class Worker:
             try:
                 while not self.stop.is_set():
                     try:
+                        fanned = delivery.fan_out(self.db)
                         sent = delivery.deliver_due(self.db, client, pool, self.policy)
                         published = amqp.publish_pending(self.db) if amqp else 0
                         rows = batches.process_next_chunk(self.db, self.settings)
@@ -69,7 +71,7 @@ class Worker:
                     self.totals.published += published
                     self.totals.batch_rows += rows
                     self.totals.rounds += 1
-                    if sent or published or rows:
+                    if fanned or sent or published or rows:
                         continue
                     if once:
                         break
@@ -95,6 +97,7 @@ def run_until_idle(db: Database, settings: Settings, timeout: float = 60.0) -> T
 def pending_work(db: Database) -> bool:
     with db.session(writer=False) as session:
         for stmt in (
+            select(OutboxEvent.id).where(OutboxEvent.fanned_out.is_(False)).limit(1),
             select(WebhookDelivery.id).where(WebhookDelivery.status == "pending").limit(1),
             select(PaymentBatchRow.row_no).where(PaymentBatchRow.status == "pending").limit(1),
         ):

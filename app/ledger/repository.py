@@ -2,11 +2,12 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, func, insert, select, text
+from sqlalchemy import Select, Table, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from app.core import deferred
 from app.core.orm import utcnow
 from app.core.pagination import paginate
 from app.ledger.models import JournalEntry, JournalLine, LedgerAccount, LoanAccountBalance
@@ -32,6 +33,7 @@ def unbalanced_entries(session: Session, entry_ids: Sequence[str]) -> list[str]:
 
 def loan_balances(session: Session, loan_id: str) -> dict[str, int]:
     """Signed (debit positive) balance of every account for one loan, summed from its journal lines."""
+    deferred.flush(session)
     stmt = (
         select(JournalLine.account_code, func.sum(JournalLine.debit - JournalLine.credit))
         .where(JournalLine.loan_id == loan_id)
@@ -45,32 +47,18 @@ WORKING_SET = "loans.working_set"
 
 
 def posted_loan_balances(session: Session, loan_id: str) -> dict[str, int]:
+    deferred.flush(session)  # this transaction's postings first
     t = LoanAccountBalance.__table__
     rows = session.execute(select(t.c.account_code, t.c.balance).where(t.c.loan_id == loan_id)).all()
     return {str(code): int(balance) for code, balance in rows if balance}
 
 
-def _upsert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def add_to_loan_balances(session: Session, deltas: dict[tuple[str, str], int]) -> None:
-    """Add signed amounts to posted balances: one multi-row upsert statement."""
+    """Add signed amounts to posted balances: one multi-row upsert statement (with the transaction's other
+    queued rows on PostgreSQL: app/core/deferred.py)."""
     session.info.pop(WORKING_SET, None)
-    rows = [
-        {"loan_id": loan_id, "account_code": code, "balance": delta}
-        for (loan_id, code), delta in sorted(deltas.items())  # one lock order for every writer
-        if delta
-    ]
-    if not rows:
-        return
-    stmt = _upsert(session)(LoanAccountBalance).values(rows)
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["loan_id", "account_code"],
-            set_={"balance": LoanAccountBalance.__table__.c.balance + stmt.excluded.balance},
-        )
-    )
+    table = cast(Table, LoanAccountBalance.__table__)
+    deferred.add_to(session, table, ("loan_id", "account_code"), "balance", deltas)
 
 
 def add_lines_to_loan_balances(session: Session, entry_id: str, after_line_id: int) -> None:
@@ -111,13 +99,12 @@ def posted_balance_mismatches(session: Session, after_loan: str, upto_loan: str)
 
 
 def insert_entry(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(cast(Table, JournalEntry.__table__)), values)
+    deferred.insert_rows(session, cast(Table, JournalEntry.__table__), [values])
 
 
 def insert_lines(session: Session, lines: Sequence[dict[str, Any]]) -> None:
-    if lines:
-        # Core executemany on the table: one statement, no RETURNING of generated ids.
-        session.execute(insert(cast(Table, JournalLine.__table__)), list(lines))
+    # One multi-row INSERT on the table, no RETURNING of generated ids (at commit on PostgreSQL).
+    deferred.insert_rows(session, cast(Table, JournalLine.__table__), lines)
 
 
 def trial_balance(session: Session, as_of: date, currency: str) -> list[tuple[LedgerAccount, int, int]]:
@@ -238,6 +225,7 @@ def insert_lines_from_select(
     and the totals), so lines another worker adds to the same entry are never counted; SQLite (one writer at a
     time): the lines above the highest id before the insert."""
     session.info.pop(WORKING_SET, None)
+    deferred.flush(session)  # this transaction's queued postings before the set-based ones
     values = {**params, "entry_id": entry_id, "currency": currency, "effective_date": effective_date}
     insert_sql = (
         "INSERT INTO journal_lines (entry_id, account_code, loan_id, currency, effective_date, booking_date, "

@@ -92,11 +92,11 @@ def lock_for_write(
     request: IdempotentRequest | None = None,
 ) -> repo.LockedLoan:
     """Lock and authorise the loan (one statement, with the business date and any stored idempotent answer).
-    On PostgreSQL a write first takes the business date FOR SHARE, before any loan lock: close of business
-    holds it exclusively while it closes the day and then locks loans, so the opposite order could deadlock."""
-    if session.info.get(WRITES) and session.get_bind().dialect.name == "postgresql":
-        session.info[repo.BUSINESS_DATE] = operations.business_date_for_write(session)
-    locked = repo.lock(session, loan_id, request)
+    On PostgreSQL a write's first lock takes the business date FOR SHARE in that statement, before the loan
+    row: close of business holds it exclusively while it closes the day and then locks loans, so the opposite
+    order could deadlock."""
+    share = bool(session.info.get(WRITES)) and repo.BUSINESS_DATE not in session.info
+    locked = repo.lock(session, loan_id, request, share_business_date=share)
     if locked is None:
         raise NotFound("loan not found")
     principal.require_on(permission, locked.loan.branch_id, "loan")

@@ -99,6 +99,8 @@ class Loan(Base):
     next_due_amount: Mapped[int | None] = mapped_column(BigInteger)
     past_maturity: Mapped[bool] = mapped_column(Boolean, default=False)
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # The last outbox sequence of the loan's stream (assigned under the loan lock: no max() per write).
+    outbox_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # What close of business needs to accrue and age the loan set-based, without reading installments:
     # the installment whose period contains the snapshot date, the interest of the installments before it,
     # and the oldest due date with principal or interest unpaid.

@@ -7,6 +7,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, delete, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
+from app.core import deferred
 from app.core.idempotency import IdempotentRequest
 from app.core.idempotency_models import IdempotencyKey
 from app.core.pagination import paginate
@@ -31,12 +32,22 @@ class LockedLoan:
 BUSINESS_DATE = "loans.business_date"  # session.info key: the business date read with the loan's lock
 
 
-def lock(session: Session, loan_id: str, request: IdempotentRequest | None = None) -> LockedLoan | None:
+def lock(
+    session: Session, loan_id: str, request: IdempotentRequest | None = None, share_business_date: bool = False
+) -> LockedLoan | None:
     """Load the loan for writing, with the business date and the stored answer for an Idempotency-Key, in one
     statement. PostgreSQL: a row lock held to commit serialises writers on this loan; SQLite: the BEGIN
-    IMMEDIATE write lock already serialises every writer."""
-    calendar = select(BusinessCalendar.business_date).where(BusinessCalendar.id == 1).scalar_subquery()
+    IMMEDIATE write lock already serialises every writer. `share_business_date` (PostgreSQL): the statement
+    first takes the business date FOR SHARE, held to commit (close of business holds it exclusively while it
+    closes the day, then locks loans: a writer waits for it before it holds any loan lock, never after)."""
+    deferred.flush(session)  # the working set read below includes this transaction's postings
     postgres = session.get_bind().dialect.name == "postgresql"
+    day = select(BusinessCalendar.business_date).where(BusinessCalendar.id == 1)
+    if postgres and share_business_date:
+        shared = day.with_for_update(read=True).cte("business_day")
+        calendar = select(shared.c.business_date).scalar_subquery()
+    else:
+        calendar = day.scalar_subquery()
     stmt = select(Loan, calendar.label("business_date"), *_working_set_columns(postgres))
     if request is not None:
         stmt = stmt.add_columns(IdempotencyKey).outerjoin(

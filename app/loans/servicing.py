@@ -145,7 +145,8 @@ def _pay(
         loan.status,
         {"transaction_id": tx.id, "amount": _m(amount, loan), "date": on.isoformat()},
     )
-    session.flush()
+    # Nothing is flushed here: the loan, its event and transaction are written once, at commit, after the
+    # outbox has counted the loan's events on it (one UPDATE of the loan).
     outcome = Outcome(loan, today, state, [draft] if draft else [], tx, allocation)
     if dry_run:
         return MoneyResult(

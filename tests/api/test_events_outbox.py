@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from app.database import Database
 from app.events.models import OutboxEvent
+from app.loans.models import Loan
 from tests.api.helpers_lending import LOANS, act, active_loan, pay, submit_loan
 from tests.conftest import World, assert_problem, fresh_world
 
@@ -129,3 +130,36 @@ def test_close_of_business_publishes_late_fees_and_delinquency_in_the_loans_sequ
         assert (moved["from_bucket"], moved["to_bucket"]) == ("current", "1-30")
         assert moved["business_date"] == (due + timedelta(days=1)).isoformat()
         assert len(outbox(database, "cob")) == 46
+        with database.session(writer=False) as session:  # the loan row counts its stream (no max() per write)
+            assert session.scalar(select(Loan.outbox_seq).where(Loan.id == loan["id"])) == len(rows)
+
+
+def test_the_worker_fans_events_out_to_the_endpoints_subscribed_when_they_were_written() -> None:
+    """The writer's transaction only writes the outbox; the delivery worker creates the deliveries — for each
+    active endpoint that existed when the event was written and subscribes to its type, in sequence order."""
+    from app.events.delivery import fan_out
+    from app.events.models import WebhookDelivery
+
+    with fresh_world() as (w, database):
+        early = w.post("admin", "/api/v1/webhooks", {"url": "http://127.0.0.1:9/a", "events": ["loan.*"]}).json()
+        payments = w.post(
+            "admin", "/api/v1/webhooks", {"url": "http://127.0.0.1:9/b", "events": ["loan.payment_received"]}
+        ).json()
+        loan = active_loan(w)
+        assert pay(w, loan["id"], "5.00").status_code == 201
+        late = w.post("admin", "/api/v1/webhooks", {"url": "http://127.0.0.1:9/c", "events": ["*"]}).json()
+        with database.session(writer=False) as session:
+            assert session.scalars(select(WebhookDelivery.id)).all() == []  # none written with the change
+        assert fan_out(database) == len(outbox(database, loan["id"])) == 4
+        assert fan_out(database) == 0  # each event once
+        with database.session(writer=False) as session:
+            got = session.execute(
+                select(WebhookDelivery.endpoint_id, WebhookDelivery.sequence, WebhookDelivery.event_type)
+                .order_by(WebhookDelivery.endpoint_id, WebhookDelivery.sequence)
+            ).all()
+        assert sorted(got) == sorted(
+            [(early["id"], n, t) for n, t in enumerate(
+                ["loan.submitted", "loan.approved", "loan.disbursed", "loan.payment_received"], start=1)]
+            + [(payments["id"], 4, "loan.payment_received")]
+        )
+        assert late["id"] not in {row[0] for row in got}

@@ -254,6 +254,20 @@ def test_100_concurrent_requests_with_one_key_post_once_and_answer_identically(p
 
 
 @pytest.mark.postgres_only
+def test_one_key_used_concurrently_on_two_loans_posts_once(pg_lender: Lender) -> None:
+    """The key row is written with the commit's other rows (one CTE statement): the loser of the unique
+    (user, key) race is refused or replays the winner's answer, never a 500, and only one payment exists."""
+    loans = [pg_lender.loan(), pg_lender.loan()]
+    key = uuid.uuid4().hex
+    responses = _burst(lambda i: pg_lender.pay(loans[i % 2], "25.00", key), 40)
+    assert {r.status_code for r in responses} <= {201, 409, 422}, {r.status_code: r.text for r in responses}
+    posted = [r for r in responses if r.status_code == 201 and "Idempotent-Replayed" not in r.headers]
+    assert len(posted) == 1
+    assert sum(len(pg_lender.repayments(loan_id)) for loan_id in loans) == 1
+    pg_lender.assert_trial_balance_zero()
+
+
+@pytest.mark.postgres_only
 def test_two_loans_do_not_block_each_other(pg_lender: Lender) -> None:
     first, second = pg_lender.loan(), pg_lender.loan()
     # hold the row lock of `first` from outside the app, as a long payment on it would
