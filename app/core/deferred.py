@@ -4,11 +4,14 @@ CTEs (a payment's whole write is then a handful of statements, issue 15); elsewh
 data-modifying CTEs) each is written at once, as before. A rollback drops what was queued. Code that reads such
 rows back in the same transaction calls `flush` first."""
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, event, insert, literal_column, select
+from sqlalchemy import Table, TypeDecorator, event, insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -60,19 +63,35 @@ def add_to(
 
 
 def flush(session: Session) -> None:
-    """Write what is queued now (one statement)."""
+    """Write what is queued now, as one statement whose text depends only on which tables and columns are
+    written (never on the number of rows): each table's rows travel as one JSON parameter expanded by
+    json_populate_recordset, so SQLAlchemy compiles the statement once and PostgreSQL prepares it once
+    (a multi-row VALUES list is compiled anew on every call: that was most of a payment's CPU)."""
     queue: _Queue | None = session.info.pop(_QUEUE, None)
     if queue is None:
         return
-    statements: list[Executable] = [_insert(t, rows) for t, rows in queue.inserts]
-    statements += [
-        _addition(session, t, keys, value, deltas) for t, (keys, value, deltas) in queue.additions.items() if deltas
-    ]
-    if len(statements) == 1:
-        session.execute(statements[0])
-    elif statements:
-        ctes = [s.cte(f"w{i}") for i, s in enumerate(statements)]  # type: ignore[attr-defined]
-        session.execute(select(literal_column("1")).add_cte(*ctes))
+    parts: list[str] = []
+    params: dict[str, str] = {}
+    dialect = session.get_bind().dialect
+    for i, (table, rows) in enumerate(queue.inserts):
+        names, full = _complete(table, rows)
+        parts.append(_recordset_insert(table, names, f"p{i}"))
+        params[f"p{i}"] = _rows_json(table, names, full, dialect)
+    for j, (table, (keys, value, deltas)) in enumerate(queue.additions.items()):
+        if not deltas:
+            continue
+        names = [*keys, value]
+        rows = [{**dict(zip(keys, key, strict=True)), value: delta} for key, delta in sorted(deltas.items())]
+        # rows sorted by key above: one lock order for every writer
+        on_conflict = (
+            f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {value} = {table.name}.{value} + EXCLUDED.{value}"
+        )
+        parts.append(_recordset_insert(table, names, f"a{j}") + on_conflict)
+        params[f"a{j}"] = _rows_json(table, names, rows, dialect)
+    if not parts:
+        return
+    ctes = ",\n".join(f"w{n} AS ({part})" for n, part in enumerate(parts))
+    session.execute(text(f"WITH {ctes}\nSELECT 1"), params)
 
 
 def before_commit(writer: Callable[[Session], None]) -> None:
@@ -94,20 +113,47 @@ def _forget(session: Session, _previous: Any) -> None:
     session.info.pop(_QUEUE, None)
 
 
-def _insert(table: Table, rows: list[dict[str, Any]]) -> Executable:
-    """A multi-row INSERT with every row given the same columns (Python-side defaults filled in here: a
-    statement inside a CTE gets none from SQLAlchemy)."""
+def _complete(table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Every row given the same columns, Python-side defaults filled in (a statement inside a CTE gets none
+    from SQLAlchemy)."""
     names = [c.name for c in table.columns if any(c.name in r for r in rows) or _has_default(c)]
-    full = []
+    full = [{name: row[name] if name in row else _default(table.columns[name]) for name in names} for row in rows]
+    return names, full
+
+
+def _insert(table: Table, rows: list[dict[str, Any]]) -> Executable:
+    """A multi-row INSERT (the non-deferring databases)."""
+    return insert(table).values(_complete(table, rows)[1])
+
+
+def _recordset_insert(table: Table, names: list[str], param: str) -> str:
+    # Table and column names come from the ORM metadata, never from input; the rows are a bound parameter.
+    columns = ", ".join(names)
+    return (
+        f"INSERT INTO {table.name} ({columns}) SELECT {columns} "  # noqa: S608 (names from metadata)
+        f"FROM json_populate_recordset(NULL::{table.name}, CAST(:{param} AS json))"
+    )
+
+
+def _rows_json(table: Table, names: list[str], rows: list[dict[str, Any]], dialect: Any) -> str:
+    """The rows as a JSON array, each value as its column type binds it (TypeDecorators applied)."""
+    binders = {
+        name: column_type.process_bind_param
+        for name in names
+        if isinstance(column_type := table.columns[name].type, TypeDecorator)
+    }
+    out = []
     for row in rows:
-        values = {}
-        for name in names:
-            if name in row:
-                values[name] = row[name]
-            else:
-                values[name] = _default(table.columns[name])
-        full.append(values)
-    return insert(table).values(full)
+        out.append({name: binders[name](value, dialect) if name in binders else value for name, value in row.items()})
+    return json.dumps(out, default=_json_value, separators=(",", ":"))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} cannot be written through the deferred queue")
 
 
 def _has_default(column: Any) -> bool:
