@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.core.schemas import money_out
@@ -16,6 +16,7 @@ from app.domain.postings import AccountRole, by_account
 from app.ledger.models import JournalLine
 from app.loans.engine import accounts_of
 from app.loans.models import Loan
+from app.operations.cob_sql import CobSql
 
 BALANCE_SHEET_ROLES = (
     AccountRole.loan_portfolio,
@@ -45,18 +46,54 @@ class LoanLedgerMismatch:
         )
 
 
+# Each balance-sheet role's balance on the loan row (column, sign: debit positive). Credit balances are negative.
+ROLE_BALANCES: dict[AccountRole, tuple[str, int]] = {
+    AccountRole.loan_portfolio: ("principal_outstanding", 1),
+    AccountRole.interest_receivable: ("interest_outstanding", 1),
+    AccountRole.fees_receivable: ("fees_outstanding", 1),
+    AccountRole.penalties_receivable: ("penalties_outstanding", 1),
+    AccountRole.interest_received_in_advance: ("interest_prepaid", -1),
+    AccountRole.overpayment_liability: ("credit_balance", -1),
+    AccountRole.interest_in_suspense: ("interest_suspended", -1),
+}
+
+
 def expected_balances(loan: Loan) -> dict[str, int]:
     """What the loan's lines should sum to per account code (debit positive), from its stored balances."""
-    roles = {
-        AccountRole.loan_portfolio: loan.principal_outstanding,
-        AccountRole.interest_receivable: loan.interest_outstanding,
-        AccountRole.fees_receivable: loan.fees_outstanding,
-        AccountRole.penalties_receivable: loan.penalties_outstanding,
-        AccountRole.interest_received_in_advance: -loan.interest_prepaid,
-        AccountRole.overpayment_liability: -loan.credit_balance,
-        AccountRole.interest_in_suspense: -loan.interest_suspended,
-    }
+    roles = {role: sign * int(getattr(loan, column)) for role, (column, sign) in ROLE_BALANCES.items()}
     return by_account({role: amount for role, amount in roles.items() if amount}, accounts_of(loan))
+
+
+def out_of_balance_loans(session: Session, limit: int = 10) -> tuple[int, list[str]]:
+    """The same per-loan comparison as `mismatches`, set-based against the loans' posted balances (which
+    `loanctl verify-ledger` reconciles with the journal): how many loans differ, and the first few. Close of
+    business runs it after every day, so it must not read the journal's history."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    sql = CobSql(postgres)
+    statuses = ", ".join(f"'{s}'" for s in MONEY_STATUS_VALUES)
+    rows = [(sql.account(role), f"{'-' if sign < 0 else ''}l.{column}") for role, (column, sign) in ROLE_BALANCES.items()]
+    if postgres:
+        values = ", ".join(f"({code}, {amount})" for code, amount in rows)
+        per_role = (
+            f"SELECT l.id AS loan_id, v.code, v.amount FROM loans l CROSS JOIN LATERAL (VALUES {values}) v(code, amount) "
+            f"WHERE l.status IN ({statuses})"
+        )
+    else:
+        per_role = " UNION ALL ".join(
+            f"SELECT l.id AS loan_id, {code} AS code, {amount} AS amount FROM loans l WHERE l.status IN ({statuses})"
+            for code, amount in rows
+        )
+    # Every balance-sheet code of the loan: what its roles add up to there must be its posted balance (0 if none).
+    compared = (
+        f"SELECT r.loan_id FROM ({per_role}) r LEFT JOIN loan_account_balances b "
+        "ON b.loan_id = r.loan_id AND b.account_code = r.code "
+        "GROUP BY r.loan_id, r.code HAVING SUM(r.amount) <> COALESCE(MAX(b.balance), 0)"
+    )
+    found = session.execute(
+        text(f"SELECT loan_id, COUNT(*) OVER () FROM (SELECT DISTINCT loan_id FROM ({compared}) m) d ORDER BY loan_id LIMIT :n"),
+        {"n": limit},
+    ).all()
+    return (int(found[0][1]) if found else 0), [str(r[0]) for r in found]
 
 
 def balance_sheet_codes(loan: Loan) -> set[str]:

@@ -156,13 +156,14 @@ def close_through(
 
 
 def export_ledger_check(db: Database) -> int:
-    """verify-ledger's per-loan check as a gauge after close of business (CONTRACT "Ledger time")."""
+    """verify-ledger's per-loan check as a gauge after close of business (CONTRACT "Ledger time"), set-based on
+    the posted balances."""
     with db.session(writer=False) as session:
-        loans = {m.loan_id for m in reconcile.mismatches(session)}
-    LEDGER_LOANS_OUT_OF_BALANCE.set(len(loans))
-    if loans:
-        log.error("ledger_loans_out_of_balance", loans=len(loans), first=sorted(loans)[:10])
-    return len(loans)
+        count, first = reconcile.out_of_balance_loans(session)
+    LEDGER_LOANS_OUT_OF_BALANCE.set(count)
+    if count:
+        log.error("ledger_loans_out_of_balance", loans=count, first=first)
+    return count
 
 
 def close_day(
@@ -361,11 +362,11 @@ def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> N
     chunk.interest_accrued += sum(accrued.values())
     chunk.interest_by_currency = add_amounts(chunk.interest_by_currency, accrued)
     _post_per_product(session, products, "accrual", "interest accrual", sql.accrual_lines(), p)
-    session.execute(text(sql.accrue()), p)
-    # 3. Ageing: days past due, delinquency bucket (with history), next due, past maturity.
+    # 3. Ageing: delinquency bucket changes (read before the row is aged), next due; then one UPDATE books the
+    # accrual on the loans and ages them (days past due, bucket, accrual status, past maturity).
     session.execute(text(sql.record_bucket_changes()), {**p, "now": utcnow()})
     session.execute(text(sql.next_due()), p)
-    session.execute(text(sql.age()), p)
+    session.execute(text(sql.accrue_and_age()), p)
 
 
 def _post_per_product(
