@@ -51,9 +51,24 @@ CLUSTER = os.environ.get("BENCH_COB_CLUSTER", "url" if "BENCH_PG_URL" in os.envi
 DEPLOY_CONF = ROOT / "deploy" / "postgres" / "postgresql.conf.d" / "loan-backend.conf"
 EXPLAIN = os.environ.get("BENCH_COB_EXPLAIN", "0") == "1"
 SETTINGS_SHOWN = (
-    "server_version", "shared_buffers", "work_mem", "maintenance_work_mem", "effective_cache_size", "max_wal_size",
-    "min_wal_size", "checkpoint_timeout", "wal_compression", "wal_buffers", "synchronous_commit", "fsync",
-    "full_page_writes", "jit", "random_page_cost", "huge_pages", "shared_preload_libraries", "max_connections",
+    "server_version",
+    "shared_buffers",
+    "work_mem",
+    "maintenance_work_mem",
+    "effective_cache_size",
+    "max_wal_size",
+    "min_wal_size",
+    "checkpoint_timeout",
+    "wal_compression",
+    "wal_buffers",
+    "synchronous_commit",
+    "fsync",
+    "full_page_writes",
+    "jit",
+    "random_page_cost",
+    "huge_pages",
+    "shared_preload_libraries",
+    "max_connections",
     "autovacuum",
 )
 LOANS = int(os.environ.get("BENCH_COB_LOANS", "1000000"))
@@ -101,8 +116,9 @@ def deploy_conf(pkglibdir: Path) -> tuple[str, list[str]]:
             have = [x for x in libs if (pkglibdir / f"{x}.so").exists()]
             missing |= set(libs) - set(have)
             dropped += [f"shared_preload_libraries {x} (not installed)" for x in libs if x not in have]
-            line = f"shared_preload_libraries = '{','.join(have)}'"
-        kept_lines.append(line)
+            kept_lines.append(f"shared_preload_libraries = '{','.join(have)}'")
+        else:
+            kept_lines.append(line)
     text = "\n".join(
         line if not any(re.match(rf"\s*{re.escape(lib)}\.", line) for lib in missing) else f"# dropped: {line}"
         for line in kept_lines
@@ -122,7 +138,7 @@ class OwnCluster:
         self.started = False
 
     def _run(self, *args: str) -> str:
-        r = subprocess.run(_as_postgres(list(args)), capture_output=True, text=True, timeout=600)
+        r = subprocess.run(_as_postgres(list(args)), check=False, capture_output=True, text=True, timeout=600)
         if r.returncode != 0:
             raise SystemExit(f"bench_cob: {args[0]} failed ({r.returncode}): {r.stdout[-1500:]}{r.stderr[-2500:]}")
         return r.stdout
@@ -131,10 +147,22 @@ class OwnCluster:
         if os.geteuid() == 0:
             shutil.chown(self.workdir, "postgres", "postgres")
         self.workdir.chmod(0o755)
-        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres", "-E", "UTF8",
-                  "--no-sync")
-        pkglibdir = Path(self._run(str(self.bindir / "pg_config"), "--pkglibdir").strip()) if (
-            self.bindir / "pg_config").exists() else self.bindir.parent / "lib"
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "--auth=trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        pkglibdir = (
+            Path(self._run(str(self.bindir / "pg_config"), "--pkglibdir").strip())
+            if (self.bindir / "pg_config").exists()
+            else self.bindir.parent / "lib"
+        )
         conf, dropped = deploy_conf(pkglibdir)
         conf_d = self.workdir / "conf.d"
         conf_d.mkdir()
@@ -148,8 +176,17 @@ class OwnCluster:
         if os.geteuid() == 0:
             for path in (conf_d, conf_d / DEPLOY_CONF.name, self.workdir / "overrides.conf"):
                 shutil.chown(path, "postgres", "postgres")
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.workdir / "server.log"),
-                  "-w", "-t", "120", "start")
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.workdir / "server.log"),
+            "-w",
+            "-t",
+            "120",
+            "start",
+        )
         self.started = True
         if dropped:
             print("  own cluster: dropped " + "; ".join(dropped), flush=True)
@@ -157,8 +194,12 @@ class OwnCluster:
 
     def stop(self) -> None:
         if self.started:
-            subprocess.run(_as_postgres([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w",
-                                         "stop"]), capture_output=True, timeout=120)
+            subprocess.run(
+                _as_postgres([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]),
+                check=False,
+                capture_output=True,
+                timeout=120,
+            )
             self.started = False
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -506,7 +547,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    global ADMIN_URL
+    global ADMIN_URL  # noqa: PLW0603 - every helper names the server through it
     signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so the databases (and our cluster) go when stopped
     cluster = OwnCluster() if CLUSTER == "own" else None
     try:

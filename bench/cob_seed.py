@@ -287,7 +287,9 @@ def posted_balances_sql() -> str:
     from app.ledger.accounts import DEFAULT_ACCOUNTS
     from app.loans.reconcile import ROLE_BALANCES
 
-    roles = [(DEFAULT_ACCOUNTS[role], f"{'-' if sign < 0 else ''}{column}") for role, (column, sign) in ROLE_BALANCES.items()]
+    roles = [
+        (DEFAULT_ACCOUNTS[role], f"{'-' if sign < 0 else ''}{column}") for role, (column, sign) in ROLE_BALANCES.items()
+    ]
     roles.append((DEFAULT_ACCOUNTS[AccountRole.interest_income], "-interest_recognized"))
     parts = " UNION ALL ".join(f"SELECT id, '{code}' AS code, {amount} AS amount FROM loans" for code, amount in roles)
     return (

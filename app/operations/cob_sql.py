@@ -71,15 +71,15 @@ class CobSql:
         return f"i.late_fee_date IS NULL AND {OUTSTANDING_PI} > 0 AND {trigger} <= {self.d}"
 
     def fee_lines(self) -> str:
-        base = (
-            f"FROM loans l JOIN loan_installments i ON i.loan_id = l.id "
-            f"WHERE {self.fee_candidates()} AND l.product_id = :product_id AND {self.fee_due()} GROUP BY l.id"
-        )
+        """The day's late-fee lines, one pass: per loan a receivable debit (r.k = 0) and an income credit (1)."""
+        fee = f"SUM({FEE})"
         receivable = self.account(AccountRole.penalties_receivable)
         income = self.account(AccountRole.penalty_income)
         return (
-            f"SELECT {receivable} AS account_code, l.id AS loan_id, SUM({FEE}) AS debit, 0 AS credit {base} "
-            f"UNION ALL SELECT {income}, l.id, 0, SUM({FEE}) {base}"
+            f"SELECT CASE r.k WHEN 0 THEN {receivable} ELSE {income} END AS account_code, l.id AS loan_id, "
+            f"CASE r.k WHEN 0 THEN {fee} ELSE 0 END AS debit, CASE r.k WHEN 0 THEN 0 ELSE {fee} END AS credit "
+            "FROM loans l JOIN loan_installments i ON i.loan_id = l.id CROSS JOIN (SELECT 0 AS k UNION ALL SELECT 1) r "
+            f"WHERE {self.fee_candidates()} AND l.product_id = :product_id AND {self.fee_due()} GROUP BY l.id, r.k"
         )
 
     def fee_totals(self) -> str:
@@ -123,12 +123,6 @@ class CobSql:
             f"WHERE {on_loans(CHUNK)} AND loans.current_due_date IS NOT NULL AND loans.current_due_date <= {self.d}"
         )
 
-    def periods_in_chunk(self) -> str:
-        return (
-            f"SELECT DISTINCT l.day_count, l.current_period_start, l.current_due_date FROM loans l "
-            f"WHERE {CHUNK} AND l.current_due_date IS NOT NULL"
-        )
-
     def fractions(self, alias: str = "l") -> str:
         """The day's accrual fraction of the loan's current period as `f` (none once no period is current)."""
         return (
@@ -168,13 +162,22 @@ class CobSql:
         suspended = f"(CASE WHEN {self.non_accrual()} THEN {delta} ELSE 0 END)"
         # (role, debit, credit) per line kind; r.k picks the kind.
         kinds = (
-            (AccountRole.interest_receivable, f"CASE WHEN {receivable} > 0 THEN {receivable} ELSE 0 END",
-             f"CASE WHEN {receivable} < 0 THEN -{receivable} ELSE 0 END"),
+            (
+                AccountRole.interest_receivable,
+                f"CASE WHEN {receivable} > 0 THEN {receivable} ELSE 0 END",
+                f"CASE WHEN {receivable} < 0 THEN -{receivable} ELSE 0 END",
+            ),
             (AccountRole.interest_received_in_advance, used, "0"),
-            (AccountRole.interest_income, f"CASE WHEN {income} < 0 THEN -{income} ELSE 0 END",
-             f"CASE WHEN {income} > 0 THEN {income} ELSE 0 END"),
-            (AccountRole.interest_in_suspense, f"CASE WHEN {suspended} < 0 THEN -{suspended} ELSE 0 END",
-             f"CASE WHEN {suspended} > 0 THEN {suspended} ELSE 0 END"),
+            (
+                AccountRole.interest_income,
+                f"CASE WHEN {income} < 0 THEN -{income} ELSE 0 END",
+                f"CASE WHEN {income} > 0 THEN {income} ELSE 0 END",
+            ),
+            (
+                AccountRole.interest_in_suspense,
+                f"CASE WHEN {suspended} < 0 THEN -{suspended} ELSE 0 END",
+                f"CASE WHEN {suspended} > 0 THEN {suspended} ELSE 0 END",
+            ),
         )
 
         def pick(column: int) -> str:
@@ -284,16 +287,22 @@ class CobSql:
     def false(self) -> str:
         return "FALSE" if self.postgres else "0"
 
-    def products_in_chunk(self) -> str:
-        return f"SELECT DISTINCT l.product_id, l.currency FROM loans l WHERE {CHUNK} ORDER BY l.product_id"
+    def chunk_shape(self) -> str:
+        """Products (with currency) and current periods of the chunk's set-based loans, in one pass."""
+        return (
+            "SELECT DISTINCT l.product_id, l.currency, l.day_count, l.current_period_start, l.current_due_date "
+            f"FROM loans l WHERE {CHUNK}"
+        )
 
-    def count_chunk(self) -> str:
-        return f"SELECT COUNT(*) FROM loans l WHERE {CHUNK}"
-
-    def lock_chunk(self) -> str:
-        """Lock the chunk's loans before reading them: a payment holding a loan's row lock finishes first (and
-        its catch-up accrual is seen), a later one waits for this chunk — never both book the same day."""
-        return f"SELECT l.id FROM loans l WHERE {IN_RANGE} ORDER BY l.id FOR NO KEY UPDATE"
+    def lock_and_count(self) -> str:
+        """(set-based loans, daily loans) of the chunk, locking every loan of its range first on PostgreSQL: a
+        payment holding a loan's row lock finishes first (and its catch-up accrual is seen), a later one waits for
+        this chunk — never both book the same day. One pass, no ids sent back."""
+        lock = " FOR NO KEY UPDATE" if self.postgres else ""
+        return (
+            f"SELECT COUNT(*) FILTER (WHERE {CHUNK}), COUNT(*) FILTER (WHERE {DAILY}) FROM (SELECT l.id, l.status, "
+            f"l.interest_recalculation, l.close_per_loan FROM loans l WHERE {IN_RANGE} ORDER BY l.id{lock}) l"
+        )
 
     def daily_in_chunk(self) -> str:
         return f"SELECT l.id FROM loans l WHERE {DAILY} ORDER BY l.id"
