@@ -570,10 +570,20 @@ def _write_stats(url: str) -> dict[str, int]:
         row = conn.execute(
             "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'loans'"
         ).fetchone()
+        bal = conn.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'loan_account_balances'"
+        ).fetchone()
         lines = conn.execute(
             "SELECT COALESCE(sum(n_tup_ins), 0) FROM pg_stat_user_tables WHERE relname LIKE 'journal_lines%%'"
         ).fetchone()[0]
-    return {"wal": int(wal), "upd": int(row[0]), "hot": int(row[1]), "lines": int(lines)}
+    return {
+        "wal": int(wal),
+        "upd": int(row[0]),
+        "hot": int(row[1]),
+        "bal_upd": int(bal[0]),
+        "bal_hot": int(bal[1]),
+        "lines": int(lines),
+    }
 
 
 def _report_writes(before: dict[str, int], url: str) -> None:
@@ -581,7 +591,9 @@ def _report_writes(before: dict[str, int], url: str) -> None:
     upd, hot = after["upd"] - before["upd"], after["hot"] - before["hot"]
     print(
         f"    WAL {(after['wal'] - before['wal']) / 2**20:,.0f} MB; loans rows updated {upd:,} "
-        f"({hot:,} HOT, {upd / max(LOANS, 1):.2f} per loan); journal lines inserted {after['lines'] - before['lines']:,}",
+        f"({hot:,} HOT, {upd / max(LOANS, 1):.2f} per loan); journal lines inserted {after['lines'] - before['lines']:,}; "
+        f"posted balances updated {after['bal_upd'] - before['bal_upd']:,} "
+        f"({after['bal_hot'] - before['bal_hot']:,} HOT)",
         flush=True,
     )
 
