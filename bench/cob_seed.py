@@ -266,14 +266,36 @@ def seed_postgres(url: str, loans: int, cob_date: date, log: Callable[[str], Non
             conn.execute(INSERT_INSTALLMENTS, params)
         timings["installments"] = time.perf_counter() - started
         log(f"  seeded {12 * loans:,} installments (indexes rebuilt after the load) in {timings['installments']:.1f} s")
+        started = time.perf_counter()
+        conn.execute(posted_balances_sql())
+        log(f"  seeded the loans' posted balances in {time.perf_counter() - started:.1f} s")
         conn.execute("UPDATE business_calendar SET business_date = %s WHERE id = 1", (cob_date,))
         conn.execute("DROP TABLE bench_amounts, bench_fees, bench_dates, bench_products")
         conn.execute("SET session_replication_role = DEFAULT")
         started = time.perf_counter()
-        conn.execute("VACUUM (ANALYZE) loans, loan_installments, borrowers")
+        conn.execute("VACUUM (ANALYZE) loans, loan_installments, borrowers, loan_account_balances")
         timings["vacuum"] = time.perf_counter() - started
         log(f"  VACUUM ANALYZE in {timings['vacuum']:.1f} s")
     return timings
+
+
+def posted_balances_sql() -> str:
+    """The loans' posted balances as the history the seed stands for would have left them (every loan agrees with
+    its balances, so the close's upserts update rows and its ledger check finds nothing): each balance-sheet role
+    (reconcile.ROLE_BALANCES) and interest income, on the chart's default accounts (the seed maps none)."""
+    from app.domain.postings import AccountRole
+    from app.ledger.accounts import DEFAULT_ACCOUNTS
+    from app.loans.reconcile import ROLE_BALANCES
+
+    roles = [
+        (DEFAULT_ACCOUNTS[role], f"{'-' if sign < 0 else ''}{column}") for role, (column, sign) in ROLE_BALANCES.items()
+    ]
+    roles.append((DEFAULT_ACCOUNTS[AccountRole.interest_income], "-interest_recognized"))
+    parts = " UNION ALL ".join(f"SELECT id, '{code}' AS code, {amount} AS amount FROM loans" for code, amount in roles)
+    return (
+        f"INSERT INTO loan_account_balances (loan_id, account_code, balance) SELECT id, code, SUM(amount) "
+        f"FROM ({parts}) b GROUP BY id, code HAVING SUM(amount) <> 0"
+    )
 
 
 def period_fractions(url: str, on: date) -> list[tuple[str, date, date, int, int]]:
@@ -289,7 +311,7 @@ def period_fractions(url: str, on: date) -> list[tuple[str, date, date, int, int
     ]
 
 
-COPIED_TABLES = ("branches", "products", "borrowers", "loans", "loan_installments")
+COPIED_TABLES = ("branches", "products", "borrowers", "loans", "loan_installments", "loan_account_balances")
 
 
 def copy_to_sqlite(pg_url: str, sqlite_url: str, batch: int = 20_000) -> dict[str, int]:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.core.schemas import money_out
@@ -16,6 +16,7 @@ from app.domain.postings import AccountRole, by_account
 from app.ledger.models import JournalLine
 from app.loans.engine import accounts_of
 from app.loans.models import Loan
+from app.operations.cob_sql import CobSql
 
 BALANCE_SHEET_ROLES = (
     AccountRole.loan_portfolio,
@@ -45,18 +46,58 @@ class LoanLedgerMismatch:
         )
 
 
+# Each balance-sheet role's balance on the loan row (column, sign: debit positive). Credit balances are negative.
+ROLE_BALANCES: dict[AccountRole, tuple[str, int]] = {
+    AccountRole.loan_portfolio: ("principal_outstanding", 1),
+    AccountRole.interest_receivable: ("interest_outstanding", 1),
+    AccountRole.fees_receivable: ("fees_outstanding", 1),
+    AccountRole.penalties_receivable: ("penalties_outstanding", 1),
+    AccountRole.interest_received_in_advance: ("interest_prepaid", -1),
+    AccountRole.overpayment_liability: ("credit_balance", -1),
+    AccountRole.interest_in_suspense: ("interest_suspended", -1),
+}
+
+
 def expected_balances(loan: Loan) -> dict[str, int]:
     """What the loan's lines should sum to per account code (debit positive), from its stored balances."""
-    roles = {
-        AccountRole.loan_portfolio: loan.principal_outstanding,
-        AccountRole.interest_receivable: loan.interest_outstanding,
-        AccountRole.fees_receivable: loan.fees_outstanding,
-        AccountRole.penalties_receivable: loan.penalties_outstanding,
-        AccountRole.interest_received_in_advance: -loan.interest_prepaid,
-        AccountRole.overpayment_liability: -loan.credit_balance,
-        AccountRole.interest_in_suspense: -loan.interest_suspended,
-    }
+    roles = {role: sign * int(getattr(loan, column)) for role, (column, sign) in ROLE_BALANCES.items()}
     return by_account({role: amount for role, amount in roles.items() if amount}, accounts_of(loan))
+
+
+def out_of_balance_loans(session: Session, limit: int = 10) -> tuple[int, list[str]]:
+    """The same per-loan comparison as `mismatches`, set-based against the loans' posted balances (which
+    `loanctl verify-ledger` reconciles with the journal): how many loans differ, and the first few. Close of
+    business runs it after every day, so it reads no journal history: one pass over loans and their posted balances."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    sql = CobSql(postgres)
+    statuses = ", ".join(f"'{s}'" for s in MONEY_STATUS_VALUES)
+    roles = [
+        (sql.account(role), f"{'-' if sign < 0 else ''}l.{column}") for role, (column, sign) in ROLE_BALANCES.items()
+    ]
+
+    # Per loan, each role's account (c<n>) and what every role books on that account (e<n>: two roles may share
+    # one), computed once per loan (OFFSET 0 keeps PostgreSQL from inlining them into every comparison).
+    def booked_on(code: str) -> str:
+        return " + ".join(f"CASE WHEN {other} = {code} THEN {amount} ELSE 0 END" for other, amount in roles)
+
+    per_loan = ", ".join(f"{code} AS c{n}, ({booked_on(code)}) AS e{n}" for n, (code, _) in enumerate(roles))
+    keys = ", ".join(f"r.c{n}, r.e{n}" for n in range(len(roles)))
+    differs = " OR ".join(
+        f"COALESCE(SUM(CASE WHEN b.account_code = r.c{n} THEN b.balance END), 0) <> r.e{n}" for n in range(len(roles))
+    )
+    if postgres:
+        session.execute(text("SET LOCAL jit = off"))  # compiling its expressions costs more than it saves
+    found = session.execute(
+        # Codes and columns come from the chart and ROLE_BALANCES, never from input.
+        text(
+            f"SELECT id, COUNT(*) OVER () FROM (SELECT r.id FROM (SELECT l.id, {per_loan} FROM loans l "  # noqa: S608
+            f"WHERE l.status IN ({statuses}){' OFFSET 0' if postgres else ''}) r "
+            f"LEFT JOIN loan_account_balances b ON b.loan_id = r.id GROUP BY r.id, {keys} HAVING {differs}) m "
+            "ORDER BY id LIMIT :n"
+        ),
+        {"n": limit},
+    ).all()
+    return (int(found[0][1]) if found else 0), [str(r[0]) for r in found]
 
 
 def balance_sheet_codes(loan: Loan) -> set[str]:

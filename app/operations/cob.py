@@ -156,13 +156,14 @@ def close_through(
 
 
 def export_ledger_check(db: Database) -> int:
-    """verify-ledger's per-loan check as a gauge after close of business (CONTRACT "Ledger time")."""
+    """verify-ledger's per-loan check as a gauge after close of business (CONTRACT "Ledger time"), set-based on
+    the posted balances."""
     with db.session(writer=False) as session:
-        loans = {m.loan_id for m in reconcile.mismatches(session)}
-    LEDGER_LOANS_OUT_OF_BALANCE.set(len(loans))
-    if loans:
-        log.error("ledger_loans_out_of_balance", loans=len(loans), first=sorted(loans)[:10])
-    return len(loans)
+        count, first = reconcile.out_of_balance_loans(session)
+    LEDGER_LOANS_OUT_OF_BALANCE.set(count)
+    if count:
+        log.error("ledger_loans_out_of_balance", loans=count, first=first)
+    return count
 
 
 def close_day(
@@ -337,13 +338,15 @@ def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> N
     p = {"d": day, "lo": chunk.lo, "hi": chunk.hi}
     chunk.interest_accrued = chunk.late_fees_charged = chunk.late_fee_count = 0
     chunk.interest_by_currency, chunk.late_fees_by_currency = {}, {}
-    if sql.postgres:
-        session.execute(text(sql.lock_chunk()), p)  # SQLite: BEGIN IMMEDIATE already serialises writers
-    daily = _close_daily_loans(session, sql, day, chunk, p)
-    chunk.loans_processed = daily + int(session.execute(text(sql.count_chunk()), p).scalar_one())
-    if chunk.loans_processed == daily:
+    chunked, daily_count = session.execute(text(sql.lock_and_count()), p).one()
+    daily = _close_daily_loans(session, sql, day, chunk, p) if daily_count else 0
+    chunk.loans_processed = daily + int(chunked)
+    if not chunked:
         return
-    products = [(str(r[0]), str(r[1])) for r in session.execute(text(sql.products_in_chunk()), p)]
+    # Loans whose current period ended move to the next one (before reading the chunk's periods).
+    session.execute(text(sql.roll_periods()), p)
+    shape = session.execute(text(sql.chunk_shape()), p).all()
+    products = sorted({(str(r[0]), str(r[1])) for r in shape})
     # 1. Late fees (penalties), once per installment after the grace days.
     fees = {str(cur): (int(amount), int(count)) for cur, amount, count in session.execute(text(sql.fee_totals()), p)}
     fee_total, fee_count = sum(a for a, _ in fees.values()), sum(n for _, n in fees.values())
@@ -355,17 +358,16 @@ def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> N
     chunk.late_fees_charged += int(fee_total)
     chunk.late_fee_count += int(fee_count)
     # 2. Interest accrual through the end of the day, by the day-count fraction of the current period.
-    session.execute(text(sql.roll_periods()), p)
-    _ensure_fractions(session, sql, day, p)
+    _ensure_fractions(session, day, [(r[2], r[3], r[4]) for r in shape if r[4] is not None])
     accrued = {str(cur): int(amount) for cur, amount in session.execute(text(sql.accrual_total()), p)}
     chunk.interest_accrued += sum(accrued.values())
     chunk.interest_by_currency = add_amounts(chunk.interest_by_currency, accrued)
     _post_per_product(session, products, "accrual", "interest accrual", sql.accrual_lines(), p)
-    session.execute(text(sql.accrue()), p)
-    # 3. Ageing: days past due, delinquency bucket (with history), next due, past maturity.
+    # 3. Ageing: delinquency bucket changes (read before the row is aged), next due; then one UPDATE books the
+    # accrual on the loans and ages them (days past due, bucket, accrual status, past maturity).
     session.execute(text(sql.record_bucket_changes()), {**p, "now": utcnow()})
     session.execute(text(sql.next_due()), p)
-    session.execute(text(sql.age()), p)
+    session.execute(text(sql.accrue_and_age()), p)
 
 
 def _post_per_product(
@@ -391,8 +393,8 @@ def _entry_id(kind: str, product_id: str, day: date) -> str:
     return str(uuid.uuid5(COB_NAMESPACE, f"{kind}:{product_id}:{day.isoformat()}"))
 
 
-def _ensure_fractions(session: Session, sql: CobSql, day: date, p: dict[str, object]) -> None:
-    wanted = session.execute(text(sql.periods_in_chunk()), p).all()
+def _ensure_fractions(session: Session, day: date, wanted: Sequence[tuple[Any, Any, Any]]) -> None:
+    """The accrual fraction at `day` of every (day count, period start, due date) the chunk's loans are in."""
     if not wanted:
         return
     have = {
@@ -418,7 +420,7 @@ def _ensure_fractions(session: Session, sql: CobSql, day: date, p: dict[str, obj
         have.add((day_count, start, due))
     if missing:
         # Several workers may meet the same period at once: the first insert wins, the values are equal.
-        insert = pg_insert if sql.postgres else sqlite_insert
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         session.execute(insert(AccrualFraction).values(missing).on_conflict_do_nothing())
 
 

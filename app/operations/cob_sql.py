@@ -71,15 +71,15 @@ class CobSql:
         return f"i.late_fee_date IS NULL AND {OUTSTANDING_PI} > 0 AND {trigger} <= {self.d}"
 
     def fee_lines(self) -> str:
-        base = (
-            f"FROM loans l JOIN loan_installments i ON i.loan_id = l.id "
-            f"WHERE {self.fee_candidates()} AND l.product_id = :product_id AND {self.fee_due()} GROUP BY l.id"
-        )
+        """The day's late-fee lines, one pass: per loan a receivable debit (r.k = 0) and an income credit (1)."""
+        fee = f"SUM({FEE})"
         receivable = self.account(AccountRole.penalties_receivable)
         income = self.account(AccountRole.penalty_income)
         return (
-            f"SELECT {receivable} AS account_code, l.id AS loan_id, SUM({FEE}) AS debit, 0 AS credit {base} "
-            f"UNION ALL SELECT {income}, l.id, 0, SUM({FEE}) {base}"
+            f"SELECT CASE r.k WHEN 0 THEN {receivable} ELSE {income} END AS account_code, l.id AS loan_id, "
+            f"CASE r.k WHEN 0 THEN {fee} ELSE 0 END AS debit, CASE r.k WHEN 0 THEN 0 ELSE {fee} END AS credit "
+            "FROM loans l JOIN loan_installments i ON i.loan_id = l.id CROSS JOIN (SELECT 0 AS k UNION ALL SELECT 1) r "
+            f"WHERE {self.fee_candidates()} AND l.product_id = :product_id AND {self.fee_due()} GROUP BY l.id, r.k"
         )
 
     def fee_totals(self) -> str:
@@ -123,19 +123,20 @@ class CobSql:
             f"WHERE {on_loans(CHUNK)} AND loans.current_due_date IS NOT NULL AND loans.current_due_date <= {self.d}"
         )
 
-    def periods_in_chunk(self) -> str:
+    def fractions(self, alias: str = "l") -> str:
+        """The day's accrual fraction of the loan's current period as `f` (none once no period is current)."""
         return (
-            f"SELECT DISTINCT l.day_count, l.current_period_start, l.current_due_date FROM loans l "
-            f"WHERE {CHUNK} AND l.current_due_date IS NOT NULL"
+            f"LEFT JOIN cob_accrual_fractions f ON f.business_date = {self.d} AND f.day_count = {alias}.day_count "
+            f"AND f.period_start = {alias}.current_period_start AND f.due_date = {alias}.current_due_date"
         )
 
-    def recognised(self, alias: str = "l") -> str:
-        """Interest recognised through :d: installments already due + half-up share of the current one."""
+    @staticmethod
+    def recognised(alias: str = "l") -> str:
+        """Interest recognised through :d: installments already due + half-up share of the current one (needs
+        `fractions(alias)` joined: a join, not a scalar subquery, which PostgreSQL would run once per use)."""
         return (
-            f"({alias}.interest_before_current + COALESCE((SELECT (2 * {alias}.current_period_interest * f.numerator "
-            f"+ f.denominator) / (2 * f.denominator) FROM cob_accrual_fractions f WHERE f.business_date = {self.d} "
-            f"AND f.day_count = {alias}.day_count AND f.period_start = {alias}.current_period_start "
-            f"AND f.due_date = {alias}.current_due_date), 0))"
+            f"({alias}.interest_before_current + COALESCE((2 * {alias}.current_period_interest * f.numerator "
+            "+ f.denominator) / (2 * f.denominator), 0))"
         )
 
     @staticmethod
@@ -152,42 +153,75 @@ class CobSql:
         return f"({limit} IS NOT NULL AND {self.dpd(alias)} > {limit})"
 
     def accrual_lines(self) -> str:
+        """The day's accrual lines, one pass over the chunk: up to four lines per loan (receivable, interest
+        received in advance, income, suspense), zero ones dropped by the insert."""
         delta = f"({self.recognised()} - l.interest_recognized)"
         used = self.from_advance(delta)
         receivable = f"({delta} - {used})"
-        base = f"FROM loans l WHERE {CHUNK} AND l.product_id = :product_id"
         income = f"(CASE WHEN {self.non_accrual()} THEN 0 ELSE {delta} END)"
         suspended = f"(CASE WHEN {self.non_accrual()} THEN {delta} ELSE 0 END)"
+        # (role, debit, credit) per line kind; r.k picks the kind.
+        kinds = (
+            (
+                AccountRole.interest_receivable,
+                f"CASE WHEN {receivable} > 0 THEN {receivable} ELSE 0 END",
+                f"CASE WHEN {receivable} < 0 THEN -{receivable} ELSE 0 END",
+            ),
+            (AccountRole.interest_received_in_advance, used, "0"),
+            (
+                AccountRole.interest_income,
+                f"CASE WHEN {income} < 0 THEN -{income} ELSE 0 END",
+                f"CASE WHEN {income} > 0 THEN {income} ELSE 0 END",
+            ),
+            (
+                AccountRole.interest_in_suspense,
+                f"CASE WHEN {suspended} < 0 THEN -{suspended} ELSE 0 END",
+                f"CASE WHEN {suspended} > 0 THEN {suspended} ELSE 0 END",
+            ),
+        )
+
+        def pick(column: int) -> str:
+            whens = " ".join(
+                f"WHEN {k} THEN {self.account(kind[0]) if column == 0 else kind[column]}"
+                for k, kind in enumerate(kinds)
+            )
+            return f"CASE r.k {whens} END"
+
+        ks = " UNION ALL ".join(f"SELECT {k} AS k" for k in range(len(kinds)))
         return (
-            f"SELECT {self.account(AccountRole.interest_receivable)} AS account_code, l.id AS loan_id, "
-            f"CASE WHEN {receivable} > 0 THEN {receivable} ELSE 0 END AS debit, "
-            f"CASE WHEN {receivable} < 0 THEN -{receivable} ELSE 0 END AS credit {base} "
-            f"UNION ALL SELECT {self.account(AccountRole.interest_received_in_advance)}, l.id, {used}, 0 {base} "
-            "AND l.interest_prepaid > 0 "
-            f"UNION ALL SELECT {self.account(AccountRole.interest_income)}, l.id, "
-            f"CASE WHEN {income} < 0 THEN -{income} ELSE 0 END, CASE WHEN {income} > 0 THEN {income} ELSE 0 END {base} "
-            f"UNION ALL SELECT {self.account(AccountRole.interest_in_suspense)}, l.id, "
-            f"CASE WHEN {suspended} < 0 THEN -{suspended} ELSE 0 END, "
-            f"CASE WHEN {suspended} > 0 THEN {suspended} ELSE 0 END {base} AND l.non_accrual_after_days IS NOT NULL"
+            f"SELECT {pick(0)} AS account_code, l.id AS loan_id, {pick(1)} AS debit, {pick(2)} AS credit "
+            f"FROM loans l {self.fractions()} CROSS JOIN ({ks}) r "
+            f"WHERE {CHUNK} AND l.product_id = :product_id"
         )
 
     def accrual_total(self) -> str:
         """(currency, amount) of the day's accrual."""
         return (
             f"SELECT l.currency, COALESCE(SUM({self.recognised()} - l.interest_recognized), 0) FROM loans l "
-            f"WHERE {CHUNK} GROUP BY l.currency"
+            f"{self.fractions()} WHERE {CHUNK} GROUP BY l.currency"
         )
 
-    def accrue(self) -> str:
-        new = self.recognised("loans")
-        delta = f"({new} - loans.interest_recognized)"
+    def accrue_and_age(self) -> str:
+        """One rewrite of each loan row a day: the accrual (interest recognised through :d, what interest
+        received in advance covered, suspense) and the ageing (days past due, bucket, accrual status, past
+        maturity, snapshot date). The share is computed once per loan in `a`, joined back by id within the
+        chunk (the chunk predicate on both sides keeps it a range scan, never a scan of every loan)."""
+        delta = "(a.recognised - loans.interest_recognized)"
         used = self.from_advance(delta, "loans")
+        dpd = self.dpd("loans")
         # SET expressions all read the row as it was before the UPDATE (SQL standard; SQLite and PostgreSQL).
         return (
-            f"UPDATE loans SET interest_outstanding = interest_outstanding + {delta} - {used}, "
-            f"interest_prepaid = interest_prepaid - {used}, "
-            f"interest_suspended = interest_suspended + CASE WHEN {self.non_accrual('loans')} THEN {delta} ELSE 0 END, "
-            f"interest_recognized = {new} WHERE {on_loans(CHUNK)}"
+            f"UPDATE loans SET interest_outstanding = loans.interest_outstanding + {delta} - {used}, "
+            f"interest_prepaid = loans.interest_prepaid - {used}, "
+            f"interest_suspended = loans.interest_suspended "
+            f"+ CASE WHEN {self.non_accrual('loans')} THEN {delta} ELSE 0 END, "
+            "interest_recognized = a.recognised, "
+            f"days_past_due = {dpd}, delinquency_bucket = {self.bucket(dpd)}, "
+            f"accrual_status = CASE WHEN {self.non_accrual('loans')} THEN 'non_accrual' ELSE 'accruing' END, "
+            f"past_maturity = CASE WHEN loans.maturity_date < {self.d} THEN {self.true} ELSE {self.false} END, "
+            f"snapshot_date = {self.d}, version = loans.version + 1 "
+            f"FROM (SELECT l.id, {self.recognised()} AS recognised FROM loans l {self.fractions()} WHERE {CHUNK}) a "
+            f"WHERE loans.id = a.id AND {on_loans(CHUNK)}"
         )
 
     # --- ageing --------------------------------------------------------------------------------------------
@@ -245,16 +279,6 @@ class CobSql:
             f"OR (loans.oldest_unpaid_due_date IS NOT NULL AND loans.oldest_unpaid_due_date < {self.d}))"
         )
 
-    def age(self) -> str:
-        dpd = self.dpd("loans")
-        return (
-            f"UPDATE loans SET days_past_due = {dpd}, delinquency_bucket = {self.bucket(dpd)}, "
-            f"accrual_status = CASE WHEN {self.non_accrual('loans')} THEN 'non_accrual' ELSE 'accruing' END, "
-            f"past_maturity = CASE WHEN maturity_date < {self.d} THEN {self.true} ELSE {self.false} END, "
-            f"snapshot_date = {self.d}, version = version + 1 "
-            f"WHERE {on_loans(CHUNK)}"
-        )
-
     @property
     def true(self) -> str:
         return "TRUE" if self.postgres else "1"
@@ -263,16 +287,22 @@ class CobSql:
     def false(self) -> str:
         return "FALSE" if self.postgres else "0"
 
-    def products_in_chunk(self) -> str:
-        return f"SELECT DISTINCT l.product_id, l.currency FROM loans l WHERE {CHUNK} ORDER BY l.product_id"
+    def chunk_shape(self) -> str:
+        """Products (with currency) and current periods of the chunk's set-based loans, in one pass."""
+        return (
+            "SELECT DISTINCT l.product_id, l.currency, l.day_count, l.current_period_start, l.current_due_date "
+            f"FROM loans l WHERE {CHUNK}"
+        )
 
-    def count_chunk(self) -> str:
-        return f"SELECT COUNT(*) FROM loans l WHERE {CHUNK}"
-
-    def lock_chunk(self) -> str:
-        """Lock the chunk's loans before reading them: a payment holding a loan's row lock finishes first (and
-        its catch-up accrual is seen), a later one waits for this chunk — never both book the same day."""
-        return f"SELECT l.id FROM loans l WHERE {IN_RANGE} ORDER BY l.id FOR NO KEY UPDATE"
+    def lock_and_count(self) -> str:
+        """(set-based loans, daily loans) of the chunk, locking every loan of its range first on PostgreSQL: a
+        payment holding a loan's row lock finishes first (and its catch-up accrual is seen), a later one waits for
+        this chunk — never both book the same day. One pass, no ids sent back."""
+        lock = " FOR NO KEY UPDATE" if self.postgres else ""
+        return (
+            f"SELECT COUNT(*) FILTER (WHERE {CHUNK}), COUNT(*) FILTER (WHERE {DAILY}) FROM (SELECT l.id, l.status, "
+            f"l.interest_recalculation, l.close_per_loan FROM loans l WHERE {IN_RANGE} ORDER BY l.id{lock}) l"
+        )
 
     def daily_in_chunk(self) -> str:
         return f"SELECT l.id FROM loans l WHERE {DAILY} ORDER BY l.id"
