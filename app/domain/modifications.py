@@ -183,8 +183,11 @@ def _rebuild(projection: "_Projection", plan: _Plan, received: tuple[int, int], 
     """Replace `tail` by the rebuilt installments, keeping what was received for it (principal, interest)."""
     terms = projection.terms.schedule
     paid_principal, paid_interest = received
-    for _ in range(8):  # interest received beyond the rebuilt interest becomes principal received; converges
-        rows, installment = build_rows(terms, plan)
+    # Interest received beyond the rebuilt interest becomes principal received, which lowers the balance and so
+    # the interest: the excess shrinks by the period rate each round (a cent at most is left after rounding).
+    # The rows are always rebuilt from the plan last changed, or principal would be counted twice.
+    rows, installment = build_rows(terms, plan)
+    for _ in range(64):
         excess = paid_interest - sum(r.interest for r in rows)
         if excess <= 0 or plan.balance == 0:
             break
@@ -192,6 +195,7 @@ def _rebuild(projection: "_Projection", plan: _Plan, received: tuple[int, int], 
         paid_interest -= move
         paid_principal += move
         plan = _with_balance(plan, plan.balance - move)
+        rows, installment = build_rows(terms, plan)
     if not rows:  # everything was received already: one settled installment carries it
         rows = [Installment(plan.first_number, plan.period_start, plan.dues[0], 0, 0)]
     first = rows[0]

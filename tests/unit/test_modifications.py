@@ -246,3 +246,42 @@ def test_two_tranches_reamortise_the_remaining_schedule() -> None:
     reopened = project(terms, [Payment(1, D(2024, 2, 10), payoff), tranche], D(2024, 2, 15))
     assert reopened.status == LoanStatus.active and reopened.principal_outstanding == 60000
     assert reopened.installments[-1].due_date == D(2024, 3, 15)
+
+
+def test_a_re_age_after_interest_received_ahead_keeps_every_cent_of_principal() -> None:
+    """Found by the property above: 1,663.49 over one yearly period, the rate raised to 22.86 % on the
+    disbursement day, 903.23 paid that day (386.61 of it interest received ahead), then a re-age. Rebuilding
+    turns interest received beyond the new interest into principal received, round after round (each round the
+    excess shrinks by the period rate: 120.08, 27.60, 6.34 ... down to a cent). After eight rounds the rows
+    were those of the round before while the last cent had already moved: 1,663.50 of principal on the books
+    for 1,663.49 lent."""
+    from app.domain.calendar import Frequency
+    from app.domain.money import currency
+    from app.domain.schedule import Amortization, ScheduleTerms
+
+    day = date(2020, 1, 1)
+    schedule = ScheduleTerms(
+        principal=Decimal("1663.49"),
+        annual_rate_percent=Decimal("0.00"),
+        term=1,
+        frequency=Frequency.yearly,
+        disbursement_date=day,
+        currency=currency("USD"),
+        amortization=Amortization.equal_principal,
+        interest_method=InterestMethod.declining_balance,
+        day_count=DayCount.actual_360,
+    )
+    terms = LoanTerms(schedule=schedule)
+    events: list[Event] = [
+        Modification(1, day, "rate_change", annual_rate_percent=Decimal("22.86")),
+        Modification(2, day, "re_age"),
+        Payment(3, day, 90323),
+        Modification(4, day, "re_age"),
+    ]
+    state = project(terms, events, day)
+    t = state.totals
+    assert sum(r.principal for r in state.installments) == t.disbursed == 166349
+    assert sum(role_balances(t).values()) == 0
+    row = state.installments[0]
+    # the 903.23 stays received in full: principal and interest received add up to it
+    assert row.paid_principal + row.paid_interest == 90323
