@@ -48,6 +48,20 @@ REUSE_PORT = os.environ.get("BENCH_REUSE_PORT", "1") != "0"
 _MASTER: list[int] = []  # the running gunicorn master's pid
 
 
+def _postgres_cpu() -> float:
+    """CPU seconds used so far by every PostgreSQL server process on this machine (the bench runs alone)."""
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().split(") ", 1)
+        except OSError:
+            continue  # the process ended meanwhile
+        if name.endswith("(postgres"):
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return total
+
+
 def _worker_cpu() -> dict[int, float]:
     """CPU seconds used so far by each gunicorn worker (children of the master), from /proc."""
     if not _MASTER:
@@ -462,16 +476,16 @@ def main() -> None:
         check = api.pay(random.choice(loan_ids), "1.00")
         if check.status_code != 201:
             raise RuntimeError(f"a payment on a cloned loan answered {check.status_code}: {check.text[:300]}")
-        cpu_before = _worker_cpu()
+        cpu_before, pg_before = _worker_cpu(), _postgres_cpu()
         ok, failed, elapsed, latencies = _load(api, loan_ids, SECONDS, THREADS)
-        cpu_after = _worker_cpu()
+        cpu_after, pg_spent = _worker_cpu(), _postgres_cpu() - pg_before
         spent = {pid: cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after}
         total_cpu = sum(spent.values()) or 1.0
         split = " / ".join(f"{100 * v / total_cpu:.0f}%" for v in sorted(spent.values(), reverse=True))
         print(
             f"worker CPU during the load: {split} of {total_cpu:.1f} s over {len(spent)} workers "
-            f"(reuse_port {'on' if REUSE_PORT else 'off'}); {1000 * total_cpu / max(ok, 1):.1f} ms of worker CPU "
-            "per payment"
+            f"(reuse_port {'on' if REUSE_PORT else 'off'}); per payment {1000 * total_cpu / max(ok, 1):.1f} ms of "
+            f"worker CPU + {1000 * pg_spent / max(ok, 1):.1f} ms of PostgreSQL CPU (target: at most 12 ms together)"
         )
         ordered = sorted(latencies)
         app_rate = ok / elapsed
