@@ -758,12 +758,8 @@ class _Projection:
     def _readvance(self, amount: int, on: date) -> None:
         """Principal owed again from `on`: with the installment falling due next, or due at once on `on` when
         none is left; a paid-off loan reopens. On a written-off loan it is written off at once."""
-        self.readvanced += amount
-        if self.written_off_on is not None:
-            w = self.written_off
-            self.written_off = replace(w, principal_written_off=w.principal_written_off + amount)
+        if not self._owed_again(amount):
             return
-        self.closed_on = None
         index = bisect_right(self.rows, on - timedelta(days=1), key=lambda r: r.due_date)  # first due >= on
         if index < len(self.rows):
             self.rows[index].principal += amount
@@ -831,16 +827,23 @@ class _Projection:
             self._owe_at_once(uncovered, chargeback.date)
         return Allocation(principal=uncovered, overpayment=covered)
 
-    def _owe_at_once(self, amount: int, on: date) -> None:
-        """Principal owed again and due on `on` itself: an installment of its own after those due by then (so
-        the next payment pays it after any older arrears); a paid-off loan reopens. On a written-off loan it
-        is written off at once."""
+    def _owed_again(self, amount: int) -> bool:
+        """Count principal owed again; on a written-off loan it is written off at once (answers False: nothing
+        to place), otherwise the loan reopens (True: the caller places it on an installment)."""
         self.readvanced += amount
         if self.written_off_on is not None:
             w = self.written_off
             self.written_off = replace(w, principal_written_off=w.principal_written_off + amount)
-            return
+            return False
         self.closed_on = None
+        return True
+
+    def _owe_at_once(self, amount: int, on: date) -> None:
+        """Principal owed again and due on `on` itself: an installment of its own after those due by then (so
+        the next payment pays it after any older arrears); a paid-off loan reopens. On a written-off loan it
+        is written off at once."""
+        if not self._owed_again(amount):
+            return
         index = self.not_due_index(on)
         period = self.rows[index - 1].number if index else 0  # see the module docstring
         self.rows.insert(index, Installment(period, on, on, amount, 0))

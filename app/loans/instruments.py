@@ -102,7 +102,7 @@ def _book(
         allocation = state.allocations.get(event.seq, Allocation())
         if check is not None:
             check(loan, allocation)
-        _set_allocation(tx, allocation)
+        tx.allocation = allocation
         audit.record(
             session,
             principal,
@@ -122,11 +122,6 @@ def _book(
         return _result(loan, today, state, draft, tx, allocation, dry_run)
 
     return run_idempotent(db, request, run, dry_run, ttl)
-
-
-def _set_allocation(tx: LoanTransaction, a: Allocation) -> None:
-    tx.alloc_principal, tx.alloc_interest, tx.alloc_fees = a.principal, a.interest, a.fees
-    tx.alloc_penalties, tx.alloc_overpayment, tx.alloc_recovery = a.penalties, a.overpayment, a.recovery
 
 
 def _result(
@@ -286,7 +281,7 @@ def book_nsf_fees(
             description=f"NSF fee: {charge_def.name}",
             appended=event,
         )
-        _set_allocation(tx, state.allocations.get(event.seq, Allocation()))
+        tx.allocation = state.allocations.get(event.seq, Allocation())
         result = (state, draft)
     return result
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.orm import BigId, UTCDateTime, created_at_column, id_column
 from app.database import Base
+from app.domain.servicing import Allocation
 
 
 class Loan(Base):
@@ -197,6 +198,23 @@ class LoanTransaction(Base):
     journal_entry_id: Mapped[str | None] = mapped_column(String(36))
     created_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = created_at_column()
+
+    @property
+    def allocation(self) -> Allocation:
+        """How the amount was applied (principal, interest, fees, penalties, overpayment, recovery)."""
+        return Allocation(
+            self.alloc_principal,
+            self.alloc_interest,
+            self.alloc_fees,
+            self.alloc_penalties,
+            self.alloc_overpayment,
+            self.alloc_recovery,
+        )
+
+    @allocation.setter
+    def allocation(self, a: Allocation) -> None:
+        self.alloc_principal, self.alloc_interest, self.alloc_fees = a.principal, a.interest, a.fees
+        self.alloc_penalties, self.alloc_overpayment, self.alloc_recovery = a.penalties, a.overpayment, a.recovery
 
 
 class LoanInstallment(Base):

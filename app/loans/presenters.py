@@ -249,24 +249,13 @@ def allocation_out(a: Allocation, currency: str) -> AllocationOut:
     )
 
 
-def transaction_allocation(tx: LoanTransaction) -> Allocation:
-    return Allocation(
-        tx.alloc_principal,
-        tx.alloc_interest,
-        tx.alloc_fees,
-        tx.alloc_penalties,
-        tx.alloc_overpayment,
-        tx.alloc_recovery,
-    )
-
-
 def transaction_out(tx: LoanTransaction, currency: str) -> TransactionOut:
     return TransactionOut(
         id=tx.id,
         type=tx.type,
         date=tx.date,
         amount=money_out(tx.amount, currency),
-        allocation=allocation_out(transaction_allocation(tx), currency),
+        allocation=allocation_out(tx.allocation, currency),
         reversed=tx.reversed,
         reversal_of=tx.reversal_of,
         channel=tx.channel,

@@ -120,21 +120,7 @@ def _pay(
     allocation = state.allocations.get(event.seq, Allocation())
     if allocation.recovery:
         tx.type = "recovery"
-    (
-        tx.alloc_principal,
-        tx.alloc_interest,
-        tx.alloc_fees,
-        tx.alloc_penalties,
-        tx.alloc_overpayment,
-        tx.alloc_recovery,
-    ) = (
-        allocation.principal,
-        allocation.interest,
-        allocation.fees,
-        allocation.penalties,
-        allocation.overpayment,
-        allocation.recovery,
-    )
+    tx.allocation = allocation
     audit.record(
         session,
         principal,
@@ -297,8 +283,7 @@ def write_off(
         )
         taken = state.write_offs.get(event.seq, Allocation())
         tx.amount = taken.total
-        tx.alloc_principal, tx.alloc_interest = taken.principal, taken.interest
-        tx.alloc_fees, tx.alloc_penalties = taken.fees, taken.penalties
+        tx.allocation = taken
         audit.record(
             session,
             principal,

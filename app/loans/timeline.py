@@ -57,21 +57,10 @@ def _from_transaction(tx: LoanTransaction, allocation: Allocation, reversed_: bo
     )
 
 
-def _stored_allocation(tx: LoanTransaction) -> Allocation:
-    return Allocation(
-        tx.alloc_principal,
-        tx.alloc_interest,
-        tx.alloc_fees,
-        tx.alloc_penalties,
-        tx.alloc_overpayment,
-        tx.alloc_recovery,
-    )
-
-
 def _transactions(session: Session, loan: Loan, known_at: date | None) -> list[TimelineItem]:
     txs = repo.transactions(session, loan.id)
     if known_at is None:
-        return [_from_transaction(tx, _stored_allocation(tx), tx.reversed) for tx in txs]
+        return [_from_transaction(tx, tx.allocation, tx.reversed) for tx in txs]
     events = session.scalars(select(LoanEvent).where(LoanEvent.loan_id == loan.id).order_by(LoanEvent.seq)).all()
     by_seq = {e.seq: e for e in events}
     state = None
@@ -88,7 +77,7 @@ def _transactions(session: Session, loan: Loan, known_at: date | None) -> list[T
         if state is not None:
             projected = (state.write_offs if tx.type == "write_off" else state.allocations).get(tx.event_seq)
         amount = projected.total if projected is not None and tx.type == "write_off" else tx.amount
-        item = _from_transaction(tx, projected or _stored_allocation(tx), reversed_)
+        item = _from_transaction(tx, projected or tx.allocation, reversed_)
         items.append(item if amount == tx.amount else _with_amount(item, amount))
     return items
 
