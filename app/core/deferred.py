@@ -73,9 +73,10 @@ def flush(session: Session) -> None:
     parts: list[str] = []
     params: dict[str, str] = {}
     dialect = session.get_bind().dialect
+    q = dialect.identifier_preparer.quote
     for i, (table, rows) in enumerate(queue.inserts):
         names, full = _complete(table, rows)
-        parts.append(_recordset_insert(table, names, f"p{i}"))
+        parts.append(_recordset_insert(table, names, f"p{i}", q))
         params[f"p{i}"] = _rows_json(table, names, full, dialect)
     for j, (table, (keys, value, deltas)) in enumerate(queue.additions.items()):
         if not deltas:
@@ -83,10 +84,9 @@ def flush(session: Session) -> None:
         names = [*keys, value]
         rows = [{**dict(zip(keys, key, strict=True)), value: delta} for key, delta in sorted(deltas.items())]
         # rows sorted by key above: one lock order for every writer
-        on_conflict = (
-            f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {value} = {table.name}.{value} + EXCLUDED.{value}"
-        )
-        parts.append(_recordset_insert(table, names, f"a{j}") + on_conflict)
+        t, v = q(table.name), q(value)
+        on_conflict = f" ON CONFLICT ({', '.join(map(q, keys))}) DO UPDATE SET {v} = {t}.{v} + EXCLUDED.{v}"
+        parts.append(_recordset_insert(table, names, f"a{j}", q) + on_conflict)
         params[f"a{j}"] = _rows_json(table, names, rows, dialect)
     if not parts:
         return
@@ -126,12 +126,12 @@ def _insert(table: Table, rows: list[dict[str, Any]]) -> Executable:
     return insert(table).values(_complete(table, rows)[1])
 
 
-def _recordset_insert(table: Table, names: list[str], param: str) -> str:
-    # Table and column names come from the ORM metadata, never from input; the rows are a bound parameter.
-    columns = ", ".join(names)
+def _recordset_insert(table: Table, names: list[str], param: str, q: Callable[[str], str]) -> str:
+    # Table and column names come from the ORM metadata (quoted), never from input; the rows are a bound parameter.
+    t, columns = q(table.name), ", ".join(map(q, names))
     return (
-        f"INSERT INTO {table.name} ({columns}) SELECT {columns} "  # noqa: S608 (names from metadata)
-        f"FROM json_populate_recordset(NULL::{table.name}, CAST(:{param} AS json))"
+        f"INSERT INTO {t} ({columns}) SELECT {columns} "  # noqa: S608 (names from metadata)
+        f"FROM json_populate_recordset(NULL::{t}, CAST(:{param} AS json))"
     )
 
 
