@@ -33,9 +33,9 @@ def init_db_command() -> None:
         db = _db()
         try:
             with db.session(writer=False) as session:
-                from app.operations import repository as operations
+                from app.business_calendar import repository as calendar_repo
 
-                today = operations.business_date(session)
+                today = calendar_repo.business_date(session)
         finally:
             db.dispose()
         typer.echo(f"created a new database at {result.url} (schema {result.after}); business date {today}")

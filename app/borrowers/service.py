@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.borrowers import repository as repo
 from app.borrowers.models import Borrower
 from app.borrowers.schemas import BorrowerCreate, BorrowerUpdate
+from app.business_calendar import repository as calendar_repo
 from app.core.config import Settings
 from app.core.errors import DuplicateValue, NotFound, PermissionDenied, ValidationFailed
 from app.core.logging import get_logger
@@ -20,7 +21,6 @@ from app.database import Database
 from app.identity import repository as identity_repo
 from app.identity.access import Permission, Principal
 from app.loans import repository as loans
-from app.operations import repository as operations
 
 log = get_logger("app.borrowers")
 
@@ -85,7 +85,9 @@ def create_borrower(db: Database, settings: Settings, principal: Principal, data
     try:
         with db.transaction() as session:
             _require_branch(session, data.branch_id)
-            check_date_of_birth(data.date_of_birth, operations.business_date(session), settings.min_borrower_age_years)
+            check_date_of_birth(
+                data.date_of_birth, calendar_repo.business_date(session), settings.min_borrower_age_years
+            )
             _raise_if_duplicate(session, principal, data.national_id, data.external_id, None)
             borrower = Borrower(**data.model_dump())
             session.add(borrower)
@@ -121,7 +123,7 @@ def update_borrower(
                 _require_branch(session, changes["branch_id"])
             if changes.get("date_of_birth") is not None:
                 check_date_of_birth(
-                    changes["date_of_birth"], operations.business_date(session), settings.min_borrower_age_years
+                    changes["date_of_birth"], calendar_repo.business_date(session), settings.min_borrower_age_years
                 )
             _raise_if_duplicate(session, principal, changes.get("national_id"), changes.get("external_id"), borrower.id)
             moved_from = borrower.branch_id

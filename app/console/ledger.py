@@ -6,11 +6,11 @@ from datetime import date, timedelta
 
 from fastapi import APIRouter, Response
 
+from app.business_calendar import service as calendar_service
 from app.console.web import ConsoleRoute, CtxDep
 from app.core.schemas import money_out
 from app.identity.access import Permission
 from app.ledger import service as ledger
-from app.operations import service as ops
 
 router = APIRouter(route_class=ConsoleRoute)
 PAGE = 200
@@ -30,7 +30,7 @@ def ledger_page(
     ctx: CtxDep, as_of: str = "", currency: str = "", date_from: str = "", date_to: str = "", cursor: str = ""
 ) -> Response:
     ctx.principal.require(Permission.ledger_read)
-    today = ops.business_date(ctx.db)
+    today = calendar_service.business_date(ctx.db)
     on, bad_as_of = _day(as_of, today)
     end, bad_to = _day(date_to, today)
     start, bad_from = _day(date_from, end - timedelta(days=6))

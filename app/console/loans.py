@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from app.borrowers import service as borrowers
+from app.business_calendar import service as calendar_service
 from app.console.web import (
     FORM_ERRORS,
     ConsoleRoute,
@@ -45,7 +46,6 @@ from app.loans.schemas import (
     WithdrawIn,
     WriteOffIn,
 )
-from app.operations import service as ops
 from app.products import service as products
 from app.products.schemas import format_rate
 from app.schedules import service as schedules
@@ -421,7 +421,7 @@ def _application_page(ctx: Ctx, values: dict[str, str], errors: dict[str, str], 
         errors=errors,
         borrower=borrower,
         products=rows,
-        today=ops.business_date(ctx.db),
+        today=calendar_service.business_date(ctx.db),
     )
 
 
@@ -454,7 +454,7 @@ def schedule_preview(ctx: Ctx, data: LoanCreate) -> SchedulePreviewOut:
             "annual_rate_percent": rate if rate is not None else format_rate(product.annual_rate_e6),
             "term": term,
             "frequency": product.frequency,
-            "disbursement_date": data.expected_disbursement_date or ops.business_date(ctx.db),
+            "disbursement_date": data.expected_disbursement_date or calendar_service.business_date(ctx.db),
             "first_payment_date": data.first_payment_date,
             "amortization": product.amortization,
             "interest_method": product.interest_method,

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from app.business_calendar import service as calendar_service
 from app.console.web import FORM_ERRORS, ConsoleRoute, Ctx, CtxDep, FormDep, blank_to_none, field_errors, not_given
 from app.core.csvout import csv_text
 from app.core.errors import AppError, NotFound
@@ -28,7 +29,7 @@ def _operations_page(ctx: Ctx, results: list[Any] | None = None, status: int = 2
     return ctx.render(
         "operations.html",
         status,
-        today=ops.business_date(ctx.db),
+        today=calendar_service.business_date(ctx.db),
         last_close=ops.last_close(ctx.db, ctx.principal),
         may_close=ctx.principal.may(Permission.close_of_business),
         results=results,
@@ -47,7 +48,7 @@ def close_of_business(ctx: CtxDep, form: FormDep) -> Response:
     from app.core.schemas import money_out
 
     ctx.principal.require(Permission.close_of_business)
-    today = ops.business_date(ctx.db)
+    today = calendar_service.business_date(ctx.db)
     if form.get("business_date") != today.isoformat():
         # The page showed another date: someone else closed it meanwhile. Never close a day the user did not see.
         return _operations_page(ctx, None, 409, f"the business date is now {today.isoformat()}: review and retry")
@@ -55,6 +56,7 @@ def close_of_business(ctx: CtxDep, form: FormDep) -> Response:
         days = ops.close_of_business(ctx.db, ctx.principal, today)
     except (AppError, DomainError) as exc:
         return _operations_page(ctx, None, 409, field_errors(exc).popitem()[1])
+
     def per_currency(amounts: dict[str, int]) -> str:  # never one sum over currencies
         return ", ".join(f"{code} {money_out(amount, code)}" for code, amount in amounts.items()) or "0"
 

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.borrowers import service as borrowers
 from app.borrowers.schemas import BorrowerCreate
+from app.business_calendar import service as calendar_service
 from app.console import batches, charts, ledger, loans, modifications, operations
 from app.console import session as sessions
 from app.console.web import (
@@ -155,7 +156,7 @@ def _portfolio_view(ctx: Any, today: date) -> dict[str, Any]:
 
 @router.get("/dashboard")
 def dashboard(ctx: CtxDep) -> Response:
-    today = ops.business_date(ctx.db)
+    today = calendar_service.business_date(ctx.db)
     last = ops.last_close(ctx.db, ctx.principal)
     values: dict[str, Any] = {"today": today, "last_close": last, "portfolio_view": None, "recent": []}
     if ctx.principal.may(Permission.reports_read):
@@ -231,7 +232,7 @@ def borrower_create(ctx: CtxDep, form: FormDep) -> Response:
 def borrower_page(ctx: CtxDep, borrower_id: str, done: str | None = None) -> Response:
     borrower = borrowers.get_borrower(ctx.db, ctx.principal, borrower_id)
     rows, _ = loan_service.list_loans(ctx.db, ctx.principal, None, borrower.id, None, None, 200)
-    today = ops.business_date(ctx.db)
+    today = calendar_service.business_date(ctx.db)
     return ctx.render(
         "borrower.html",
         borrower=borrower,

@@ -4,6 +4,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.api.deps import DEFAULT_PAGE_SIZE, CurrentUser, Cursor, DbDep, Limit, ReadDbDep
+from app.business_calendar.service import business_date
 from app.core.schemas import Page, money_out
 from app.ledger import service
 from app.ledger.schemas import (
@@ -14,7 +15,6 @@ from app.ledger.schemas import (
     TrialBalanceOut,
     journal_entry_out,
 )
-from app.operations.service import business_date
 
 router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
 

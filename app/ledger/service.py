@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.business_calendar import repository as calendar_repo
 from app.core.errors import Conflict, ValidationFailed
 from app.core.ids import new_id
 from app.core.metrics import JOURNAL_ENTRIES_POSTED
@@ -16,7 +17,6 @@ from app.identity.access import Permission, Principal
 from app.ledger import repository as repo
 from app.ledger.entries import EntryDraft, UnbalancedEntry, check_balanced
 from app.ledger.models import JournalEntry, JournalLine, LedgerAccount
-from app.operations import repository as operations
 
 
 def post(session: Session, draft: EntryDraft, business_date: date | None = None) -> str:
@@ -25,7 +25,7 @@ def post(session: Session, draft: EntryDraft, business_date: date | None = None)
     It is booked on `draft.booking_date`, by default the business date (which the caller passes when it has
     read it in this transaction); never on a closed day."""
     check_balanced(draft)
-    today = business_date or operations.business_date(session)
+    today = business_date or calendar_repo.business_date(session)
     booking_date = draft.booking_date or today
     check_open(booking_date, today)
     entry_id = new_id()
@@ -180,7 +180,7 @@ def post_lines_from_select(
     yields (columns account_code, loan_id, debit, credit — balanced as a set), and check in the database that
     the new lines balance. Booked on the day being closed, its value date. Returns (lines inserted, total
     debit)."""
-    check_open(effective_date, operations.business_date(session))
+    check_open(effective_date, calendar_repo.business_date(session))
     repo.ensure_entry(session, entry_id, entry_type, currency, effective_date, product_id, description)
     inserted, debit, credit = repo.insert_lines_from_select(
         session, entry_id, currency, effective_date, lines_sql, params

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from app.business_calendar import repository as calendar_repo
 from app.core.errors import NotFound, VersionMismatch
 from app.core.idempotency import IdempotentRequest
 from app.core.ids import new_id
@@ -40,7 +41,6 @@ from app.loans import repository as repo
 from app.loans.models import DelinquencyChange, EventRecord, Loan, LoanEvent, LoanTransaction
 from app.loans.numbering import paid_through
 from app.loans.terms import FINANCIAL_EVENTS, domain_events, loan_terms
-from app.operations import repository as operations
 
 # session.info flag of a unit of work: its business date is read FOR SHARE (close of business waits for it).
 WRITES = "loans.writes"
@@ -394,8 +394,8 @@ def business_date(session: Session) -> date:
     if isinstance(cached, date):
         return cached
     if session.info.get(WRITES) and session.get_bind().dialect.name == "postgresql":
-        today = operations.business_date_for_write(session)
+        today = calendar_repo.business_date_for_write(session)
     else:
-        today = operations.business_date(session)
+        today = calendar_repo.business_date(session)
     session.info[repo.BUSINESS_DATE] = today
     return today

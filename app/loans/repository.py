@@ -7,6 +7,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, delete, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
+from app.business_calendar.models import BusinessCalendar
 from app.core import deferred
 from app.core.idempotency import IdempotentRequest
 from app.core.idempotency_models import IdempotencyKey
@@ -15,7 +16,6 @@ from app.domain.servicing import Installment
 from app.ledger.repository import WORKING_SET
 from app.loans import numbering
 from app.loans.models import Loan, LoanCheckpoint, LoanEvent, LoanInstallment, LoanTransaction, LoggedEvent
-from app.operations.models import BusinessCalendar
 
 
 def get(session: Session, loan_id: str) -> Loan | None:

@@ -88,7 +88,7 @@ def list_loans(
     cursor: Cursor = None,
 ) -> Page[LoanOut]:
     loans, next_cursor = service.list_loans(db, principal, status, borrower_id, branch_id, cursor, limit, account_no, q)
-    from app.operations.service import business_date
+    from app.business_calendar.service import business_date
 
     today = business_date(db)
     return Page[LoanOut](

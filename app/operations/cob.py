@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.business_calendar import repository as repo
 from app.core import idempotency
 from app.core.config import get_settings
 from app.core.errors import Conflict, ValidationFailed
@@ -42,7 +43,6 @@ from app.ledger import service as ledger
 from app.loans import engine as loan_engine
 from app.loans import reconcile
 from app.loans import repository as loans_repo
-from app.operations import repository as repo
 from app.operations.cob_sql import CobSql
 from app.operations.models import AccrualFraction, CobChunk, CobRun
 

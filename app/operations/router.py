@@ -5,6 +5,7 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import CurrentUser, DbDep
 from app.api.problems import PROBLEM_SCHEMA
+from app.business_calendar import service as calendar_service
 from app.core.schemas import MoneyOut, StrictModel, money_out
 from app.operations import service
 from app.operations.cob import DayResult, add_amounts
@@ -66,7 +67,7 @@ def _day(r: DayResult) -> DayClosed:
 
 @router.get("/business-date", response_model=BusinessDateOut, summary="The lender's current business date")
 def get_business_date(db: DbDep, principal: CurrentUser) -> BusinessDateOut:
-    return BusinessDateOut(business_date=service.get_business_date(db, principal))
+    return BusinessDateOut(business_date=calendar_service.get_business_date(db, principal))
 
 
 @router.post(
@@ -86,6 +87,6 @@ def close_of_business(db: DbDep, principal: CurrentUser, body: CloseOfBusinessIn
         late_fee_count=sum(r.late_fee_count for r in results),
         duration_ms=sum(r.duration_ms for r in results),
         already_closed=all(r.already_closed for r in results),
-        new_business_date=service.business_date(db),
+        new_business_date=calendar_service.business_date(db),
         days=[_day(r) for r in results],
     )

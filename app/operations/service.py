@@ -1,23 +1,12 @@
-"""Business date (the lender's 'today', advanced only by close of business)."""
+"""Close of business use cases (the business date itself lives in app/business_calendar)."""
 
 from datetime import date
 
 from app.database import Database
 from app.identity.access import Permission, Principal
 from app.operations import cob
-from app.operations import repository as repo
 from app.operations.cob import DayResult
 from app.operations.models import CobRun
-
-
-def business_date(db: Database) -> date:
-    with db.session(writer=False) as session:
-        return repo.business_date(session)
-
-
-def get_business_date(db: Database, principal: Principal) -> date:
-    principal.require(Permission.read)
-    return business_date(db)
 
 
 def close_of_business(db: Database, principal: Principal, through: date | None) -> list[DayResult]:

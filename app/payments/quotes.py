@@ -6,6 +6,7 @@ before the quoted date, the interest not yet accrued stays with the borrower as 
 from datetime import date
 from decimal import Decimal
 
+from app.business_calendar.service import business_date
 from app.core.errors import NotFound, ValidationFailed
 from app.core.idempotency import IdempotentRequest
 from app.core.idempotency import lookup as idempotency_lookup
@@ -15,7 +16,6 @@ from app.identity.access import Permission, Principal
 from app.loans import repository as loans
 from app.loans import servicing
 from app.loans.service import minor_amount
-from app.operations.service import business_date
 from app.payments.models import PayoffQuoteRecord
 
 

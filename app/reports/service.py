@@ -5,11 +5,11 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from app.business_calendar import repository as calendar_repo
 from app.core.errors import ValidationFailed
 from app.database import Database
 from app.domain.delinquency import BUCKETS
 from app.identity.access import Permission, Principal
-from app.operations import repository as operations
 from app.reports import repository as repo
 from app.reports import value_basis
 
@@ -44,7 +44,7 @@ def _as_of(session: Any, requested: date | None) -> tuple[date, bool]:
     """The as-of date and whether the loan snapshots can answer it: only for the business date itself — a closed
     day is read from the journal by booking date, because today's bookings (a backdated payment, a reversal)
     already moved the snapshots and a closed day's figures never change (CONTRACT "Ledger time")."""
-    today = operations.business_date(session)
+    today = calendar_repo.business_date(session)
     on = requested or today
     if on > today:
         raise ValidationFailed.single("as_of", f"must not be after the business date {today.isoformat()}")
@@ -103,7 +103,7 @@ def collections(
 ) -> tuple[date, date, list[tuple[Any, ...]]]:
     principal.require(Permission.reports_read)
     with db.session(writer=False) as session:
-        today = operations.business_date(session)
+        today = calendar_repo.business_date(session)
         end = date_to or today
         start = date_from or end - timedelta(days=30)
         if start > end:

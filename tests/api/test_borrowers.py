@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from app.borrowers import repository as borrower_repo
+from app.business_calendar import repository as calendar_repo
 from app.core.logging import configure_logging
 from app.database import Database
-from app.operations import repository as operations_repo
 from tests.conftest import World, assert_problem, unique
 
 URL = "/api/v1/borrowers"
@@ -29,7 +29,7 @@ def _national_id() -> str:
 
 def _business_date(db: Database) -> date:
     with db.session(writer=False) as session:
-        return operations_repo.business_date(session)
+        return calendar_repo.business_date(session)
 
 
 def _years_before(day: date, years: int) -> date:

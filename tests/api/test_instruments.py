@@ -17,10 +17,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.business_calendar import repository as calendar_repo
 from app.loans import reconcile
 from app.loans.models import Loan
 from app.loans.service import project_loan
-from app.operations import repository as operations
 from tests.api import test_servicing
 from tests.api.helpers_lending import (
     LOANS,
@@ -281,7 +281,7 @@ def test_chargeback_principal_is_due_at_once_through_close_of_business() -> None
     charges its late fee exactly as the projection does; reversing the chargeback removes the row again."""
     with fresh_world() as (world, db):
         with db.transaction() as session:
-            operations.set_business_date(session, D(2025, 1, 1))
+            calendar_repo.set_business_date(session, D(2025, 1, 1))
         product = make_product(world, late_fee={"amount": "25.00", "grace_days": 6})
         loan = active_loan(world, principal="1000.00", term=3, product=product)
         loan_id = loan["id"]

@@ -20,13 +20,13 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from app.business_calendar import repository as calendar_repo
 from app.database import Database
 from app.ledger import service as ledger
 from app.ledger.entries import EntryDraft, LineDraft
 from app.ledger.service import ClosedDay
 from app.loans import reconcile
 from app.loans.models import Loan
-from app.operations import repository as operations
 from tests.api.helpers_lending import LOANS, active_loan, make_product, pay
 from tests.conftest import LEG, World, assert_problem, fresh_world
 
@@ -38,7 +38,7 @@ START = D(2025, 1, 1)
 
 def set_date(db: Database, day: date) -> None:
     with db.transaction() as session:
-        operations.set_business_date(session, day)
+        calendar_repo.set_business_date(session, day)
 
 
 def close(w: World, through: date) -> dict[str, Any]:
@@ -349,7 +349,7 @@ CURRENCY_PRODUCTS = {
 def test_close_of_business_figures_are_per_currency_and_totalled_over_the_days_closed() -> None:
     with fresh_world() as (w, db):
         with db.session(writer=False) as session:
-            start = operations.business_date(session).replace(day=1)  # days 1-3: no 31st (30/360 accrues 0)
+            start = calendar_repo.business_date(session).replace(day=1)  # days 1-3: no 31st (30/360 accrues 0)
         set_date(db, start)
         for code, spec in CURRENCY_PRODUCTS.items():
             product = make_product(w, currency=code, min_principal=spec["min_principal"],
@@ -385,7 +385,7 @@ def test_the_per_loan_ledger_check_is_exported_after_close_of_business() -> None
         close(w, date.fromisoformat(get(w, "/api/v1/operations/business-date")["business_date"]))
         assert "ledger_loans_out_of_balance 0.0" in w.client.get("/metrics").text
         with db.transaction() as session:
-            today = operations.business_date(session)
+            today = calendar_repo.business_date(session)
             ledger.post(session, EntryDraft("accrual", "USD", today, [LineDraft("1200", 40, 0, loan["id"]),
                                                                       LineDraft("4000", 0, 40, loan["id"])]))
         close(w, today)

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from sqlalchemy import inspect, select, text
 
+from app.business_calendar import repository as calendar_repo
 from app.database import Database, init_db
 from app.domain.postings import by_account, role_balances
 from app.identity import service as identity
@@ -35,7 +36,6 @@ from app.loans import reconcile
 from app.loans.models import Loan
 from app.loans.service import project_loan
 from app.main import create_app
-from app.operations import repository as operations
 from tests.api.helpers_lending import LOANS, approved_loan, disburse, get_loan, make_product, pay
 from tests.conftest import (
     LEG,
@@ -81,7 +81,7 @@ class Svc:
 
     def set_date(self, day: date) -> None:
         with self.db.transaction() as session:
-            operations.set_business_date(session, day)
+            calendar_repo.set_business_date(session, day)
 
     def loan(
         self,

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from app.business_calendar import repository as calendar_repo
 from app.database import Database
 from app.ledger import repository as ledger_repo
 from app.ledger import service as ledger
 from app.ledger.entries import EntryDraft, LineDraft
-from app.operations import repository as operations
 from tests.api.helpers_lending import active_loan, pay
 from tests.conftest import LEG, World, unique
 
@@ -88,7 +88,7 @@ def test_postings_queued_in_one_transaction_add_up_and_a_rollback_writes_none(wo
     accounts = ("1200", "1210")  # two asset accounts: moving 3.00 from one to the other, twice, then back once
     with db.session(writer=False) as session:
         before = ledger.loan_balances(session, loan["id"])
-        today = operations.business_date(session)
+        today = calendar_repo.business_date(session)
 
     def draft(debit: str, credit: str, amount: int) -> EntryDraft:
         lines = [LineDraft(debit, amount, 0, loan["id"]), LineDraft(credit, 0, amount, loan["id"])]

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
+from app.business_calendar.repository import business_date
 from app.core.orm import utcnow
 from app.database import Database, init_db
 from app.ledger.models import JournalEntry, JournalLine
 from app.loans.models import Loan
-from app.operations.repository import business_date
 from tests.conftest import LEG, PASSWORD, create_pg_database, drop_pg_database, pg_url, require_postgres
 
 postgres_only = pytest.mark.skipif(LEG != "postgresql", reason="PostgreSQL leg only")

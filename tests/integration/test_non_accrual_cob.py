@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.business_calendar import repository as calendar_repo
 from app.database import Database
 from app.loans import reconcile
 from app.loans.models import Loan
 from app.loans.service import project_loan
-from app.operations import repository as operations
 from tests.api.helpers_lending import LOANS, active_loan, make_product, pay
 from tests.conftest import World, fresh_world
 from tests.integration.test_close_of_business import assert_snapshots_match_projection, close
@@ -50,7 +50,7 @@ def assert_suspense_matches_projection(db: Database, on: date) -> None:
 def test_non_accrual_books_suspense_day_by_day_and_a_payment_moves_it_to_income() -> None:
     with fresh_world() as (w, db):
         with db.transaction() as session:
-            operations.set_business_date(session, D(2024, 1, 1))
+            calendar_repo.set_business_date(session, D(2024, 1, 1))
         na = make_product(w, non_accrual_after_days=30, **LOAN12)
         assert na["non_accrual_after_days"] == 30
         plain = make_product(w, **LOAN12)

@@ -3,7 +3,7 @@ from datetime import date
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.operations.models import BusinessCalendar
+from app.business_calendar.models import BusinessCalendar
 
 
 def business_date(session: Session) -> date:

@@ -1,0 +1,1 @@
+"""The business calendar: the lender's 'today', one row, advanced only by close of business (app/operations)."""
