@@ -3,8 +3,8 @@
 from app.audit.models import AuditRecord
 from app.borrowers.models import Borrower
 from app.business_calendar.models import BusinessCalendar
-from app.core.idempotency_models import IdempotencyKey
 from app.events.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
+from app.idempotency.models import IdempotencyKey
 from app.identity.models import Branch, User
 from app.ledger.models import JournalEntry, JournalLine, LedgerAccount
 from app.loans.models import DelinquencyChange, Loan, LoanEvent, LoanInstallment, LoanTransaction

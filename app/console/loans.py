@@ -26,11 +26,11 @@ from app.console.web import (
     not_given,
 )
 from app.core.errors import AppError, ValidationFailed
-from app.core.idempotency import IdempotentRequest, check_key, fingerprint
 from app.core.schemas import StrictModel, money_out
 from app.domain.errors import DomainError
 from app.domain.instruments import Instrument, instruments_allowed
 from app.domain.lifecycle import MONEY_STATUSES, LoanStatus
+from app.idempotency.keys import IdempotentRequest, check_key, fingerprint
 from app.identity.access import Permission
 from app.loans import instruments, presenters, service, servicing, undo
 from app.loans.engine import Outcome

@@ -16,8 +16,8 @@ from pydantic import BaseModel
 from app.api.deps import CurrentUser, DbDep, SettingsDep
 from app.api.problems import PROBLEM_SCHEMA
 from app.core.errors import ValidationFailed
-from app.core.idempotency import IdempotentRequest, check_key, fingerprint
 from app.database import Database
+from app.idempotency.keys import IdempotentRequest, check_key, fingerprint
 from app.identity.access import Principal
 from app.loans import presenters
 from app.loans.engine import Outcome

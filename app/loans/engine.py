@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from app.business_calendar import repository as calendar_repo
 from app.core.errors import NotFound, VersionMismatch
-from app.core.idempotency import IdempotentRequest
 from app.core.ids import new_id
 from app.core.orm import utcnow
 from app.core.request_context import current_request_id
@@ -33,6 +32,7 @@ from app.domain.servicing import (
     resume,
 )
 from app.events import outbox
+from app.idempotency.keys import IdempotentRequest
 from app.identity.access import Permission, Principal
 from app.ledger import service as ledger
 from app.ledger.accounts import DEFAULT_ACCOUNTS

@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.core import idempotency
 from app.core.errors import RequestInFlight
-from app.core.idempotency import IdempotentRequest
 from app.database import Database
 from app.domain.servicing import LoanState
+from app.idempotency import keys as idempotency
+from app.idempotency.keys import IdempotentRequest
 from app.identity.access import Permission, Principal
 from app.ledger.entries import EntryDraft
 from app.loans import engine

@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.core.errors import ValidationFailed
-from app.core.idempotency import IdempotentRequest
 from app.core.schemas import money_out
 from app.database import Database
 from app.domain.instruments import Instrument, WaiverBucket, check_instrument, instruments_allowed, nsf_fees
 from app.domain.lifecycle import LoanStatus, allowed_actions
 from app.domain.money import currency
 from app.domain.servicing import Allocation, InterestRecalculation, LoanState
+from app.idempotency.keys import IdempotentRequest
 from app.identity.access import Permission, Principal
 from app.ledger.entries import EntryDraft
 from app.loans import engine

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from app.business_calendar.models import BusinessCalendar
 from app.core import deferred
-from app.core.idempotency import IdempotentRequest
-from app.core.idempotency_models import IdempotencyKey
 from app.core.pagination import paginate
 from app.domain.servicing import Installment
+from app.idempotency.keys import IdempotentRequest
+from app.idempotency.models import IdempotencyKey
 from app.ledger.repository import WORKING_SET
 from app.loans import numbering
 from app.loans.models import Loan, LoanCheckpoint, LoanEvent, LoanInstallment, LoanTransaction, LoggedEvent

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.borrowers import repository as borrowers
 from app.core.errors import DuplicateValue, FieldError, NotFound, ValidationFailed
-from app.core.idempotency import IdempotentRequest
 from app.core.metrics import LOANS_DISBURSED
 from app.core.schemas import money_out
 from app.database import Database
@@ -20,6 +19,7 @@ from app.domain.lifecycle import MONEY_STATUSES, LoanAction, LoanStatus, allowed
 from app.domain.money import Currency, currency, to_minor
 from app.domain.schedule import generate_schedule
 from app.domain.servicing import AccrualSegment, Installment, LoanState, payoff_quote, project
+from app.idempotency.keys import IdempotentRequest
 from app.identity.access import Permission, Principal
 from app.ledger.accounts import DEFAULT_ACCOUNTS
 from app.loans import engine, idempotent

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.audit.models import AuditRecord
 from app.core.errors import AppError, Conflict, DuplicateValue, NotFound, ValidationFailed
-from app.core.idempotency import IdempotentRequest
 from app.core.metrics import PAYMENTS_POSTED
 from app.core.schemas import money_out
 from app.database import Database
@@ -18,6 +17,7 @@ from app.domain.errors import DomainError, InvalidTransition
 from app.domain.lifecycle import MONEY_STATUSES, LoanAction, LoanStatus, allowed_actions, refund_allowed
 from app.domain.money import currency
 from app.domain.servicing import Allocation, LoanState
+from app.idempotency.keys import IdempotentRequest
 from app.identity.access import Permission, Principal
 from app.ledger import repository as ledger_repo
 from app.ledger.models import JournalEntry, JournalLine

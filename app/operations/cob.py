@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.business_calendar import repository as repo
-from app.core import idempotency
 from app.core.config import get_settings
 from app.core.errors import Conflict, ValidationFailed
 from app.core.logging import get_logger
@@ -37,6 +36,7 @@ from app.database import Database
 from app.domain.calendar import DayCount
 from app.domain.servicing import accrual_fraction
 from app.events import cob_events, outbox
+from app.idempotency import keys as idempotency
 from app.identity.access import Principal, Role
 from app.ledger import partitions
 from app.ledger import service as ledger

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 from app.business_calendar.service import business_date
 from app.core.errors import NotFound, ValidationFailed
-from app.core.idempotency import IdempotentRequest
-from app.core.idempotency import lookup as idempotency_lookup
 from app.database import Database
 from app.domain.money import currency
+from app.idempotency.keys import IdempotentRequest
+from app.idempotency.keys import lookup as idempotency_lookup
 from app.identity.access import Permission, Principal
 from app.loans import repository as loans
 from app.loans import servicing

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from app.core import deferred
 from app.core.errors import ValidationFailed
-from app.core.idempotency_models import IdempotencyKey
 from app.core.orm import utcnow
+from app.idempotency.models import IdempotencyKey
 
 MAX_KEY_LENGTH = 200
 
