@@ -249,7 +249,9 @@ def allocation_out(a: Allocation, currency: str) -> AllocationOut:
     )
 
 
-def transaction_out(tx: LoanTransaction, currency: str) -> TransactionOut:
+def transaction_out(tx: "LoanTransaction | TimelineItem", currency: str) -> TransactionOut:
+    """A transaction item as the list shows it: a stored transaction, or a timeline item (`?include=accruals`,
+    `?known_at=`) — both carry the same fields."""
     return TransactionOut(
         id=tx.id,
         type=tx.type,
@@ -295,20 +297,4 @@ def dry_run_out(
         allocation=allocation_out(allocation, loan.currency) if allocation else None,
         installments=installments_out(state.installments, loan.currency, as_of) if state else None,
         journal_entries=entries_preview(entries),
-    )
-
-
-def timeline_item_out(item: "TimelineItem", currency: str) -> TransactionOut:
-    return TransactionOut(
-        id=item.id,
-        type=item.type,
-        date=item.date,
-        amount=money_out(item.amount, currency),
-        allocation=allocation_out(item.allocation, currency),
-        reversed=item.reversed,
-        reversal_of=item.reversal_of,
-        channel=item.channel,
-        external_id=item.external_id,
-        journal_entry_id=item.journal_entry_id,
-        created_at=item.created_at,
     )

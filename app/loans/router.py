@@ -259,7 +259,7 @@ def list_transactions(
             db, principal, loan_id, include is not None, known_at, cursor, limit
         )
         return Page[TransactionOut](
-            items=[presenters.timeline_item_out(i, found.currency) for i in items], next_cursor=after
+            items=[presenters.transaction_out(i, found.currency) for i in items], next_cursor=after
         )
     loan, rows, next_cursor = servicing.transactions(db, principal, loan_id, cursor, limit)
     return Page[TransactionOut](
