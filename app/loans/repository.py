@@ -1,6 +1,6 @@
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
@@ -139,9 +139,9 @@ def take_working_set(session: Session, loan: Loan) -> tuple[list[Installment], d
 
 def keep_working_set(session: Session, loan: Loan, rows: Sequence[Installment], posted: dict[str, int]) -> None:
     """What this write left behind (installments and posted balances at the loan's new version), for a next
-    action on the same locked loan in this transaction (a payment batch posts a loan's rows in one): copies,
-    since a projection resumes on its rows in place and the stored ones are what the next write diffs against."""
-    session.info.setdefault(WORKING_SET, {})[loan.id] = (loan.version, [replace(r) for r in rows], dict(posted))
+    action on the same locked loan in this transaction (a payment batch posts a loan's rows in one). The rows
+    are not copied: a projection copies the rows it starts from, and a finished state's rows are only read."""
+    session.info.setdefault(WORKING_SET, {})[loan.id] = (loan.version, list(rows), dict(posted))
 
 
 def _working_set_columns(postgres: bool) -> list[Any]:
