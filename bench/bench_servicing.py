@@ -48,17 +48,23 @@ REUSE_PORT = os.environ.get("BENCH_REUSE_PORT", "1") != "0"
 _MASTER: list[int] = []  # the running gunicorn master's pid
 
 
+def _process_cpu(pid: str) -> tuple[str, float]:
+    """A process's command name and the CPU seconds it has used (utime + stime), from /proc/<pid>/stat."""
+    name, rest = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)
+    fields = rest.split()  # from the state on: utime and stime are the 12th and 13th
+    return name.split("(", 1)[1], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _postgres_cpu() -> float:
     """CPU seconds used so far by every PostgreSQL server process on this machine (the bench runs alone)."""
-    ticks, total = os.sysconf("SC_CLK_TCK"), 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    total = 0.0
+    for entry in Path("/proc").glob("[0-9]*"):
         try:
-            name, rest = stat.read_text().split(") ", 1)
+            name, used = _process_cpu(entry.name)
         except OSError:
             continue  # the process ended meanwhile
-        if name.endswith("(postgres"):
-            fields = rest.split()
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+        if name == "postgres":
+            total += used
     return total
 
 
@@ -66,13 +72,10 @@ def _worker_cpu() -> dict[int, float]:
     """CPU seconds used so far by each gunicorn worker (children of the master), from /proc."""
     if not _MASTER:
         return {}
-    ticks = os.sysconf("SC_CLK_TCK")
     children = Path(f"/proc/{_MASTER[0]}/task/{_MASTER[0]}/children").read_text().split()
-    used: dict[int, float] = {}
-    for pid in map(int, children):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        used[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-    return used
+    return {int(pid): _process_cpu(pid)[1] for pid in children}
+
+
 PASSWORD = "Bench-password-" + secrets.token_hex(8)
 API = "/api/v1"
 
