@@ -1,29 +1,41 @@
 """Rows a transaction only writes (journal entries and lines, posted-balance deltas, audit records, idempotency
-keys, outbox events), written together when it commits. On PostgreSQL they go as ONE statement of data-modifying
-CTEs (a payment's whole write is then a handful of statements, issue 15); elsewhere (SQLite has no
-data-modifying CTEs) each is written at once, as before. A rollback drops what was queued. Code that reads such
-rows back in the same transaction calls `flush` first."""
+keys, outbox events, changed installments), written together when it commits. On PostgreSQL they go as ONE
+statement of data-modifying CTEs (a payment's whole write is then a handful of statements, issue 15); elsewhere
+(SQLite has no data-modifying CTEs) each is written at once, as before. A rollback drops what was queued. Code
+that reads such rows back in the same transaction calls `flush` first.
+
+Mapped classes registered with `defer_orm_writes` join that statement too: at commit, their pending objects are
+inserted and their changed columns updated by it instead of by the ORM's flush (one round trip and none of the
+unit-of-work's per-object bookkeeping). Until then they are ordinary ORM objects, so an autoflush before a query
+in the same transaction still writes them the usual way."""
 
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Table, TypeDecorator, event, insert, text
+from sqlalchemy import Table, TypeDecorator, and_, bindparam, event, insert, inspect, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import Executable
 
 _QUEUE = "core.deferred"
 _writers: list[Callable[[Session], None]] = []
+_orm_inserts: list[type] = []  # mapped classes whose pending objects the queue inserts
+_orm_updates: list[type] = []  # mapped classes whose changed columns the queue writes
 
 
 @dataclass
 class _Queue:
-    inserts: list[tuple[Table, list[dict[str, Any]]]] = field(default_factory=list)
+    # Rows per (table, columns): the statement's text depends on its shape only, never on the number of rows.
+    inserts: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = field(default_factory=dict)
+    # Updates per (table, key columns), merged per key: one statement must not change a row twice (PostgreSQL
+    # would apply one of two matches, unpredictably).
+    updates: dict[tuple[Table, tuple[str, ...]], dict[tuple[Any, ...], dict[str, Any]]] = field(default_factory=dict)
     # Additive upserts, merged per key: {table: ((key columns), value column, {key: delta})}.
     additions: dict[Table, tuple[tuple[str, ...], str, dict[tuple[Any, ...], int]]] = field(default_factory=dict)
 
@@ -40,8 +52,37 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         with session.no_autoflush:  # no ORM row is needed first; they are flushed once, at commit
             session.execute(_insert(table, list(rows)))
         return
+    names, full = _complete(table, list(rows))
     queue: _Queue = session.info.setdefault(_QUEUE, _Queue())
-    queue.inserts.append((table, list(rows)))
+    queue.inserts.setdefault((table, tuple(names)), []).extend(full)
+
+
+def update_rows(session: Session, table: Table, keys: tuple[str, ...], rows: Sequence[dict[str, Any]]) -> None:
+    """Set the columns each row names (besides `keys`) on the row of `table` with those key values (at commit on
+    PostgreSQL, now elsewhere). Rows naming different columns are separate updates."""
+    if not rows:
+        return
+    if not deferring(session):
+        with session.no_autoflush:
+            for names, group in _by_columns(keys, rows).items():
+                session.execute(_update(table, keys, names), [_update_params(keys, row) for row in group])
+        return
+    queue: _Queue = session.info.setdefault(_QUEUE, _Queue())
+    if any(t is table for t, _ in queue.inserts):
+        # the CTEs of one statement share one snapshot: an update would not see a row queued for insert
+        flush(session)
+        queue = session.info.setdefault(_QUEUE, _Queue())
+    pending = queue.updates.setdefault((table, keys), {})
+    for row in rows:
+        pending.setdefault(tuple(row[k] for k in keys), {}).update(row)
+
+
+def defer_orm_writes(inserts: Sequence[type] = (), updates: Sequence[type] = ()) -> None:
+    """Write pending objects of the `inserts` classes and changed objects of the `updates` classes with the
+    commit's one statement (module doc). Objects other pending ORM rows refer to must not be deferred inserts:
+    the ORM's own rows are flushed before the queue."""
+    _orm_inserts.extend(c for c in inserts if c not in _orm_inserts)
+    _orm_updates.extend(c for c in updates if c not in _orm_updates)
 
 
 def add_to(
@@ -74,20 +115,28 @@ def flush(session: Session) -> None:
     params: dict[str, str] = {}
     dialect = session.get_bind().dialect
     q = dialect.identifier_preparer.quote
-    for i, (table, rows) in enumerate(queue.inserts):
-        names, full = _complete(table, rows)
-        parts.append(_recordset_insert(table, names, f"p{i}", q))
-        params[f"p{i}"] = _rows_json(table, names, full, dialect)
+    for i, ((table, names), rows) in enumerate(queue.inserts.items()):
+        parts.append(_recordset_insert(table, list(names), f"p{i}", q))
+        params[f"p{i}"] = _rows_json(table, list(names), rows, dialect)
+    updates = [
+        (table, keys, names, group)
+        for (table, keys), by_key in queue.updates.items()
+        # sorted by key: one lock order for every writer
+        for names, group in _by_columns(keys, [by_key[k] for k in sorted(by_key)]).items()
+    ]
+    for u, (table, keys, names, group) in enumerate(updates):
+        parts.append(_recordset_update(table, keys, names, f"u{u}", q))
+        params[f"u{u}"] = _rows_json(table, [*keys, *names], group, dialect)
     for j, (table, (keys, value, deltas)) in enumerate(queue.additions.items()):
         if not deltas:
             continue
-        names = [*keys, value]
+        columns = [*keys, value]
         rows = [{**dict(zip(keys, key, strict=True)), value: delta} for key, delta in sorted(deltas.items())]
         # rows sorted by key above: one lock order for every writer
         t, v = q(table.name), q(value)
         on_conflict = f" ON CONFLICT ({', '.join(map(q, keys))}) DO UPDATE SET {v} = {t}.{v} + EXCLUDED.{v}"
-        parts.append(_recordset_insert(table, names, f"a{j}", q) + on_conflict)
-        params[f"a{j}"] = _rows_json(table, names, rows, dialect)
+        parts.append(_recordset_insert(table, columns, f"a{j}", q) + on_conflict)
+        params[f"a{j}"] = _rows_json(table, columns, rows, dialect)
     if not parts:
         return
     ctes = ",\n".join(f"w{n} AS ({part})" for n, part in enumerate(parts))
@@ -103,6 +152,7 @@ def before_commit(writer: Callable[[Session], None]) -> None:
 def _write(session: Session) -> None:
     for writer in _writers:
         writer(session)
+    take_orm_writes(session)
     if _QUEUE in session.info:
         session.flush()  # the ORM's rows first: queued rows may refer to them
         flush(session)
@@ -111,6 +161,80 @@ def _write(session: Session) -> None:
 @event.listens_for(Session, "after_soft_rollback")
 def _forget(session: Session, _previous: Any) -> None:
     session.info.pop(_QUEUE, None)
+
+
+def take_orm_writes(session: Session) -> None:
+    """Queue the registered classes' pending objects as inserts (then expunged: their rows are written by the
+    queue; their attributes, Python-side defaults filled in, stay readable) and their changed columns as updates
+    by primary key (then marked unchanged, so the ORM's flush leaves them alone). PostgreSQL only; elsewhere
+    the ORM writes them."""
+    if not (_orm_inserts or _orm_updates) or not deferring(session):
+        return
+    for obj in [o for o in session.new if isinstance(o, tuple(_orm_inserts))]:
+        state = inspect(obj)
+        row: dict[str, Any] = {}
+        for prop in state.mapper.column_attrs:
+            column = prop.columns[0]
+            if prop.key in state.dict:
+                row[column.name] = state.dict[prop.key]
+            elif _has_default(column):  # the ORM's default at insert, also kept on the object
+                row[column.name] = _default(column)
+                set_committed_value(obj, prop.key, row[column.name])
+            elif column.server_default is None and column.autoincrement is not True:
+                set_committed_value(obj, prop.key, None)  # stored as NULL: nothing left to load
+        session.expunge(obj)
+        insert_rows(session, cast(Table, state.mapper.local_table), [row])
+        if None not in state.mapper.primary_key_from_instance(obj):
+            # persistent from here on (session.get finds it, nothing to flush); a row whose key the database
+            # assigns stays detached
+            make_transient_to_detached(obj)
+            session.add(obj)
+    for obj in [o for o in session.dirty if isinstance(o, tuple(_orm_updates))]:
+        state = inspect(obj)
+        changed = {
+            prop.key: prop.columns[0].name
+            for prop in state.mapper.column_attrs
+            if state.attrs[prop.key].history.has_changes()
+        }
+        if not changed:
+            continue
+        keys = tuple(c.name for c in state.mapper.primary_key)
+        identity = state.identity
+        assert identity is not None  # a dirty object is persistent
+        row = {**dict(zip(keys, identity, strict=True)), **{name: state.dict[key] for key, name in changed.items()}}
+        update_rows(session, cast(Table, state.mapper.local_table), keys, [row])
+        for key in changed:
+            set_committed_value(obj, key, state.dict[key])
+
+
+def _by_columns(keys: tuple[str, ...], rows: Sequence[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(n for n in row if n not in keys)), []).append(row)
+    return groups
+
+
+def _update(table: Table, keys: tuple[str, ...], names: tuple[str, ...]) -> Executable:
+    """An UPDATE by key run once per row (the non-deferring databases)."""
+    match = and_(*(table.c[k] == bindparam(f"key_{k}") for k in keys))
+    return update(table).where(match).values({n: bindparam(f"set_{n}") for n in names})
+
+
+def _update_params(keys: tuple[str, ...], row: dict[str, Any]) -> dict[str, Any]:
+    return {(f"key_{n}" if n in keys else f"set_{n}"): v for n, v in row.items()}
+
+
+def _recordset_update(
+    table: Table, keys: tuple[str, ...], names: tuple[str, ...], param: str, q: Callable[[str], str]
+) -> str:
+    # Names come from the ORM metadata (quoted), never from input; the rows are a bound parameter.
+    t = q(table.name)
+    sets = ", ".join(f"{q(n)} = j.{q(n)}" for n in names)
+    match = " AND ".join(f"{t}.{q(k)} = j.{q(k)}" for k in keys)
+    return (
+        f"UPDATE {t} SET {sets} FROM json_populate_recordset(NULL::{t}, CAST(:{param} AS json)) j "  # noqa: S608
+        f"WHERE {match}"
+    )
 
 
 def _complete(table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:

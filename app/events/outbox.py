@@ -136,7 +136,10 @@ def write(session: Session, pending: list[_Pending]) -> None:
     if COB_STREAM in counts:
         cob_last = session.scalar(select(func.max(OutboxEvent.sequence)).where(OutboxEvent.stream == COB_STREAM))
         last[COB_STREAM] = cob_last or 0
-    session.flush()  # the loan and its transaction as they are stored (their rendering reads defaults)
+    # the loan and its transaction as they are stored (their rendering reads defaults): queued with the commit's
+    # other rows where the loans feature deferred them, else flushed
+    deferred.take_orm_writes(session)
+    session.flush()
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for item, types in typed:

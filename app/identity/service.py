@@ -74,7 +74,7 @@ def principal_for_token(db: Database, settings: Settings, token: str) -> Princip
         settings.algorithm,
         timedelta(minutes=settings.access_token_expire_minutes),
     )
-    with db.session(writer=False) as session:
+    with db.single_statement_read() as session:
         user = repo.get_user(session, claims.subject)
         if user is None or not user.is_active or user.credentials_version != claims.credentials_version:
             raise AuthenticationFailed("the access token is invalid or expired")

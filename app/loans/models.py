@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core import deferred
 from app.core.orm import BigId, UTCDateTime, created_at_column, id_column
 from app.database import Base
 from app.domain.servicing import Allocation
@@ -297,3 +298,8 @@ class LoanModification(Base):
     decision_reason: Mapped[str | None] = mapped_column(String(500))
     event_seq: Mapped[int | None] = mapped_column(Integer)  # the loan event that applied it
     created_at: Mapped[datetime] = created_at_column()
+
+
+# A loan write's new events, transactions and delinquency changes and its loan row go with the commit's one
+# statement on PostgreSQL (app/core/deferred.py; issue 15: round trips per payment).
+deferred.defer_orm_writes(inserts=(LoanEvent, LoanTransaction, DelinquencyChange), updates=(Loan, LoanTransaction))

@@ -303,6 +303,7 @@ def get_transaction(session: Session, loan_id: str, tx_id: str) -> LoanTransacti
 
 
 def installments(session: Session, loan_id: str) -> Sequence[LoanInstallment]:
+    deferred.flush(session)  # this transaction's queued rows first
     return session.scalars(
         select(LoanInstallment).where(LoanInstallment.loan_id == loan_id).order_by(LoanInstallment.number)
     ).all()
@@ -334,26 +335,22 @@ def save_installments(
     session: Session, loan_id: str, rows: Sequence[Installment], stored: Sequence[Installment] | None = None
 ) -> None:
     """Make the stored installments equal `rows`. Knowing what is stored, only changed rows are written
-    (a payment usually touches one or two); otherwise the set is replaced."""
+    (a payment usually touches one or two), with the commit's other rows on PostgreSQL; otherwise the set is
+    replaced."""
     session.info.pop(WORKING_SET, None)
-    if stored is None:
-        session.execute(delete(LoanInstallment).where(LoanInstallment.loan_id == loan_id))
-        if rows:
-            session.execute(insert(LoanInstallment), [_values(loan_id, r) for r in rows])
-        return
-    before = {r.number: r for r in stored}
+    table = cast(Table, LoanInstallment.__table__)
+    before = {r.number: r for r in stored} if stored is not None else {}
     after = {r.number: r for r in rows}
     gone = [n for n in before if n not in after]
-    if gone:
-        session.execute(
-            delete(LoanInstallment).where(LoanInstallment.loan_id == loan_id, LoanInstallment.number.in_(gone))
-        )
+    if stored is None or gone:
+        deferred.flush(session)  # rows queued by an earlier action of this transaction first
+        match = LoanInstallment.loan_id == loan_id
+        if stored is not None:
+            match = match & LoanInstallment.number.in_(gone)
+        session.execute(delete(LoanInstallment).where(match))
     changed = [_values(loan_id, r) for n, r in after.items() if n in before and before[n] != r]
-    if changed:
-        session.execute(update(LoanInstallment), changed)  # ORM bulk UPDATE by primary key
-    added = [_values(loan_id, r) for n, r in after.items() if n not in before]
-    if added:
-        session.execute(insert(LoanInstallment), added)
+    deferred.update_rows(session, table, ("loan_id", "number"), changed)
+    deferred.insert_rows(session, table, [_values(loan_id, r) for n, r in after.items() if n not in before])
 
 
 def latest_event_date(session: Session, loan_id: str) -> date | None:
@@ -362,6 +359,7 @@ def latest_event_date(session: Session, loan_id: str) -> date | None:
 
 def installment_states(session: Session, loan_id: str) -> list[Installment]:
     """The stored installments as the projection's working rows (Core select: no ORM objects)."""
+    deferred.flush(session)  # this transaction's queued rows first
     t = LoanInstallment.__table__
     rows = session.execute(
         select(
