@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Table, TypeDecorator, and_, bindparam, event, insert, inspect, text, update
@@ -154,7 +155,7 @@ def _write(session: Session) -> None:
         writer(session)
     take_orm_writes(session)
     if _QUEUE in session.info:
-        session.flush()  # the ORM's rows first: queued rows may refer to them
+        flush_orm(session)  # the ORM's rows first: queued rows may refer to them
         flush(session)
 
 
@@ -191,10 +192,12 @@ def take_orm_writes(session: Session) -> None:
             session.add(obj)
     for obj in [o for o in session.dirty if isinstance(o, tuple(_orm_updates))]:
         state = inspect(obj)
+        columns = _column_names(state.mapper)
+        # committed_state holds the attributes set since the object was loaded or last written
         changed = {
-            prop.key: prop.columns[0].name
-            for prop in state.mapper.column_attrs
-            if state.attrs[prop.key].history.has_changes()
+            key: columns[key]
+            for key in list(state.committed_state)
+            if key in columns and state.attrs[key].history.has_changes()
         }
         if not changed:
             continue
@@ -205,6 +208,19 @@ def take_orm_writes(session: Session) -> None:
         update_rows(session, cast(Table, state.mapper.local_table), keys, [row])
         for key in changed:
             set_committed_value(obj, key, state.dict[key])
+
+
+def flush_orm(session: Session) -> None:
+    """The ORM's flush, skipped when nothing is left for it (after `take_orm_writes` the deferred objects are
+    still flagged as modified, and a flush would walk its unit of work to find nothing to write)."""
+    if session.new or session.deleted or any(session.is_modified(obj) for obj in session.dirty):
+        session.flush()
+
+
+@cache
+def _column_names(mapper: Any) -> dict[str, str]:
+    """Attribute key → column name of a mapper's column attributes."""
+    return {prop.key: prop.columns[0].name for prop in mapper.column_attrs}
 
 
 def _by_columns(keys: tuple[str, ...], rows: Sequence[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:

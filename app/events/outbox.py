@@ -139,7 +139,7 @@ def write(session: Session, pending: list[_Pending]) -> None:
     # the loan and its transaction as they are stored (their rendering reads defaults): queued with the commit's
     # other rows where the loans feature deferred them, else flushed
     deferred.take_orm_writes(session)
-    session.flush()
+    deferred.flush_orm(session)
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for item, types in typed:
