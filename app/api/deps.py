@@ -15,24 +15,28 @@ from app.identity.access import Principal
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
+# Dependencies that only read app state are `async def`: FastAPI runs a plain `def` dependency in its thread
+# pool, a thread hand-off (and back) per dependency per request for nothing. Those that touch the database stay
+# `def`, so they never block the event loop.
 
-def get_db(request: Request) -> Database:
+
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_read_db(request: Request) -> Database:
+async def get_read_db(request: Request) -> Database:
     """Reports may read from a replica (DATABASE_READ_URL); everything else reads the primary."""
     db: Database = request.app.state.read_db
     return db
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_limiter(request: Request) -> RateLimiter:
+async def get_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.limiter
     return limiter
 
@@ -52,7 +56,7 @@ def current_principal(db: DbDep, settings: SettingsDep, token: Annotated[str | N
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
