@@ -9,20 +9,21 @@ inserted and their changed columns updated by it instead of by the ORM's flush (
 unit-of-work's per-object bookkeeping). Until then they are ordinary ORM objects, so an autoflush before a query
 in the same transaction still writes them the usual way."""
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Table, TypeDecorator, and_, bindparam, event, insert, inspect, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import get_history, set_committed_value
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.elements import TextClause
 
 _QUEUE = "core.deferred"
 _writers: list[Callable[[Session], None]] = []
@@ -141,7 +142,16 @@ def flush(session: Session) -> None:
     if not parts:
         return
     ctes = ",\n".join(f"w{n} AS ({part})" for n, part in enumerate(parts))
-    session.execute(text(f"WITH {ctes}\nSELECT 1"), params)
+    if session.autoflush:  # what an ORM query here would have flushed first (not inside no_autoflush)
+        flush_orm(session)
+    # on the connection: no autoflush walking the ORM's unit of work again
+    session.connection().execute(_statement(f"WITH {ctes}\nSELECT 1"), params)
+
+
+@lru_cache(maxsize=256)
+def _statement(sql: str) -> TextClause:
+    """One TextClause per statement text (few shapes): building one parses its bind parameters anew."""
+    return text(sql)
 
 
 def before_commit(writer: Callable[[Session], None]) -> None:
@@ -197,7 +207,7 @@ def take_orm_writes(session: Session) -> None:
         changed = {
             key: columns[key]
             for key in list(state.committed_state)
-            if key in columns and state.attrs[key].history.has_changes()
+            if key in columns and get_history(obj, key).has_changes()
         }
         if not changed:
             continue
@@ -282,10 +292,12 @@ def _rows_json(table: Table, names: list[str], rows: list[dict[str, Any]], diale
         for name in names
         if isinstance(column_type := table.columns[name].type, TypeDecorator)
     }
-    out = []
-    for row in rows:
-        out.append({name: binders[name](value, dialect) if name in binders else value for name, value in row.items()})
-    return json.dumps(out, default=_json_value, separators=(",", ":"))
+    if binders:
+        rows = [
+            {name: binders[name](value, dialect) if name in binders else value for name, value in row.items()}
+            for row in rows
+        ]
+    return orjson.dumps(rows, default=_json_value).decode()
 
 
 def _json_value(value: Any) -> Any:
