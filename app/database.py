@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError
@@ -65,9 +66,16 @@ def build_engine(url_text: str, pool_size: int = 10) -> Engine:
         max_overflow=pool_size,
         pool_recycle=1800,
         connect_args={"prepare_threshold": None},
+        # JSON columns and results (a loan's stored projection state and installments, read by every write)
+        json_serializer=_json_text,
+        json_deserializer=orjson.loads,
     )
     _ping_connections_left_idle(engine)
     return engine
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 # A pooled connection is pinged before use only when it sat idle this long: a server restart, failover or
