@@ -216,8 +216,10 @@ def take_orm_writes(session: Session) -> None:
         assert identity is not None  # a dirty object is persistent
         row = {**dict(zip(keys, identity, strict=True)), **{name: state.dict[key] for key, name in changed.items()}}
         update_rows(session, cast(Table, state.mapper.local_table), keys, [row])
-        for key in changed:
-            set_committed_value(obj, key, state.dict[key])
+        # Unchanged from here on, as after an ORM flush (every changed column is queued above): otherwise the
+        # commit's own flush walks its unit of work for this object and finds nothing to write (SQLAlchemy
+        # offers no public call for this; the version is pinned).
+        state._commit_all(state.dict, session.identity_map)
 
 
 def flush_orm(session: Session) -> None:
