@@ -1,5 +1,5 @@
 """The set-based SQL of close of business, for PostgreSQL and SQLite. Every statement works on one chunk of
-active loans (`id > :lo AND id <= :hi`) and is exactly the projection's rule written as SQL
+active loans (`insert_seq > :lo AND insert_seq <= :hi`) and is exactly the projection's rule written as SQL
 (app/domain/servicing.py): late fees, accrual by the day-count fraction, days past due."""
 
 import re
@@ -13,7 +13,12 @@ from app.ledger.accounts import DEFAULT_ACCOUNTS
 # day's actual principal and are re-projected one by one (cob.py `_close_daily_loans`), as are loans with
 # installment fees (`close_per_loan`: a fee is charged when each period begins, which the set-based steps do
 # not model).
-IN_RANGE = "l.status = 'active' AND l.id > :lo AND l.id <= :hi"
+# Chunks sharing each range of insert_seq (cob._create_chunks). A literal, not a parameter, equal to the one in
+# the index ix_loans_cob_chunk (migration 0017), so the predicate is an index condition with statistics.
+CHUNK_STRIDE = 4
+IN_RANGE = (
+    f"l.status = 'active' AND l.insert_seq > :lo AND l.insert_seq <= :hi AND l.insert_seq % {CHUNK_STRIDE} = :rem"
+)
 CHUNK = f"{IN_RANGE} AND l.interest_recalculation = 'none' AND NOT l.close_per_loan"
 DAILY = f"{IN_RANGE} AND (l.interest_recalculation = 'daily' OR l.close_per_loan)"
 OUTSTANDING_PI = "(i.principal - i.paid_principal + i.interest - i.paid_interest)"
@@ -300,8 +305,8 @@ class CobSql:
         this chunk — never both book the same day. One pass, no ids sent back."""
         lock = " FOR NO KEY UPDATE" if self.postgres else ""
         return (
-            f"SELECT COUNT(*) FILTER (WHERE {CHUNK}), COUNT(*) FILTER (WHERE {DAILY}) FROM (SELECT l.id, l.status, "
-            f"l.interest_recalculation, l.close_per_loan FROM loans l WHERE {IN_RANGE} ORDER BY l.id{lock}) l"
+            f"SELECT COUNT(*) FILTER (WHERE {CHUNK}), COUNT(*) FILTER (WHERE {DAILY}) FROM (SELECT l.id, l.insert_seq, l.status, "
+            f"l.interest_recalculation, l.close_per_loan FROM loans l WHERE {IN_RANGE} ORDER BY l.insert_seq{lock}) l"
         )
 
     def daily_in_chunk(self) -> str:
