@@ -4,8 +4,9 @@ balances can still hide a loan whose receivable is wrong (a double-booked accrua
 check names such loans."""
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -64,13 +65,25 @@ def expected_balances(loan: Loan) -> dict[str, int]:
     return by_account({role: amount for role, amount in roles.items() if amount}, accounts_of(loan))
 
 
-def out_of_balance_loans(session: Session, limit: int = 10) -> tuple[int, list[str]]:
+def out_of_balance_loans(
+    session: Session,
+    limit: int = 10,
+    *,
+    where: str | None = None,
+    params: dict[str, Any] | None = None,
+    statuses: Sequence[str] = MONEY_STATUS_VALUES,
+) -> tuple[int, list[str]]:
     """The same per-loan comparison as `mismatches`, set-based against the loans' posted balances (which
-    `loanctl verify-ledger` reconciles with the journal): how many loans differ, and the first few. Close of
-    business runs it after every day, so it reads no journal history: one pass over loans and their posted balances."""
+    `loanctl verify-ledger` reconciles with the journal): how many loans differ, and the first few — of the loans
+    in `statuses`, or those a predicate `where` on alias `l` picks (close of business checks each chunk's loans in
+    the chunk's transaction). It reads no journal history: one pass over loans and their posted balances."""
     postgres = session.get_bind().dialect.name == "postgresql"
     sql = CobSql(postgres)
-    statuses = ", ".join(f"'{s}'" for s in MONEY_STATUS_VALUES)
+    if where is None:
+        if not statuses:
+            return 0, []
+        listed = ", ".join(f"'{s}'" for s in statuses)
+        where = f"l.status IN ({listed})"
     roles = [
         (sql.account(role), f"{'-' if sign < 0 else ''}l.{column}") for role, (column, sign) in ROLE_BALANCES.items()
     ]
@@ -91,11 +104,11 @@ def out_of_balance_loans(session: Session, limit: int = 10) -> tuple[int, list[s
         # Codes and columns come from the chart and ROLE_BALANCES, never from input.
         text(
             f"SELECT id, COUNT(*) OVER () FROM (SELECT r.id FROM (SELECT l.id, {per_loan} FROM loans l "  # noqa: S608
-            f"WHERE l.status IN ({statuses}){' OFFSET 0' if postgres else ''}) r "
+            f"WHERE {where}{' OFFSET 0' if postgres else ''}) r "
             f"LEFT JOIN loan_account_balances b ON b.loan_id = r.id GROUP BY r.id, {keys} HAVING {differs}) m "
             "ORDER BY id LIMIT :n"
         ),
-        {"n": limit},
+        {**(params or {}), "n": limit},
     ).all()
     return (int(found[0][1]) if found else 0), [str(r[0]) for r in found]
 

@@ -34,6 +34,7 @@ from app.core.metrics import (
 from app.core.orm import utcnow
 from app.database import Database
 from app.domain.calendar import DayCount
+from app.domain.lifecycle import LoanStatus
 from app.domain.servicing import accrual_fraction
 from app.events import cob_events, outbox
 from app.idempotency import keys as idempotency
@@ -43,7 +44,7 @@ from app.ledger import service as ledger
 from app.loans import engine as loan_engine
 from app.loans import reconcile
 from app.loans import repository as loans_repo
-from app.operations.cob_sql import CHUNK_STRIDE, CobSql
+from app.operations.cob_sql import CHUNK_STRIDE, IN_RANGE, CobSql
 from app.operations.models import AccrualFraction, CobChunk, CobRun
 
 log = get_logger(__name__)
@@ -150,16 +151,24 @@ def close_through(
     while day <= target:
         results.append(close_day(db, day, workers=workers, chunk_size=chunk_size, progress=progress))
         day += timedelta(days=1)
-    if any(not r.already_closed for r in results):
-        export_ledger_check(db)
+    closed = [r for r in results if not r.already_closed]
+    if closed:
+        export_ledger_check(db, closed[-1].business_date)
     return results
 
 
-def export_ledger_check(db: Database) -> int:
+def export_ledger_check(db: Database, day: date | None = None) -> int:
     """verify-ledger's per-loan check as a gauge after close of business (CONTRACT "Ledger time"), set-based on
-    the posted balances."""
+    the posted balances: with `day`, what its chunks found in their transactions (each checked its own loans
+    while they were locked and in cache) plus the loans outside any chunk (not active); else every loan."""
     with db.session(writer=False) as session:
-        count, first = reconcile.out_of_balance_loans(session)
+        if day is None:
+            count, first = reconcile.out_of_balance_loans(session)
+        else:
+            chunks = select(func.coalesce(func.sum(CobChunk.out_of_balance), 0)).where(CobChunk.business_date == day)
+            inactive = [s for s in reconcile.MONEY_STATUS_VALUES if s != LoanStatus.active.value]
+            count, first = reconcile.out_of_balance_loans(session, statuses=inactive)
+            count += int(session.scalar(chunks) or 0)
     LEDGER_LOANS_OUT_OF_BALANCE.set(count)
     if count:
         log.error("ledger_loans_out_of_balance", loans=count, first=first)
@@ -307,6 +316,9 @@ def process_chunks(db: Database, day: date, progress: Progress | None = None, wo
                 # JIT compilation costs more than it saves on these chunk-sized statements (measured 2.2x).
                 session.execute(text("SET LOCAL jit = off"))
             _close_chunk(session, sql, day, chunk)
+            chunk.out_of_balance, first = reconcile.out_of_balance_loans(session, where=IN_RANGE, params=_range(chunk))
+            if chunk.out_of_balance:
+                log.error("ledger_loans_out_of_balance", loans=chunk.out_of_balance, first=first, chunk=chunk.chunk_no)
             chunk.status, chunk.done_by = "done", worker
             session.execute(update(CobRun).where(CobRun.business_date == day).values(heartbeat_at=utcnow()))
             finished, total = _chunks_done(session, day)
@@ -349,13 +361,17 @@ def _close_daily_loans(session: Session, sql: CobSql, day: date, chunk: CobChunk
     return len(ids)
 
 
+def _range(chunk: CobChunk) -> dict[str, Any]:
+    return {"lo": chunk.seq_lo, "hi": chunk.seq_hi, "rem": chunk.seq_rem}
+
+
 def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> None:
     if chunk.seq_hi is None or chunk.seq_rem is None:
         raise RuntimeError(
             f"close of business for {day.isoformat()} was started before migration 0017 (chunks of loan ids): "
             "finish it with the version that started it"
         )
-    p = {"d": day, "lo": chunk.seq_lo, "hi": chunk.seq_hi, "rem": chunk.seq_rem}
+    p = {"d": day, **_range(chunk)}
     chunk.interest_accrued = chunk.late_fees_charged = chunk.late_fee_count = 0
     chunk.interest_by_currency, chunk.late_fees_by_currency = {}, {}
     chunked, daily_count = session.execute(text(sql.lock_and_count()), p).one()
@@ -393,19 +409,15 @@ def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> N
 def _post_per_product(
     session: Session, products: Sequence[tuple[str, str]], kind: str, what: str, lines_sql: str, p: dict[str, Any]
 ) -> None:
+    """The chunk's lines of one kind in one statement, into the day's entry of each product."""
     day: date = p["d"]
-    for product_id, currency in products:
-        ledger.post_lines_from_select(
-            session,
-            entry_id=_entry_id(kind, product_id, day),
-            entry_type=kind,
-            currency=currency,
-            effective_date=day,
-            product_id=product_id,
-            description=f"{what} {day.isoformat()}",
-            lines_sql=lines_sql,
-            params={**p, "product_id": product_id},
-        )
+    entries = [
+        ledger.SetEntry(product_id, _entry_id(kind, product_id, day), currency, product_id, f"{what} {day.isoformat()}")
+        for product_id, currency in products
+    ]
+    ledger.post_entries_from_select(
+        session, entries=entries, entry_type=kind, effective_date=day, lines_sql=lines_sql, params=p
+    )
 
 
 def _entry_id(kind: str, product_id: str, day: date) -> str:

@@ -76,15 +76,17 @@ class CobSql:
         return f"i.late_fee_date IS NULL AND {OUTSTANDING_PI} > 0 AND {trigger} <= {self.d}"
 
     def fee_lines(self) -> str:
-        """The day's late-fee lines, one pass: per loan a receivable debit (r.k = 0) and an income credit (1)."""
+        """The day's late-fee lines, one pass: per loan a receivable debit (r.k = 0) and an income credit (1),
+        keyed by product (each product's lines are its entry of the day)."""
         fee = f"SUM({FEE})"
         receivable = self.account(AccountRole.penalties_receivable)
         income = self.account(AccountRole.penalty_income)
         return (
-            f"SELECT CASE r.k WHEN 0 THEN {receivable} ELSE {income} END AS account_code, l.id AS loan_id, "
+            f"SELECT l.product_id AS entry_key, CASE r.k WHEN 0 THEN {receivable} ELSE {income} END AS account_code, "
+            "l.id AS loan_id, "
             f"CASE r.k WHEN 0 THEN {fee} ELSE 0 END AS debit, CASE r.k WHEN 0 THEN 0 ELSE {fee} END AS credit "
             "FROM loans l JOIN loan_installments i ON i.loan_id = l.id CROSS JOIN (SELECT 0 AS k UNION ALL SELECT 1) r "
-            f"WHERE {self.fee_candidates()} AND l.product_id = :product_id AND {self.fee_due()} GROUP BY l.id, r.k"
+            f"WHERE {self.fee_candidates()} AND {self.fee_due()} GROUP BY l.id, l.product_id, r.k"
         )
 
     def fee_totals(self) -> str:
@@ -159,7 +161,7 @@ class CobSql:
 
     def accrual_lines(self) -> str:
         """The day's accrual lines, one pass over the chunk: up to four lines per loan (receivable, interest
-        received in advance, income, suspense), zero ones dropped by the insert."""
+        received in advance, income, suspense), zero ones dropped by the insert; keyed by product."""
         delta = f"({self.recognised()} - l.interest_recognized)"
         used = self.from_advance(delta)
         receivable = f"({delta} - {used})"
@@ -194,9 +196,10 @@ class CobSql:
 
         ks = " UNION ALL ".join(f"SELECT {k} AS k" for k in range(len(kinds)))
         return (
-            f"SELECT {pick(0)} AS account_code, l.id AS loan_id, {pick(1)} AS debit, {pick(2)} AS credit "
+            f"SELECT l.product_id AS entry_key, {pick(0)} AS account_code, l.id AS loan_id, {pick(1)} AS debit, "
+            f"{pick(2)} AS credit "
             f"FROM loans l {self.fractions()} CROSS JOIN ({ks}) r "
-            f"WHERE {CHUNK} AND l.product_id = :product_id"
+            f"WHERE {CHUNK}"
         )
 
     def accrual_total(self) -> str:
