@@ -161,12 +161,15 @@ class CobSql:
 
     def accrual_lines(self) -> str:
         """The day's accrual lines, one pass over the chunk: up to four lines per loan (receivable, interest
-        received in advance, income, suspense), zero ones dropped by the insert; keyed by product."""
-        delta = f"({self.recognised()} - l.interest_recognized)"
-        used = self.from_advance(delta)
+        received in advance, income, suspense), zero ones dropped by the insert; keyed by product. Each loan's
+        amounts are computed once (`x`), then dealt out to the four line kinds (PostgreSQL would otherwise expand
+        the whole expression in every line kind, debit, credit and filter)."""
+        once = " OFFSET 0" if self.postgres else ""
+        delta = "x.delta"
+        used = self.from_advance(delta, "x")
         receivable = f"({delta} - {used})"
-        income = f"(CASE WHEN {self.non_accrual()} THEN 0 ELSE {delta} END)"
-        suspended = f"(CASE WHEN {self.non_accrual()} THEN {delta} ELSE 0 END)"
+        income = f"(CASE WHEN x.non_accrual THEN 0 ELSE {delta} END)"
+        suspended = f"(CASE WHEN x.non_accrual THEN {delta} ELSE 0 END)"
         # (role, debit, credit) per line kind; r.k picks the kind.
         kinds = (
             (
@@ -186,20 +189,23 @@ class CobSql:
                 f"CASE WHEN {suspended} > 0 THEN {suspended} ELSE 0 END",
             ),
         )
+        per_loan = (
+            f"SELECT l.product_id AS entry_key, l.id AS loan_id, l.interest_prepaid, "
+            f"({self.recognised()} - l.interest_recognized) AS delta, "
+            f"CASE WHEN {self.non_accrual()} THEN 1 ELSE 0 END = 1 AS non_accrual, "
+            + ", ".join(f"{self.account(kind[0])} AS a{k}" for k, kind in enumerate(kinds))
+            + f" FROM loans l {self.fractions()} WHERE {CHUNK}{once}"
+        )
+        amounts = ", ".join(f"{kind[1]} AS d{k}, {kind[2]} AS c{k}" for k, kind in enumerate(kinds))
 
-        def pick(column: int) -> str:
-            whens = " ".join(
-                f"WHEN {k} THEN {self.account(kind[0]) if column == 0 else kind[column]}"
-                for k, kind in enumerate(kinds)
-            )
-            return f"CASE r.k {whens} END"
+        def pick(column: str) -> str:
+            return "CASE r.k " + " ".join(f"WHEN {k} THEN y.{column}{k}" for k in range(len(kinds))) + " END"
 
         ks = " UNION ALL ".join(f"SELECT {k} AS k" for k in range(len(kinds)))
         return (
-            f"SELECT l.product_id AS entry_key, {pick(0)} AS account_code, l.id AS loan_id, {pick(1)} AS debit, "
-            f"{pick(2)} AS credit "
-            f"FROM loans l {self.fractions()} CROSS JOIN ({ks}) r "
-            f"WHERE {CHUNK}"
+            f"SELECT y.entry_key, {pick('a')} AS account_code, y.loan_id, {pick('d')} AS debit, "
+            f"{pick('c')} AS credit "
+            f"FROM (SELECT x.*, {amounts} FROM ({per_loan}) x{once}) y CROSS JOIN ({ks}) r"
         )
 
     def accrual_total(self) -> str:

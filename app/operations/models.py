@@ -44,8 +44,6 @@ class CobChunk(Base):
     seq_lo: Mapped[int | None] = mapped_column(BigInteger)
     seq_hi: Mapped[int | None] = mapped_column(BigInteger)
     seq_rem: Mapped[int | None] = mapped_column(Integer)  # its loans: insert_seq % CHUNK_STRIDE = seq_rem
-    # Its loans whose posted balances differ from their snapshot, checked in the chunk's transaction.
-    out_of_balance: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done
     loans_processed: Mapped[int] = mapped_column(BigInteger, default=0)
     interest_accrued: Mapped[int] = mapped_column(BigInteger, default=0)

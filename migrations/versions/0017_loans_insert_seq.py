@@ -1,8 +1,7 @@
 """loans.insert_seq: a number given to each loan as it is inserted, in insertion order;
 close of business splits the active loans into ranges of it (cob_chunks.seq_lo/seq_hi) instead of ranges of
 random UUIDs, so a chunk's loans (and the installments and posted balances inserted with them) lie together
-on the heap rather than over all of it; cob_chunks.out_of_balance: the per-loan ledger check of each chunk, made in
-the chunk's transaction
+on the heap rather than over all of it
 
 Revision ID: 0017
 Revises: 0016
@@ -41,14 +40,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("seq_lo", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("seq_hi", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("seq_rem", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("out_of_balance", sa.BigInteger(), nullable=True))
         batch_op.alter_column("lo", existing_type=sa.String(length=36), nullable=True)
         batch_op.alter_column("hi", existing_type=sa.String(length=36), nullable=True)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("cob_chunks", schema=None) as batch_op:
-        batch_op.drop_column("out_of_balance")
         batch_op.drop_column("seq_rem")
         batch_op.drop_column("seq_hi")
         batch_op.drop_column("seq_lo")
