@@ -262,7 +262,8 @@ def insert_lines_from_select(
                 "WHERE u.loan_id = a.loan_id AND u.account_code = a.account_code) "
                 "ON CONFLICT (loan_id, account_code) DO UPDATE "
                 "SET balance = loan_account_balances.balance + excluded.balance) "
-                "SELECT entry_id, COUNT(*), COALESCE(SUM(debit), 0), COALESCE(SUM(credit), 0) FROM ins GROUP BY entry_id"
+                "SELECT entry_id, COUNT(*), COALESCE(SUM(debit), 0), COALESCE(SUM(credit), 0) FROM ins "
+                "GROUP BY entry_id"
             ),
             values,
         ).all()

@@ -72,7 +72,9 @@ def out_of_balance_loans(session: Session, limit: int = 10) -> tuple[int, list[s
     sql = CobSql(postgres)
     statuses = ", ".join(f"'{s}'" for s in MONEY_STATUS_VALUES)
     once = " OFFSET 0" if postgres else ""
-    roles = [(sql.account(role), f"{'-' if sign < 0 else ''}l.{column}") for role, (column, sign) in ROLE_BALANCES.items()]
+    roles = [
+        (sql.account(role), f"{'-' if sign < 0 else ''}l.{column}") for role, (column, sign) in ROLE_BALANCES.items()
+    ]
     # Per loan, each role's account (c<n>) and amount (m<n>) read once (the account from the loan's JSON mapping:
     # comparing the expressions themselves would parse it twice per pair of roles), then what every role books
     # on each account (e<n>: two roles may share one). OFFSET 0 keeps PostgreSQL from inlining a level into the next.
@@ -84,7 +86,7 @@ def out_of_balance_loans(session: Session, limit: int = 10) -> tuple[int, list[s
     codes = ", ".join(f"q.c{n}" for n in range(len(roles)))
     booked = ", ".join(f"({booked_on(n)}) AS e{n}" for n in range(len(roles)))
     per_loan = (
-        f"SELECT q.id, {codes}, {booked} FROM (SELECT l.id, {read} FROM loans l "
+        f"SELECT q.id, {codes}, {booked} FROM (SELECT l.id, {read} FROM loans l "  # noqa: S608
         f"WHERE l.status IN ({statuses}){once}) q{once}"
     )
     # Grouped by the loan alone (its e<n> are one value per loan, hence MIN): a key of every column would sort

@@ -314,8 +314,9 @@ class CobSql:
         this chunk — never both book the same day. One pass, no ids sent back."""
         lock = " FOR NO KEY UPDATE" if self.postgres else ""
         return (
-            f"SELECT COUNT(*) FILTER (WHERE {CHUNK}), COUNT(*) FILTER (WHERE {DAILY}) FROM (SELECT l.id, l.insert_seq, l.status, "
-            f"l.interest_recalculation, l.close_per_loan FROM loans l WHERE {IN_RANGE} ORDER BY l.insert_seq{lock}) l"
+            f"SELECT COUNT(*) FILTER (WHERE {CHUNK}), COUNT(*) FILTER (WHERE {DAILY}) FROM (SELECT l.id, l.insert_seq, "
+            f"l.status, l.interest_recalculation, l.close_per_loan FROM loans l WHERE {IN_RANGE} "
+            f"ORDER BY l.insert_seq{lock}) l"
         )
 
     def daily_in_chunk(self) -> str:
