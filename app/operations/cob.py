@@ -273,7 +273,7 @@ def _create_chunks(session: Session, day: date, chunk_size: int, workers: int) -
     last = session.scalar(text("SELECT MAX(insert_seq) FROM loans WHERE status = 'active'"))
     if last is not None and (not bounds or bounds[-1] != last):
         bounds.append(int(last))
-    ranges = list(zip([0, *bounds[:-1]], bounds, strict=True))
+    ranges = list(zip([0, *bounds], bounds, strict=False))  # (previous bound, bound); none without loans
     group = max(workers, 1)
     number = 0
     for first in range(0, len(ranges), group):
