@@ -705,7 +705,7 @@ def sqlite_leg() -> None:
 def _business_date(url: str) -> date:
     db = Database(url, pool_size=1)
     try:
-        from app.operations import repository
+        from app.business_calendar import repository
 
         with db.session(writer=False) as session:
             return repository.business_date(session)

@@ -281,7 +281,7 @@ def seed_postgres(url: str, loans: int, cob_date: date, log: Callable[[str], Non
 
 def posted_balances_sql() -> str:
     """The loans' posted balances as the history the seed stands for would have left them (every loan agrees with
-    its balances, so the close's upserts update rows and its ledger check finds nothing): each balance-sheet role
+    its balances, so the close's updates find their rows and its ledger check finds nothing): each balance-sheet role
     (reconcile.ROLE_BALANCES) and interest income, on the chart's default accounts (the seed maps none)."""
     from app.domain.postings import AccountRole
     from app.ledger.accounts import DEFAULT_ACCOUNTS
@@ -291,10 +291,13 @@ def posted_balances_sql() -> str:
         (DEFAULT_ACCOUNTS[role], f"{'-' if sign < 0 else ''}{column}") for role, (column, sign) in ROLE_BALANCES.items()
     ]
     roles.append((DEFAULT_ACCOUNTS[AccountRole.interest_income], "-interest_recognized"))
-    parts = " UNION ALL ".join(f"SELECT id, '{code}' AS code, {amount} AS amount FROM loans" for code, amount in roles)
+    parts = " UNION ALL ".join(
+        f"SELECT id, insert_seq, '{code}' AS code, {amount} AS amount FROM loans" for code, amount in roles
+    )
+    # In the loans' order, as their disbursements would have inserted them (not in the order of their ids).
     return (
         f"INSERT INTO loan_account_balances (loan_id, account_code, balance) SELECT id, code, SUM(amount) "
-        f"FROM ({parts}) b GROUP BY id, code HAVING SUM(amount) <> 0"
+        f"FROM ({parts}) b GROUP BY id, insert_seq, code HAVING SUM(amount) <> 0 ORDER BY insert_seq, code"
     )
 
 

@@ -61,18 +61,18 @@ def add_to_loan_balances(session: Session, deltas: dict[tuple[str, str], int]) -
     deferred.add_to(session, table, ("loan_id", "account_code"), "balance", deltas)
 
 
-def add_lines_to_loan_balances(session: Session, entry_id: str, after_line_id: int) -> None:
-    """SQLite's set-based postings add their new lines (this entry's above `after_line_id`; SQLite has one
-    writer at a time) to the posted balances in the same transaction."""
+def add_lines_to_loan_balances(session: Session, after_line_id: int) -> None:
+    """SQLite's set-based postings add their new lines (those above `after_line_id`; SQLite has one writer at a
+    time) to the posted balances in the same transaction."""
     session.execute(
         text(
             "INSERT INTO loan_account_balances (loan_id, account_code, balance) "
             "SELECT loan_id, account_code, SUM(debit - credit) FROM journal_lines "
-            "WHERE entry_id = :entry_id AND id > :after AND loan_id IS NOT NULL GROUP BY loan_id, account_code "
+            "WHERE id > :after AND loan_id IS NOT NULL GROUP BY loan_id, account_code "
             "ON CONFLICT (loan_id, account_code) DO UPDATE SET balance = loan_account_balances.balance + "
             "excluded.balance"
         ),
-        {"entry_id": entry_id, "after": after_line_id},
+        {"after": after_line_id},
     )
 
 
@@ -218,46 +218,72 @@ def max_line_id(session: Session) -> int:
 
 
 def insert_lines_from_select(
-    session: Session, entry_id: str, currency: str, effective_date: date, lines_sql: str, params: dict[str, object]
-) -> tuple[int, int, int]:
-    """Insert the lines a SELECT yields and add them to the loans' posted balances. Returns (lines, total debit,
-    total credit) of exactly the inserted lines. PostgreSQL: one statement (the inserted rows feed the balances
-    and the totals), so lines another worker adds to the same entry are never counted; SQLite (one writer at a
-    time): the lines above the highest id before the insert."""
+    session: Session,
+    entries: Sequence[tuple[str, str, str]],
+    effective_date: date,
+    lines_sql: str,
+    params: dict[str, object],
+) -> dict[str, tuple[int, int, int]]:
+    """Insert the lines a SELECT yields (columns entry_key, account_code, loan_id, debit, credit) into the entries
+    `entries` names as (entry_key, entry_id, currency), and add them to the loans' posted balances. Returns
+    {entry_id: (lines, total debit, total credit)} of exactly the inserted lines. PostgreSQL: one statement (the
+    inserted rows feed the balances and the totals), so lines another worker adds to the same entry are never
+    counted; SQLite (one writer at a time): the lines above the highest id before the insert."""
     session.info.pop(WORKING_SET, None)
     deferred.flush(session)  # this transaction's queued postings before the set-based ones
-    values = {**params, "entry_id": entry_id, "currency": currency, "effective_date": effective_date}
+    values = {**params, "effective_date": effective_date}
+    rows = []
+    for n, (key, entry_id, currency) in enumerate(entries):
+        rows.append(f"(:entry_key_{n}, :entry_id_{n}, :currency_{n})")
+        values.update({f"entry_key_{n}": key, f"entry_id_{n}": entry_id, f"currency_{n}": currency})
+    if not rows:
+        return {}
+    keyed = f"e (entry_key, entry_id, currency) AS (VALUES {', '.join(rows)})"
     insert_sql = (
         "INSERT INTO journal_lines (entry_id, account_code, loan_id, currency, effective_date, booking_date, "
-        "debit, credit) SELECT :entry_id, src.account_code, src.loan_id, :currency, :effective_date, "
+        "debit, credit) SELECT e.entry_id, src.account_code, src.loan_id, e.currency, :effective_date, "
         ":effective_date, src.debit, src.credit "
-        f"FROM ({lines_sql}) src WHERE src.debit > 0 OR src.credit > 0"
+        f"FROM ({lines_sql}) src JOIN e ON e.entry_key = src.entry_key WHERE src.debit > 0 OR src.credit > 0"
     )
     if session.get_bind().dialect.name == "postgresql":
-        row = session.execute(
+        # The posted balances: an UPDATE of the rows there are (in key order, one pass over the primary key's
+        # leaves), an INSERT of the few missing ones. The chunk's loans are locked, so no other writer adds their
+        # rows meanwhile; ON CONFLICT only keeps a writer that posts without the loan lock from failing the chunk.
+        found = session.execute(
             text(
-                f"WITH ins AS ({insert_sql} RETURNING loan_id, account_code, debit, credit), "
-                "bal AS (INSERT INTO loan_account_balances (loan_id, account_code, balance) "
-                "SELECT loan_id, account_code, SUM(debit - credit) FROM ins WHERE loan_id IS NOT NULL "
-                "GROUP BY loan_id, account_code ON CONFLICT (loan_id, account_code) DO UPDATE "
+                f"WITH {keyed}, ins AS ({insert_sql} RETURNING entry_id, loan_id, account_code, debit, credit), "
+                "agg AS (SELECT loan_id, account_code, SUM(debit - credit) AS amount FROM ins "
+                "WHERE loan_id IS NOT NULL GROUP BY loan_id, account_code), "
+                "upd AS (UPDATE loan_account_balances b SET balance = b.balance + a.amount "
+                "FROM (SELECT * FROM agg ORDER BY loan_id, account_code) a "
+                "WHERE b.loan_id = a.loan_id AND b.account_code = a.account_code RETURNING b.loan_id, b.account_code), "
+                "new AS (INSERT INTO loan_account_balances (loan_id, account_code, balance) "
+                "SELECT a.loan_id, a.account_code, a.amount FROM agg a WHERE NOT EXISTS (SELECT 1 FROM upd u "
+                "WHERE u.loan_id = a.loan_id AND u.account_code = a.account_code) "
+                "ON CONFLICT (loan_id, account_code) DO UPDATE "
                 "SET balance = loan_account_balances.balance + excluded.balance) "
-                "SELECT COUNT(*), COALESCE(SUM(debit), 0), COALESCE(SUM(credit), 0) FROM ins"
+                "SELECT entry_id, COUNT(*), COALESCE(SUM(debit), 0), COALESCE(SUM(credit), 0) FROM ins "
+                "GROUP BY entry_id"
             ),
             values,
-        ).one()
-        return int(row[0]), int(row[1]), int(row[2])
+        ).all()
+        return {str(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in found}
     before = max_line_id(session)
-    result = session.execute(text(insert_sql), values)
-    inserted = int(getattr(result, "rowcount", 0) or 0)
-    add_lines_to_loan_balances(session, entry_id, before)
-    debit, credit = new_line_totals(session, entry_id, before)
-    return inserted, debit, credit
+    session.execute(text(f"WITH {keyed} {insert_sql}"), values)
+    add_lines_to_loan_balances(session, before)
+    return new_line_totals(session, before)
 
 
-def new_line_totals(session: Session, entry_id: str, after_line_id: int) -> tuple[int, int]:
-    row = session.execute(
-        select(func.coalesce(func.sum(JournalLine.debit), 0), func.coalesce(func.sum(JournalLine.credit), 0)).where(
-            JournalLine.entry_id == entry_id, JournalLine.id > after_line_id
+def new_line_totals(session: Session, after_line_id: int) -> dict[str, tuple[int, int, int]]:
+    """{entry_id: (lines, total debit, total credit)} of the lines above `after_line_id`."""
+    rows = session.execute(
+        select(
+            JournalLine.entry_id,
+            func.count(),
+            func.coalesce(func.sum(JournalLine.debit), 0),
+            func.coalesce(func.sum(JournalLine.credit), 0),
         )
-    ).one()
-    return int(row[0]), int(row[1])
+        .where(JournalLine.id > after_line_id)
+        .group_by(JournalLine.entry_id)
+    ).all()
+    return {str(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in rows}

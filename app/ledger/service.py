@@ -164,29 +164,38 @@ def verify(db: Database) -> list[str]:
     return problems
 
 
-def post_lines_from_select(
+@dataclass(frozen=True)
+class SetEntry:
+    """One entry of a set-based posting: its lines are those the SELECT keys `key`."""
+
+    key: str
+    entry_id: str
+    currency: str
+    product_id: str | None
+    description: str
+
+
+def post_entries_from_select(
     session: Session,
     *,
-    entry_id: str,
+    entries: Sequence[SetEntry],
     entry_type: str,
-    currency: str,
     effective_date: date,
-    product_id: str | None,
-    description: str,
     lines_sql: str,
     params: dict[str, object],
-) -> tuple[int, int]:
-    """Set-based posting (close of business): make sure the day's entry exists, insert the lines a SELECT
-    yields (columns account_code, loan_id, debit, credit — balanced as a set), and check in the database that
-    the new lines balance. Booked on the day being closed, its value date. Returns (lines inserted, total
-    debit)."""
+) -> int:
+    """Set-based posting (close of business): make sure the day's entries exist, insert in one statement the
+    lines a SELECT yields (columns entry_key, account_code, loan_id, debit, credit — balanced per entry key), and
+    check in the database that each entry's new lines balance. Booked on the day being closed, its value date.
+    Returns the lines inserted."""
     check_open(effective_date, calendar_repo.business_date(session))
-    repo.ensure_entry(session, entry_id, entry_type, currency, effective_date, product_id, description)
-    inserted, debit, credit = repo.insert_lines_from_select(
-        session, entry_id, currency, effective_date, lines_sql, params
+    for e in entries:
+        repo.ensure_entry(session, e.entry_id, entry_type, e.currency, effective_date, e.product_id, e.description)
+    totals = repo.insert_lines_from_select(
+        session, [(e.key, e.entry_id, e.currency) for e in entries], effective_date, lines_sql, params
     )
-    if debit != credit:
-        raise UnbalancedEntry(f"set-based lines for {entry_id} do not balance: {debit} != {credit}")
-    if inserted:
-        JOURNAL_ENTRIES_POSTED.inc()
-    return inserted, debit
+    for entry_id, (_, debit, credit) in totals.items():
+        if debit != credit:
+            raise UnbalancedEntry(f"set-based lines for {entry_id} do not balance: {debit} != {credit}")
+    JOURNAL_ENTRIES_POSTED.inc(sum(1 for lines, _, _ in totals.values() if lines))
+    return sum(lines for lines, _, _ in totals.values())

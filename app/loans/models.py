@@ -10,11 +10,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,9 +31,13 @@ class Loan(Base):
     __table_args__ = (
         Index("ix_loans_status_id", "status", "id"),
         Index("ix_loans_branch_status", "branch_id", "status"),
+        Index("ix_loans_cob_chunk", "status", text("(insert_seq % 4)"), "insert_seq"),  # migration 0017
     )
 
     id: Mapped[str] = id_column()
+    # Given by the database at insert, in insertion order (migration 0017): close of business chunks by it, so
+    # a chunk's loans lie together on the heap.
+    insert_seq: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue())
     branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id"))
     borrower_id: Mapped[str] = mapped_column(ForeignKey("borrowers.id"), index=True)
     product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True)

@@ -43,7 +43,7 @@ from app.ledger import service as ledger
 from app.loans import engine as loan_engine
 from app.loans import reconcile
 from app.loans import repository as loans_repo
-from app.operations.cob_sql import CobSql
+from app.operations.cob_sql import CHUNK_STRIDE, CobSql
 from app.operations.models import AccrualFraction, CobChunk, CobRun
 
 log = get_logger(__name__)
@@ -170,7 +170,7 @@ def close_day(
     db: Database, day: date, *, workers: int = 1, chunk_size: int = DEFAULT_CHUNK_SIZE, progress: Progress | None = None
 ) -> DayResult:
     started = time.perf_counter()
-    run = _start(db, day, chunk_size)
+    run = _start(db, day, chunk_size, workers)
     if run.status == "completed":
         return _result(run, already_closed=True)
     try:
@@ -201,9 +201,9 @@ def close_day(
     return result
 
 
-def _start(db: Database, day: date, chunk_size: int) -> CobRun:
+def _start(db: Database, day: date, chunk_size: int, workers: int) -> CobRun:
     try:
-        return _claim_run(db, day, chunk_size)
+        return _claim_run(db, day, chunk_size, workers)
     except IntegrityError as exc:
         # PostgreSQL: a concurrent request inserted the run between our SELECT … FOR UPDATE (which found no row
         # to lock) and our INSERT; the unique business date decides who runs it.
@@ -223,7 +223,7 @@ def _release(db: Database, day: date, owner: str | None) -> None:
         log.warning("close_of_business_release_failed", business_date=day.isoformat())
 
 
-def _claim_run(db: Database, day: date, chunk_size: int) -> CobRun:
+def _claim_run(db: Database, day: date, chunk_size: int, workers: int) -> CobRun:
     me = _claim()
     with db.transaction() as session:
         stmt = select(CobRun).where(CobRun.business_date == day)
@@ -248,7 +248,7 @@ def _claim_run(db: Database, day: date, chunk_size: int) -> CobRun:
             run = CobRun(business_date=day, status="running", owner=me, heartbeat_at=now, started_at=now)
             session.add(run)
             session.flush()
-            run.chunks_total = _create_chunks(session, day, chunk_size)
+            run.chunks_total = _create_chunks(session, day, chunk_size, workers)
         else:
             run.owner, run.heartbeat_at = me, now  # take over a crashed run: its done chunks stay done
         session.flush()
@@ -256,21 +256,36 @@ def _claim_run(db: Database, day: date, chunk_size: int) -> CobRun:
         return run
 
 
-def _create_chunks(session: Session, day: date, chunk_size: int) -> int:
-    """Split the active loans into id ranges (lo, hi] of about chunk_size loans each."""
+def _create_chunks(session: Session, day: date, chunk_size: int, workers: int) -> int:
+    """Split the active loans into chunks of about chunk_size loans: ranges (lo, hi] of insert_seq, the order
+    loans were inserted in, so a chunk's rows lie together on the heap (ranges of random ids would scatter every
+    chunk over all of it). Each range of CHUNK_STRIDE chunks' loans is dealt out row by row (insert_seq modulo
+    CHUNK_STRIDE), so one transaction rewrites only a share of each heap page and the new row versions fit in
+    the page's free space (heap-only updates, fillfactor of loans), the previous chunk's old versions being
+    pruned by then; consecutive chunks go to `workers` different ranges, so concurrent workers never rewrite
+    the same pages."""
+    span = CHUNK_STRIDE * chunk_size
     numbered = text(
-        "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM loans WHERE status = 'active') t "
-        "WHERE n % :size = 0 ORDER BY id"
+        "SELECT insert_seq FROM (SELECT insert_seq, ROW_NUMBER() OVER (ORDER BY insert_seq) AS n FROM loans "
+        "WHERE status = 'active') t WHERE n % :span = 0 ORDER BY insert_seq"
     )
-    bounds = [row[0] for row in session.execute(numbered, {"size": chunk_size})]
-    last = session.scalar(select(func.max(text("id"))).select_from(text("loans")).where(text("status = 'active'")))
+    bounds = [int(row[0]) for row in session.execute(numbered, {"span": span})]
+    last = session.scalar(text("SELECT MAX(insert_seq) FROM loans WHERE status = 'active'"))
     if last is not None and (not bounds or bounds[-1] != last):
-        bounds.append(last)
-    lo = ""
-    for number, hi in enumerate(bounds):
-        session.add(CobChunk(business_date=day, chunk_no=number, lo=lo, hi=hi, status="pending"))
-        lo = hi
-    return len(bounds)
+        bounds.append(int(last))
+    ranges = list(zip([0, *bounds], bounds, strict=False))  # (previous bound, bound); none without loans
+    group = max(workers, 1)
+    number = 0
+    for first in range(0, len(ranges), group):
+        for rem in range(CHUNK_STRIDE):
+            for lo, hi in ranges[first : first + group]:
+                session.add(
+                    CobChunk(
+                        business_date=day, chunk_no=number, seq_lo=lo, seq_hi=hi, seq_rem=rem, status="pending"
+                    )
+                )
+                number += 1
+    return number
 
 
 def process_chunks(db: Database, day: date, progress: Progress | None = None, worker: str | None = None) -> int:
@@ -334,8 +349,17 @@ def _close_daily_loans(session: Session, sql: CobSql, day: date, chunk: CobChunk
     return len(ids)
 
 
+def _range(chunk: CobChunk) -> dict[str, Any]:
+    return {"lo": chunk.seq_lo, "hi": chunk.seq_hi, "rem": chunk.seq_rem}
+
+
 def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> None:
-    p = {"d": day, "lo": chunk.lo, "hi": chunk.hi}
+    if chunk.seq_hi is None or chunk.seq_rem is None:
+        raise RuntimeError(
+            f"close of business for {day.isoformat()} was started before migration 0017 (chunks of loan ids): "
+            "finish it with the version that started it"
+        )
+    p = {"d": day, **_range(chunk)}
     chunk.interest_accrued = chunk.late_fees_charged = chunk.late_fee_count = 0
     chunk.interest_by_currency, chunk.late_fees_by_currency = {}, {}
     chunked, daily_count = session.execute(text(sql.lock_and_count()), p).one()
@@ -373,19 +397,15 @@ def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> N
 def _post_per_product(
     session: Session, products: Sequence[tuple[str, str]], kind: str, what: str, lines_sql: str, p: dict[str, Any]
 ) -> None:
+    """The chunk's lines of one kind in one statement, into the day's entry of each product."""
     day: date = p["d"]
-    for product_id, currency in products:
-        ledger.post_lines_from_select(
-            session,
-            entry_id=_entry_id(kind, product_id, day),
-            entry_type=kind,
-            currency=currency,
-            effective_date=day,
-            product_id=product_id,
-            description=f"{what} {day.isoformat()}",
-            lines_sql=lines_sql,
-            params={**p, "product_id": product_id},
-        )
+    entries = [
+        ledger.SetEntry(product_id, _entry_id(kind, product_id, day), currency, product_id, f"{what} {day.isoformat()}")
+        for product_id, currency in products
+    ]
+    ledger.post_entries_from_select(
+        session, entries=entries, entry_type=kind, effective_date=day, lines_sql=lines_sql, params=p
+    )
 
 
 def _entry_id(kind: str, product_id: str, day: date) -> str:

@@ -1,5 +1,5 @@
 """The set-based SQL of close of business, for PostgreSQL and SQLite. Every statement works on one chunk of
-active loans (`id > :lo AND id <= :hi`) and is exactly the projection's rule written as SQL
+active loans (`insert_seq > :lo AND insert_seq <= :hi`) and is exactly the projection's rule written as SQL
 (app/domain/servicing.py): late fees, accrual by the day-count fraction, days past due."""
 
 import re
@@ -13,7 +13,12 @@ from app.ledger.accounts import DEFAULT_ACCOUNTS
 # day's actual principal and are re-projected one by one (cob.py `_close_daily_loans`), as are loans with
 # installment fees (`close_per_loan`: a fee is charged when each period begins, which the set-based steps do
 # not model).
-IN_RANGE = "l.status = 'active' AND l.id > :lo AND l.id <= :hi"
+# Chunks sharing each range of insert_seq (cob._create_chunks). A literal, not a parameter, equal to the one in
+# the index ix_loans_cob_chunk (migration 0017), so the predicate is an index condition with statistics.
+CHUNK_STRIDE = 4
+IN_RANGE = (
+    f"l.status = 'active' AND l.insert_seq > :lo AND l.insert_seq <= :hi AND l.insert_seq % {CHUNK_STRIDE} = :rem"
+)
 CHUNK = f"{IN_RANGE} AND l.interest_recalculation = 'none' AND NOT l.close_per_loan"
 DAILY = f"{IN_RANGE} AND (l.interest_recalculation = 'daily' OR l.close_per_loan)"
 OUTSTANDING_PI = "(i.principal - i.paid_principal + i.interest - i.paid_interest)"
@@ -71,15 +76,17 @@ class CobSql:
         return f"i.late_fee_date IS NULL AND {OUTSTANDING_PI} > 0 AND {trigger} <= {self.d}"
 
     def fee_lines(self) -> str:
-        """The day's late-fee lines, one pass: per loan a receivable debit (r.k = 0) and an income credit (1)."""
+        """The day's late-fee lines, one pass: per loan a receivable debit (r.k = 0) and an income credit (1),
+        keyed by product (each product's lines are its entry of the day)."""
         fee = f"SUM({FEE})"
         receivable = self.account(AccountRole.penalties_receivable)
         income = self.account(AccountRole.penalty_income)
         return (
-            f"SELECT CASE r.k WHEN 0 THEN {receivable} ELSE {income} END AS account_code, l.id AS loan_id, "
+            f"SELECT l.product_id AS entry_key, CASE r.k WHEN 0 THEN {receivable} ELSE {income} END AS account_code, "
+            "l.id AS loan_id, "
             f"CASE r.k WHEN 0 THEN {fee} ELSE 0 END AS debit, CASE r.k WHEN 0 THEN 0 ELSE {fee} END AS credit "
             "FROM loans l JOIN loan_installments i ON i.loan_id = l.id CROSS JOIN (SELECT 0 AS k UNION ALL SELECT 1) r "
-            f"WHERE {self.fee_candidates()} AND l.product_id = :product_id AND {self.fee_due()} GROUP BY l.id, r.k"
+            f"WHERE {self.fee_candidates()} AND {self.fee_due()} GROUP BY l.id, l.product_id, r.k"
         )
 
     def fee_totals(self) -> str:
@@ -154,12 +161,15 @@ class CobSql:
 
     def accrual_lines(self) -> str:
         """The day's accrual lines, one pass over the chunk: up to four lines per loan (receivable, interest
-        received in advance, income, suspense), zero ones dropped by the insert."""
-        delta = f"({self.recognised()} - l.interest_recognized)"
-        used = self.from_advance(delta)
+        received in advance, income, suspense), zero ones dropped by the insert; keyed by product. Each loan's
+        amounts are computed once (`x`), then dealt out to the four line kinds (PostgreSQL would otherwise expand
+        the whole expression in every line kind, debit, credit and filter)."""
+        once = " OFFSET 0" if self.postgres else ""
+        delta = "x.delta"
+        used = self.from_advance(delta, "x")
         receivable = f"({delta} - {used})"
-        income = f"(CASE WHEN {self.non_accrual()} THEN 0 ELSE {delta} END)"
-        suspended = f"(CASE WHEN {self.non_accrual()} THEN {delta} ELSE 0 END)"
+        income = f"(CASE WHEN x.non_accrual THEN 0 ELSE {delta} END)"
+        suspended = f"(CASE WHEN x.non_accrual THEN {delta} ELSE 0 END)"
         # (role, debit, credit) per line kind; r.k picks the kind.
         kinds = (
             (
@@ -179,19 +189,23 @@ class CobSql:
                 f"CASE WHEN {suspended} > 0 THEN {suspended} ELSE 0 END",
             ),
         )
+        per_loan = (
+            f"SELECT l.product_id AS entry_key, l.id AS loan_id, l.interest_prepaid, "
+            f"({self.recognised()} - l.interest_recognized) AS delta, "
+            f"CASE WHEN {self.non_accrual()} THEN 1 ELSE 0 END = 1 AS non_accrual, "
+            + ", ".join(f"{self.account(kind[0])} AS a{k}" for k, kind in enumerate(kinds))
+            + f" FROM loans l {self.fractions()} WHERE {CHUNK}{once}"
+        )
+        amounts = ", ".join(f"{kind[1]} AS d{k}, {kind[2]} AS c{k}" for k, kind in enumerate(kinds))
 
-        def pick(column: int) -> str:
-            whens = " ".join(
-                f"WHEN {k} THEN {self.account(kind[0]) if column == 0 else kind[column]}"
-                for k, kind in enumerate(kinds)
-            )
-            return f"CASE r.k {whens} END"
+        def pick(column: str) -> str:
+            return "CASE r.k " + " ".join(f"WHEN {k} THEN y.{column}{k}" for k in range(len(kinds))) + " END"
 
         ks = " UNION ALL ".join(f"SELECT {k} AS k" for k in range(len(kinds)))
         return (
-            f"SELECT {pick(0)} AS account_code, l.id AS loan_id, {pick(1)} AS debit, {pick(2)} AS credit "
-            f"FROM loans l {self.fractions()} CROSS JOIN ({ks}) r "
-            f"WHERE {CHUNK} AND l.product_id = :product_id"
+            f"SELECT y.entry_key, {pick('a')} AS account_code, y.loan_id, {pick('d')} AS debit, "
+            f"{pick('c')} AS credit "
+            f"FROM (SELECT x.*, {amounts} FROM ({per_loan}) x{once}) y CROSS JOIN ({ks}) r"
         )
 
     def accrual_total(self) -> str:
@@ -300,8 +314,9 @@ class CobSql:
         this chunk — never both book the same day. One pass, no ids sent back."""
         lock = " FOR NO KEY UPDATE" if self.postgres else ""
         return (
-            f"SELECT COUNT(*) FILTER (WHERE {CHUNK}), COUNT(*) FILTER (WHERE {DAILY}) FROM (SELECT l.id, l.status, "
-            f"l.interest_recalculation, l.close_per_loan FROM loans l WHERE {IN_RANGE} ORDER BY l.id{lock}) l"
+            f"SELECT COUNT(*) FILTER (WHERE {CHUNK}), COUNT(*) FILTER (WHERE {DAILY}) FROM (SELECT l.id, l.insert_seq, "
+            f"l.status, l.interest_recalculation, l.close_per_loan FROM loans l WHERE {IN_RANGE} "
+            f"ORDER BY l.insert_seq{lock}) l"
         )
 
     def daily_in_chunk(self) -> str:

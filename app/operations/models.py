@@ -31,14 +31,19 @@ class CobRun(Base):
 
 
 class CobChunk(Base):
-    """A range of active loan ids (lo, hi] to close for a date; claimed by workers with SKIP LOCKED."""
+    """A range (seq_lo, seq_hi] of the active loans' insert_seq to close for a date; claimed by workers with SKIP
+    LOCKED."""
 
     __tablename__ = "cob_chunks"
 
     business_date: Mapped[date] = mapped_column(Date, primary_key=True)
     chunk_no: Mapped[int] = mapped_column(Integer, primary_key=True)
-    lo: Mapped[str] = mapped_column(String(36))
-    hi: Mapped[str] = mapped_column(String(36))
+    # Loan id bounds of the chunks written before migration 0017.
+    lo: Mapped[str | None] = mapped_column(String(36))
+    hi: Mapped[str | None] = mapped_column(String(36))
+    seq_lo: Mapped[int | None] = mapped_column(BigInteger)
+    seq_hi: Mapped[int | None] = mapped_column(BigInteger)
+    seq_rem: Mapped[int | None] = mapped_column(Integer)  # its loans: insert_seq % CHUNK_STRIDE = seq_rem
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done
     loans_processed: Mapped[int] = mapped_column(BigInteger, default=0)
     interest_accrued: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -239,9 +239,9 @@ def test_nothing_is_booked_into_a_closed_day(story: tuple[World, Database, dict[
     with db.transaction() as session, pytest.raises(ClosedDay):
         ledger.post(session, draft)
     with db.transaction() as session, pytest.raises(ClosedDay):
-        ledger.post_lines_from_select(
-            session, entry_id="00000000-0000-5000-8000-000000000001", entry_type="accrual", currency="USD",
-            effective_date=D(2025, 2, 5), product_id=None, description="late", lines_sql="SELECT '1000' AS "
+        ledger.post_entries_from_select(
+            session, entries=[ledger.SetEntry("", "00000000-0000-5000-8000-000000000001", "USD", None, "late")],
+            entry_type="accrual", effective_date=D(2025, 2, 5), lines_sql="SELECT '' AS entry_key, '1000' AS "
             "account_code, NULL AS loan_id, 1 AS debit, 0 AS credit", params={})
 
 
