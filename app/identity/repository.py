@@ -1,6 +1,6 @@
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.core.pagination import paginate
@@ -9,6 +9,16 @@ from app.identity.models import Branch, User
 
 def get_user(session: Session, user_id: str) -> User | None:
     return session.get(User, user_id)
+
+
+# What a request's bearer token needs of its user (Core: no ORM object per request).
+_TOKEN_HOLDER = select(
+    User.id, User.username, User.role, User.branch_id, User.is_active, User.credentials_version
+).where(User.id == bindparam("user_id"))
+
+
+def token_holder(session: Session, user_id: str) -> Row[str, str, str, str | None, bool, int] | None:
+    return session.connection().execute(_TOKEN_HOLDER, {"user_id": user_id}).first()
 
 
 def get_user_by_username(session: Session, username: str) -> User | None:

@@ -75,10 +75,10 @@ def principal_for_token(db: Database, settings: Settings, token: str) -> Princip
         timedelta(minutes=settings.access_token_expire_minutes),
     )
     with db.single_statement_read() as session:
-        user = repo.get_user(session, claims.subject)
-        if user is None or not user.is_active or user.credentials_version != claims.credentials_version:
-            raise AuthenticationFailed("the access token is invalid or expired")
-        return _principal(user)
+        user = repo.token_holder(session, claims.subject)
+    if user is None or not user.is_active or user.credentials_version != claims.credentials_version:
+        raise AuthenticationFailed("the access token is invalid or expired")
+    return Principal(user.id, user.username, Role(user.role), user.branch_id)
 
 
 def get_me(db: Database, principal: Principal) -> User:
