@@ -175,10 +175,10 @@ def _forget(session: Session, _previous: Any) -> None:
 
 
 def take_orm_writes(session: Session) -> None:
-    """Queue the registered classes' pending objects as inserts (then expunged: their rows are written by the
-    queue; their attributes, Python-side defaults filled in, stay readable) and their changed columns as updates
-    by primary key (then marked unchanged, so the ORM's flush leaves them alone). PostgreSQL only; elsewhere
-    the ORM writes them."""
+    """Queue the registered classes' pending objects as inserts (their Python-side defaults filled in on the
+    object; persistent without a flush when their key is known, else detached with their attributes readable)
+    and their changed columns as updates by primary key (the object then unchanged, as after a flush).
+    PostgreSQL only; elsewhere the ORM writes them."""
     if not (_orm_inserts or _orm_updates) or not deferring(session):
         return
     for obj in [o for o in session.new if isinstance(o, tuple(_orm_inserts))]:
@@ -223,8 +223,8 @@ def take_orm_writes(session: Session) -> None:
 
 
 def flush_orm(session: Session) -> None:
-    """The ORM's flush, skipped when nothing is left for it (after `take_orm_writes` the deferred objects are
-    still flagged as modified, and a flush would walk its unit of work to find nothing to write)."""
+    """The ORM's flush, skipped when nothing is left for it (a flush walks its unit of work over every object
+    flagged as modified, even one whose attributes were set back to what is stored)."""
     if session.new or session.deleted or any(session.is_modified(obj) for obj in session.dirty):
         session.flush()
 

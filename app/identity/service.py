@@ -31,10 +31,6 @@ MAX_USERNAME_LENGTH = 64
 MAX_PASSWORD_LENGTH = 256
 
 
-def _principal(user: User) -> Principal:
-    return Principal(user.id, user.username, Role(user.role), user.branch_id)
-
-
 def sign_in(
     db: Database, settings: Settings, limiter: RateLimiter, username: str, password: str, client: str
 ) -> IssuedToken:
