@@ -330,9 +330,8 @@ def _load(api: Api, loan_ids: list[str], seconds: float, connections: int) -> tu
     """`connections` keep-alive HTTP/1.1 connections posting 1.00 payments on random loans for `seconds`.
 
     The load generator shares the 2 cores with the app and PostgreSQL, so it must cost little, as pgbench (C)
-    does on the SQL side: a raw asyncio client in one thread (well under 0.1 ms of CPU per request), not
-    httpx in threads (1-2 ms per request, which the app's workers then lack). It sends exactly what
-    `Api.pay` sends."""
+    does on the SQL side: a raw asyncio client in one thread, not httpx in Python threads (a full HTTP client
+    per request, CPU the app's workers then lack). It sends exactly what `Api.pay` sends."""
     url = urlsplit(str(api.client.base_url))
     host, port = url.hostname or "127.0.0.1", url.port or 80
     head = (
