@@ -94,7 +94,9 @@ def _signed_claims(token: str, secret: str, algorithm: str) -> Mapping[str, Any]
             token,
             secret,
             algorithms=[algorithm],
-            options={"require": ["exp", "iat", "sub"], "verify_exp": False, "verify_nbf": False},
+            # every check against the clock is left to _in_validity_window: a result cached here must not
+            # depend on when it was computed
+            options={"require": ["exp", "iat", "sub"], "verify_exp": False, "verify_nbf": False, "verify_iat": False},
         )
     except jwt.PyJWTError:
         return None
@@ -102,8 +104,9 @@ def _signed_claims(token: str, secret: str, algorithm: str) -> Mapping[str, Any]
 
 
 def _in_validity_window(claims: Mapping[str, Any], now: float) -> bool:
-    """exp and nbf as RFC 7519 4.1.4/4.1.5 (numeric dates), with the leeway PyJWT would apply."""
-    exp, nbf = claims["exp"], claims.get("nbf", now)
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (exp, nbf, claims["iat"])):
+    """exp, nbf and iat as RFC 7519 4.1.4-4.1.6 (numeric dates) and as PyJWT checks them: not expired, not
+    before nbf, not issued in the future, each with the leeway."""
+    exp, nbf, iat = claims["exp"], claims.get("nbf", now), claims["iat"]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (exp, nbf, iat)):
         return False
-    return bool(exp > now - LEEWAY_SECONDS and nbf <= now + LEEWAY_SECONDS)
+    return bool(exp > now - LEEWAY_SECONDS and nbf <= now + LEEWAY_SECONDS and iat <= now + LEEWAY_SECONDS)

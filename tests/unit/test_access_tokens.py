@@ -46,6 +46,21 @@ def test_a_token_not_yet_valid_is_refused_until_its_nbf(monkeypatch: pytest.Monk
     assert security.decode_access_token(token, SECRET, "HS256").subject == "user-1"
 
 
+def test_a_token_issued_in_the_future_is_refused_until_then_and_the_refusal_is_not_cached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another server's clock may run ahead by the leeway; a refusal for the time must not stick in the cache."""
+    now = int(time.time())
+    _at(monkeypatch, now)
+    skewed = _token(iat=now + security.LEEWAY_SECONDS - 1)
+    assert security.decode_access_token(skewed, SECRET, "HS256").subject == "user-1"
+    early = _token(iat=now + 60)
+    with pytest.raises(AuthenticationFailed):
+        security.decode_access_token(early, SECRET, "HS256")
+    _at(monkeypatch, now + 60)
+    assert security.decode_access_token(early, SECRET, "HS256").subject == "user-1"
+
+
 @pytest.mark.parametrize("claims", [{"exp": "tomorrow"}, {"exp": True}, {"iat": "now"}, {"nbf": [1]}])
 def test_time_claims_that_are_not_numeric_dates_are_refused(claims: dict[str, object]) -> None:
     with pytest.raises(AuthenticationFailed):
