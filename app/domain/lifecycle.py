@@ -70,8 +70,19 @@ def refund_allowed(status: LoanStatus, credit: int) -> bool:
     return status == S.overpaid or (status == S.written_off and credit > 0)
 
 
-def transition(status: LoanStatus, action: LoanAction) -> LoanStatus:
+def actions_allowed(status: LoanStatus, credit: int) -> list[str]:
+    """What a loan in `status` holding `credit` (minor units) may do: the lifecycle table's actions, plus refund
+    on a written-off loan whose recoveries left it owing the borrower (`refund_allowed`)."""
+    actions = allowed_actions(status)
+    if refund_allowed(status, credit) and LoanAction.refund.value not in actions:
+        actions.append(LoanAction.refund.value)
+    return actions
+
+
+def transition(status: LoanStatus, action: LoanAction, credit: int = 0) -> LoanStatus:
+    """The status `action` leads to; refused (naming what the loan may do, given its credit) when the table
+    has no such transition."""
     target = TRANSITIONS.get((status, action))
     if target is None:
-        raise InvalidTransition(status.value, action.value, allowed_actions(status))
+        raise InvalidTransition(status.value, action.value, actions_allowed(status, credit))
     return target

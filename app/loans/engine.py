@@ -114,7 +114,7 @@ def check_version(loan: Loan, expected_version: int | None) -> None:
 
 
 def check_action(loan: Loan, action: LoanAction) -> LoanStatus:
-    return transition(LoanStatus(loan.status), action)
+    return transition(LoanStatus(loan.status), action, loan.credit_balance)
 
 
 def append_event(

@@ -14,7 +14,7 @@ from app.core.errors import ValidationFailed
 from app.core.schemas import money_out
 from app.database import Database
 from app.domain.instruments import Instrument, WaiverBucket, check_instrument, instruments_allowed, nsf_fees
-from app.domain.lifecycle import LoanStatus, allowed_actions
+from app.domain.lifecycle import LoanStatus, actions_allowed
 from app.domain.money import currency
 from app.domain.servicing import Allocation, InterestRecalculation, LoanState
 from app.idempotency.keys import IdempotentRequest
@@ -73,7 +73,8 @@ def _book(
         if replay is not None:
             return replay
         status = loan.status
-        check_instrument(status, instrument, allowed_actions(LoanStatus(status)) + instruments_allowed(status))
+        allowed = actions_allowed(LoanStatus(status), loan.credit_balance) + instruments_allowed(status)
+        check_instrument(status, instrument, allowed)
         today = engine.business_date(session)
         booking, check = prepare(session, loan, today)
         tx = LoanTransaction(

@@ -20,7 +20,7 @@ from app.database import Database
 from app.domain.apr import apr_percent
 from app.domain.calendar import Frequency
 from app.domain.errors import DomainError, InvalidTransition
-from app.domain.lifecycle import LoanStatus, allowed_actions
+from app.domain.lifecycle import LoanStatus, actions_allowed
 from app.domain.modifications import HolidayInterest, ModificationType, event_fields
 from app.domain.money import currency, from_minor
 from app.domain.schedule import MAX_RATE_PERCENT, InterestMethod
@@ -67,7 +67,7 @@ def _rate(value: Decimal, field: str) -> Decimal:
 
 def _check_loan(loan: Loan) -> None:
     if loan.status != LoanStatus.active.value:
-        raise InvalidTransition(loan.status, "modify", allowed_actions(LoanStatus(loan.status)))
+        raise InvalidTransition(loan.status, "modify", actions_allowed(LoanStatus(loan.status), loan.credit_balance))
     if loan.interest_recalculation != InterestRecalculation.none.value:
         raise ValidationFailed.single(
             "type", "modifications of daily-recalculation (simple-interest) loans are not supported"

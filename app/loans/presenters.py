@@ -11,7 +11,7 @@ import orjson
 from app.core.schemas import money_out
 from app.domain.delinquency import bucket_for
 from app.domain.instruments import installment_fee, installment_fee_rules
-from app.domain.lifecycle import LoanStatus, allowed_actions
+from app.domain.lifecycle import LoanStatus, actions_allowed
 from app.domain.money import currency as currency_of
 from app.domain.money import format_minor
 from app.domain.servicing import Allocation, Installment, LoanState, period_numbers
@@ -141,7 +141,7 @@ def loan_out(loan: Loan, as_of: date, state: LoanState | None = None, status: st
         approved_on=loan.approved_on,
         closed_on=loan.closed_on,
         written_off_on=loan.written_off_on,
-        allowed_actions=allowed_actions(LoanStatus(status)),
+        allowed_actions=actions_allowed(LoanStatus(status), credit),
         created_at=loan.created_at,
     )
 

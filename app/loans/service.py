@@ -15,7 +15,7 @@ from app.core.metrics import LOANS_DISBURSED
 from app.core.schemas import money_out
 from app.database import Database
 from app.domain.errors import DomainValidationError, InvalidTransition
-from app.domain.lifecycle import MONEY_STATUSES, LoanAction, LoanStatus, allowed_actions
+from app.domain.lifecycle import MONEY_STATUSES, LoanAction, LoanStatus, actions_allowed
 from app.domain.money import Currency, currency, to_minor
 from app.domain.schedule import generate_schedule
 from app.domain.servicing import AccrualSegment, Installment, LoanState, payoff_quote, project
@@ -444,7 +444,9 @@ def installment_interest(db: Database, principal: Principal, loan_id: str, numbe
     with db.session(writer=False) as session:
         loan = _visible(session, principal, loan_id)
         if loan.disbursement_date is None:
-            raise InvalidTransition(loan.status, "explain the interest of", allowed_actions(LoanStatus(loan.status)))
+            raise InvalidTransition(
+                loan.status, "explain the interest of", actions_allowed(LoanStatus(loan.status), loan.credit_balance)
+            )
         state = project_loan(session, loan, max(engine.business_date(session), loan.disbursement_date))
         row = next((r for r in state.installments if r.number == number), None)
         if row is None:

@@ -14,7 +14,13 @@ from app.core.metrics import PAYMENTS_POSTED
 from app.core.schemas import money_out
 from app.database import Database
 from app.domain.errors import DomainError, InvalidTransition
-from app.domain.lifecycle import MONEY_STATUSES, LoanAction, LoanStatus, allowed_actions, refund_allowed
+from app.domain.lifecycle import (
+    MONEY_STATUSES,
+    LoanAction,
+    LoanStatus,
+    actions_allowed,
+    refund_allowed,
+)
 from app.domain.money import currency
 from app.domain.servicing import Allocation, LoanState
 from app.idempotency.keys import IdempotentRequest
@@ -381,7 +387,9 @@ def payoff(db: Database, principal: Principal, loan_id: str, on: date | None) ->
     with db.session(writer=False) as session:
         loan = _visible_disbursed(session, principal, loan_id)
         if LoanStatus(loan.status) not in MONEY_STATUSES:
-            raise InvalidTransition(loan.status, "quote a payoff for", allowed_actions(LoanStatus(loan.status)))
+            raise InvalidTransition(
+                loan.status, "quote a payoff for", actions_allowed(LoanStatus(loan.status), loan.credit_balance)
+            )
         today = engine.business_date(session)
         on = on or today
         if on < today:
