@@ -11,7 +11,6 @@ in the same transaction still writes them the usual way."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from decimal import Decimal
 from functools import cache, lru_cache
 from typing import Any, cast
@@ -181,7 +180,8 @@ def take_orm_writes(session: Session) -> None:
     PostgreSQL only; elsewhere the ORM writes them."""
     if not (_orm_inserts or _orm_updates) or not deferring(session):
         return
-    for obj in [o for o in session.new if isinstance(o, tuple(_orm_inserts))]:
+    inserted, updated = tuple(_orm_inserts), tuple(_orm_updates)
+    for obj in [o for o in session.new if isinstance(o, inserted)]:
         state = inspect(obj)
         row: dict[str, Any] = {}
         for prop in state.mapper.column_attrs:
@@ -200,7 +200,7 @@ def take_orm_writes(session: Session) -> None:
             # assigns stays detached
             make_transient_to_detached(obj)
             session.add(obj)
-    for obj in [o for o in session.dirty if isinstance(o, tuple(_orm_updates))]:
+    for obj in [o for o in session.dirty if isinstance(o, updated)]:
         state = inspect(obj)
         columns = _column_names(state.mapper)
         # committed_state holds the attributes set since the object was loaded or last written
@@ -303,8 +303,7 @@ def _rows_json(table: Table, names: list[str], rows: list[dict[str, Any]], diale
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
+    """What orjson does not serialise itself (it writes dates and datetimes as ISO 8601)."""
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"{type(value).__name__} cannot be written through the deferred queue")

@@ -11,7 +11,7 @@ from app.core.errors import Conflict
 from app.core.orm import utcnow
 from app.core.schemas import money_out
 from app.database import Database
-from app.domain.lifecycle import LoanAction, LoanStatus, allowed_actions
+from app.domain.lifecycle import LoanAction, LoanStatus, actions_allowed
 from app.domain.postings import correcting_lines
 from app.identity.access import Permission, Principal
 from app.ledger import service as ledger
@@ -90,6 +90,9 @@ def undo_disbursal(db: Database, principal: Principal, loan_id: str, version: in
 def _only_disbursement(session: Session, loan: Loan) -> LoanTransaction:
     """The disbursement, provided nothing else touched the loan's money (otherwise 409 naming what did)."""
     txs = repo.transactions(session, loan.id)
+    other_actions = [
+        a for a in actions_allowed(LoanStatus(loan.status), loan.credit_balance) if a != LoanAction.undo_disbursal
+    ]
     disbursements = {t.id for t in txs if t.type == "disbursement"}
     others = [t for t in txs if t.type != "disbursement" and t.reversal_of not in disbursements]
     live = [t for t in txs if t.type == "disbursement" and not t.reversed]
@@ -97,7 +100,7 @@ def _only_disbursement(session: Session, loan: Loan) -> LoanTransaction:
         kinds = ", ".join(sorted({t.type for t in others}))
         raise Conflict(
             f"the disbursal can only be undone while it is the loan's only money transaction; it also has: {kinds}",
-            allowed_actions=[a for a in allowed_actions(LoanStatus(loan.status)) if a != LoanAction.undo_disbursal],
+            allowed_actions=other_actions,
         )
     modified = [e for e in repo.events(session, loan.id) if e.type == "modification" and e.reversed_by_seq is None]
     if modified or len(live) != 1:
@@ -105,7 +108,7 @@ def _only_disbursement(session: Session, loan: Loan) -> LoanTransaction:
             "the disbursal can only be undone while nothing else changed the loan; it has an approved modification"
             if modified
             else "the loan has no single disbursement to undo",
-            allowed_actions=[a for a in allowed_actions(LoanStatus(loan.status)) if a != LoanAction.undo_disbursal],
+            allowed_actions=other_actions,
         )
     return live[0]
 
