@@ -64,10 +64,11 @@ def expected_balances(loan: Loan) -> dict[str, int]:
     return by_account({role: amount for role, amount in roles.items() if amount}, accounts_of(loan))
 
 
-def out_of_balance_loans(session: Session, limit: int = 10) -> tuple[int, list[str]]:
+def out_of_balance_ids(session: Session, where: str = "TRUE", params: dict[str, object] | None = None) -> list[str]:
     """The same per-loan comparison as `mismatches`, set-based against the loans' posted balances (which
-    `loanctl verify-ledger` reconciles with the journal): how many loans differ, and the first few. Close of
-    business runs it after every day, so it reads no journal history: one pass over loans and their posted balances."""
+    `loanctl verify-ledger` reconciles with the journal): the ids, in order, of the loans in a money status (and
+    `where`, a predicate on alias `l` written by the caller, never from input) whose posted balances differ from
+    their snapshot. Close of business runs it on each chunk after its writes, so it reads no journal history."""
     postgres = session.get_bind().dialect.name == "postgresql"
     sql = CobSql(postgres)
     statuses = ", ".join(f"'{s}'" for s in MONEY_STATUS_VALUES)
@@ -87,28 +88,28 @@ def out_of_balance_loans(session: Session, limit: int = 10) -> tuple[int, list[s
     booked = ", ".join(f"({booked_on(n)}) AS e{n}" for n in range(len(roles)))
     per_loan = (
         f"SELECT q.id, {codes}, {booked} FROM (SELECT l.id, {read} FROM loans l "  # noqa: S608
-        f"WHERE l.status IN ({statuses}){once}) q{once}"
+        f"WHERE l.status IN ({statuses}) AND ({where}){once}) q{once}"
     )
-    # Grouped by the loan alone (its e<n> are one value per loan, hence MIN): a key of every column would sort
-    # each posted balance by fifteen of them.
-    differs = " OR ".join(
-        f"COALESCE(SUM(CASE WHEN b.account_code = r.c{n} THEN b.balance END), 0) <> MIN(r.e{n})"
-        for n in range(len(roles))
-    )
+    posted = [f"SUM(CASE WHEN b.account_code = r.c{n} THEN b.balance END)" for n in range(len(roles))]
     if postgres:
         session.execute(text("SET LOCAL jit = off"))  # compiling its expressions costs more than it saves
-        # One pass over every loan and posted balance: sorted or hashed in memory, not in temporary files.
-        session.execute(text("SET LOCAL work_mem = '128MB'"))
-    found = session.execute(
-        # Codes and columns come from the chart and ROLE_BALANCES, never from input.
-        text(
-            f"SELECT id, COUNT(*) OVER () FROM (SELECT r.id FROM ({per_loan}) r "  # noqa: S608
-            f"LEFT JOIN loan_account_balances b ON b.loan_id = r.id GROUP BY r.id HAVING {differs}) m "
-            "ORDER BY id LIMIT :n"
-        ),
-        {"n": limit},
-    ).all()
-    return (int(found[0][1]) if found else 0), [str(r[0]) for r in found]
+        # Each loan's posted balances by its primary key (a chunk's few thousand loans); a join left to the
+        # planner may hash every posted balance of the book for them.
+        sums = ", ".join(f"{expr} AS s{n}" for n, expr in enumerate(posted))
+        differs = " OR ".join(f"COALESCE(s.s{n}, 0) <> r.e{n}" for n in range(len(roles)))
+        query = (
+            f"SELECT r.id FROM ({per_loan}) r CROSS JOIN LATERAL (SELECT {sums} FROM loan_account_balances b "  # noqa: S608
+            f"WHERE b.loan_id = r.id) s WHERE {differs} ORDER BY r.id"
+        )
+    else:
+        # Grouped by the loan alone (its e<n> are one value per loan, hence MIN).
+        differs = " OR ".join(f"COALESCE({expr}, 0) <> MIN(r.e{n})" for n, expr in enumerate(posted))
+        query = (
+            f"SELECT r.id FROM ({per_loan}) r LEFT JOIN loan_account_balances b ON b.loan_id = r.id "  # noqa: S608
+            f"GROUP BY r.id HAVING {differs} ORDER BY r.id"
+        )
+    # Codes and columns come from the chart and ROLE_BALANCES, never from input.
+    return [str(row[0]) for row in session.execute(text(query), params or {})]
 
 
 def balance_sheet_codes(loan: Loan) -> set[str]:

@@ -28,6 +28,8 @@ class CobRun(Base):
     interest_by_currency: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     late_fees_by_currency: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     chunks_total: Mapped[int] = mapped_column(Integer, default=0)
+    # The per-loan ledger check of the day (CONTRACT "Ledger time"); None for runs before migration 0018.
+    loans_out_of_balance: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class CobChunk(Base):
@@ -52,6 +54,8 @@ class CobChunk(Base):
     interest_by_currency: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     late_fees_by_currency: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     done_by: Mapped[str | None] = mapped_column(String(64))
+    # The chunk's loans whose posted balances differ from their snapshot after the chunk's writes (normally none).
+    out_of_balance_ids: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class AccrualFraction(Base):

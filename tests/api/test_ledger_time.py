@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.business_calendar import repository as calendar_repo
@@ -27,6 +27,8 @@ from app.ledger.entries import EntryDraft, LineDraft
 from app.ledger.service import ClosedDay
 from app.loans import reconcile
 from app.loans.models import Loan
+from app.operations import cob
+from app.operations.models import CobChunk, CobRun
 from tests.api.helpers_lending import LOANS, active_loan, make_product, pay
 from tests.conftest import LEG, World, assert_problem, fresh_world
 
@@ -392,6 +394,34 @@ def test_the_per_loan_ledger_check_is_exported_after_close_of_business() -> None
         assert "ledger_loans_out_of_balance 1.0" in w.client.get("/metrics").text
         with db.session(writer=False) as session:
             assert [m.loan_id for m in reconcile.mismatches(session)] == [loan["id"]]
+
+
+def test_the_ledger_check_after_close_of_business_covers_loans_no_chunk_closes() -> None:
+    """Chunks check their active loans; the check after the close covers the rest (an overpaid loan here), and a
+    loan a chunk found that left `active` before the close finished is counted once."""
+    with fresh_world() as (w, db):
+        active = active_loan(w, principal="1200.00", term=12)
+        paid = active_loan(w, principal="600.00", term=6)
+        assert pay(w, paid["id"], "700.00").status_code == 201
+        with db.transaction() as session:
+            today = calendar_repo.business_date(session)
+            assert session.get(Loan, paid["id"]).status == "overpaid"
+            # Balanced entries that book a loan's receivable without its snapshot: the books balance, the loans don't.
+            for loan_id in (active["id"], paid["id"]):
+                ledger.post(session, EntryDraft("accrual", "USD", today, [LineDraft("1200", 40, 0, loan_id),
+                                                                          LineDraft("4000", 0, 40, loan_id)]))
+        result = close(w, today)
+        assert "ledger_loans_out_of_balance 2.0" in w.client.get("/metrics").text, result
+        with db.session(writer=False) as session:
+            run = session.get(CobRun, today)
+            chunks = session.scalars(select(CobChunk).where(CobChunk.business_date == today)).all()
+            assert run is not None and run.loans_out_of_balance == 2
+            assert sorted(i for c in chunks for i in c.out_of_balance_ids or []) == [active["id"]]
+            # As if a chunk had found the overpaid loan while it was still active: still one loan, not two.
+            found_while_active = CobChunk(seq_hi=chunks[0].seq_hi, out_of_balance_ids=[paid["id"]])
+            assert cob._ledger_check(session, today, [*chunks, found_while_active]) == sorted(
+                [active["id"], paid["id"]]
+            )
 
 
 def test_console_ledger_and_loan_pages_go_by_booking_date(story: tuple[World, Database, dict[str, Any]]) -> None:
