@@ -14,6 +14,7 @@ Core, so both engines close the very same book."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from sqlalchemy import create_engine, select
 
 from app.domain.calendar import DayCount
 from app.domain.servicing import accrual_fraction
+from app.ledger.accounts import DEFAULT_ACCOUNTS
 
 BRANCH_ID = "00000000-0000-4000-8000-0000000b0001"
 LOANS_PER_BORROWER = 10
@@ -106,7 +108,7 @@ INSERT INTO loans (id, branch_id, borrower_id, product_id, currency, status, ver
 SELECT x.id, %(branch)s, {uuid_sql("borrower", f"(x.g - 1) / {LOANS_PER_BORROWER} + 1")}, pr.id,
   'USD', 'active', 1 + dt.nd, am.p, am.p, am.p, 12000000, 12, 'monthly', 'equal_installments', 'declining_balance',
   pr.day_count, 0, pr.late_fee_amount_minor, pr.late_fee_percent_e6, pr.late_fee_grace_days, pr.allocation_order,
-  '{{}}'::json, %(d)s::date - x.o, dt.due[1], %(d)s::date - x.o - 3, %(d)s::date - x.o - 1, %(d)s::date - x.o,
+  %(accounts)s::jsonb, %(d)s::date - x.o, dt.due[1], %(d)s::date - x.o - 3, %(d)s::date - x.o - 1, %(d)s::date - x.o,
   dt.due[12], %(y)s::date, am.a, am.p - am.cum_p[s.pc + 1], v.rec - am.cum_i[s.pc + 1], 0,
   fe.cum_fee[GREATEST(s.lm, s.pc) + 1] - fe.cum_fee[s.pc + 1], 0, v.rec, v.dpd,
   CASE WHEN v.dpd <= 0 THEN 'current' WHEN v.dpd <= 30 THEN '1-30' WHEN v.dpd <= 60 THEN '31-60'
@@ -202,7 +204,9 @@ def seed_postgres(url: str, loans: int, cob_date: date, log: Callable[[str], Non
 
     timings: dict[str, float] = {}
     y = cob_date - timedelta(days=1)
-    params = {"n": loans, "d": cob_date, "y": y, "branch": BRANCH_ID, "days": DAYS_BACK}
+    # Every role's account, as origination writes them (loans.service): close of business reads them per loan.
+    accounts = json.dumps({role.value: code for role, code in DEFAULT_ACCOUNTS.items()})
+    params = {"n": loans, "d": cob_date, "y": y, "branch": BRANCH_ID, "days": DAYS_BACK, "accounts": accounts}
     with psycopg.connect(pg_dsn(url), autocommit=True) as conn:
         conn.execute("SET work_mem = '256MB'")
         conn.execute("SET maintenance_work_mem = '1GB'")

@@ -48,11 +48,11 @@ class JournalLine(Base):
         CheckConstraint("debit >= 0 AND credit >= 0", name="non_negative"),
         CheckConstraint("(debit = 0) <> (credit = 0)", name="one_side"),
         Index("ix_journal_lines_loan_account", "loan_id", "account_code"),
-        Index("ix_journal_lines_account_date", "account_code", "effective_date"),
         Index("ix_journal_lines_account_booking", "account_code", "booking_date"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # On PostgreSQL these references are checked once per statement by a trigger (migration 0019), not row by row.
     entry_id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"), index=True)
     account_code: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.code"))
     loan_id: Mapped[str | None] = mapped_column(String(36))

@@ -18,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core import deferred
@@ -69,7 +70,8 @@ class Loan(Base):
     tranches_disbursed: Mapped[int] = mapped_column(BigInteger, default=0)
     frequency_interval: Mapped[int] = mapped_column(Integer, default=1)  # every N periods of `frequency`
     non_accrual_after_days: Mapped[int | None] = mapped_column(Integer)
-    accounts: Mapped[dict[str, str]] = mapped_column(JSON)
+    # jsonb on PostgreSQL: close of business looks roles up in it per loan (migration 0020).
+    accounts: Mapped[dict[str, str]] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
     # Product charges (app/domain/instruments.py ProductCharge.to_json); the APR at disbursement (Reg Z, with
     # deducted fees as prepaid finance charges); installment fees make close of business re-project the loan.
     charges: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
