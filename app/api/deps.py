@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
+from starlette.concurrency import run_in_threadpool
 
 from app.core.config import Settings
 from app.core.errors import AuthenticationFailed
@@ -47,10 +48,17 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 
 
-def current_principal(db: DbDep, settings: SettingsDep, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
+async def current_principal(
+    db: DbDep, settings: SettingsDep, token: Annotated[str | None, Depends(_bearer)]
+) -> Principal:
+    """The caller: from this worker's recent read of the token's user when there is one (no thread hand-off, no
+    statement), else read in the thread pool (the database driver blocks)."""
     if not token:
         raise AuthenticationFailed("sign in first: send Authorization: Bearer <token>")
-    return identity.principal_for_token(db, settings, token)
+    cached = identity.cached_principal(settings, token)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(identity.principal_for_token, db, settings, token)
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

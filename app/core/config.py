@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     algorithm: Literal["HS256"] = "HS256"
     access_token_expire_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    principal_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long a worker reuses a token holder's row (active, role, branch, credentials) before "
+        "reading it again; 0 reads it on every request",
+    )
     console_session_max_hours: int = Field(
         default=12, ge=1, le=7 * 24, description="A console session ends this long after sign-in, however active"
     )

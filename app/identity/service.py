@@ -1,7 +1,9 @@
 """Identity use cases: sign-in, the caller behind a token, users and branches."""
 
 import secrets
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -12,6 +14,7 @@ from app.core.errors import AuthenticationFailed, DuplicateValue, NotFound, Vali
 from app.core.orm import utcnow
 from app.core.ratelimit import RateLimiter
 from app.core.security import (
+    AccessClaims,
     IssuedToken,
     burn_verification_time,
     decode_access_token,
@@ -63,18 +66,67 @@ def sign_in(
     )
 
 
-def principal_for_token(db: Database, settings: Settings, token: str) -> Principal:
-    claims = decode_access_token(
+@dataclass(frozen=True)
+class _Holder:
+    principal: Principal
+    is_active: bool
+    credentials_version: int
+    read_at: float  # time.monotonic()
+
+
+# The users behind bearer tokens as last read, per process, by user id (ids are UUIDs: one cache serves every
+# database a process talks to). Bounded by the number of users; a change made here is forgotten at once, one
+# made by another worker is seen within PRINCIPAL_CACHE_SECONDS.
+_holders: dict[str, _Holder] = {}
+
+
+def _claims(settings: Settings, token: str) -> AccessClaims:
+    return decode_access_token(
         token,
         settings.secret_key.get_secret_value(),
         settings.algorithm,
         timedelta(minutes=settings.access_token_expire_minutes),
     )
+
+
+def _principal_of(holder: _Holder, claims: AccessClaims) -> Principal:
+    if not holder.is_active or holder.credentials_version != claims.credentials_version:
+        raise AuthenticationFailed("the access token is invalid or expired")
+    return holder.principal
+
+
+def cached_principal(settings: Settings, token: str) -> Principal | None:
+    """The caller behind a token from this process's recent reads, without I/O (safe on the event loop): None
+    when its user was not read within PRINCIPAL_CACHE_SECONDS. Raises AuthenticationFailed for a token that is
+    forged, expired, or whose user was deactivated or changed credentials."""
+    claims = _claims(settings, token)
+    holder = _holders.get(claims.subject)
+    if holder is None or time.monotonic() - holder.read_at >= settings.principal_cache_seconds:
+        return None
+    return _principal_of(holder, claims)
+
+
+def principal_for_token(db: Database, settings: Settings, token: str) -> Principal:
+    claims = _claims(settings, token)
     with db.single_statement_read() as session:
         user = repo.token_holder(session, claims.subject)
-    if user is None or not user.is_active or user.credentials_version != claims.credentials_version:
+    if user is None:
+        _holders.pop(claims.subject, None)
         raise AuthenticationFailed("the access token is invalid or expired")
-    return Principal(user.id, user.username, Role(user.role), user.branch_id)
+    holder = _Holder(
+        Principal(user.id, user.username, Role(user.role), user.branch_id),
+        bool(user.is_active),
+        int(user.credentials_version),
+        time.monotonic(),
+    )
+    if settings.principal_cache_seconds > 0:
+        _holders[user.id] = holder
+    return _principal_of(holder, claims)
+
+
+def forget_token_holder(user_id: str) -> None:
+    """A change to the user (role, branch, active, credentials) applies to this process's next request at once."""
+    _holders.pop(user_id, None)
 
 
 def get_me(db: Database, principal: Principal) -> User:
@@ -137,7 +189,8 @@ def update_user(db: Database, principal: Principal, user_id: str, data: UserUpda
         if revoke:
             user.credentials_version += 1
         user.updated_at = utcnow()
-        return user
+    forget_token_holder(user.id)  # after the commit: a request in between reads the old row and caches it
+    return user
 
 
 def list_users(db: Database, principal: Principal, cursor: str | None, limit: int) -> tuple[Sequence[User], str | None]:

@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
+from sqlalchemy import event
+from sqlalchemy import text as sql
 
 from app.database import Database
 from app.identity import service as identity
@@ -161,3 +163,72 @@ def test_pagination_walks_every_item_once(world: World) -> None:
     assert len(seen) == len(set(seen)) >= 5
     assert_problem(world.get("admin", "/api/v1/branches?limit=501"), 422, "limit")
     assert_problem(world.get("admin", "/api/v1/branches?cursor=%%%"), 422, "cursor")
+
+
+def _reads_token_holder(statement: str) -> bool:
+    """The bearer token's user lookup (identity.repository._TOKEN_HOLDER), not GET /users/me's read of the user."""
+    return "users.credentials_version" in statement and "password_hash" not in statement
+
+
+def _deactivate_behind_the_apps_back(db: Database, user_id: str) -> None:
+    """As another worker (or an operator in SQL) would: this process's cache is not told."""
+    with db.transaction() as session:
+        session.execute(sql("UPDATE users SET is_active = :f WHERE id = :id"), {"f": False, "id": user_id})
+
+
+def test_a_worker_reuses_a_token_holder_for_principal_cache_seconds_only(world: World, db: Database) -> None:
+    """Each worker reads a token's user at most once per PRINCIPAL_CACHE_SECONDS (default 1 s): a change another
+    worker makes is seen once that read is older; one this worker makes (PATCH /users) is seen at once (above)."""
+    name = unique("cached")
+    user, _ = identity.ensure_user(db, name, PASSWORD, Role.manager)
+    headers = {"Authorization": f"Bearer {login(world.client, name)}"}
+    settings = world.client.app.state.settings  # type: ignore[attr-defined]
+    assert settings.principal_cache_seconds == 1.0
+    assert world.client.get(ME, headers=headers).status_code == 200
+    _deactivate_behind_the_apps_back(db, user.id)
+    original = settings.principal_cache_seconds
+    try:
+        settings.principal_cache_seconds = 3600.0
+        assert world.client.get(ME, headers=headers).status_code == 200  # the read of a moment ago
+        settings.principal_cache_seconds = 0.0  # that read is now older than the setting
+        assert_problem(world.client.get(ME, headers=headers), 401)
+    finally:
+        settings.principal_cache_seconds = original
+
+
+def test_with_principal_cache_seconds_0_every_request_reads_the_user(db: Database) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from tests.conftest import make_settings
+
+    settings = make_settings(db.engine.url.render_as_string(hide_password=False), principal_cache_seconds=0)
+    with TestClient(create_app(settings)) as client:
+        name = unique("uncached")
+        user, _ = identity.ensure_user(db, name, PASSWORD, Role.manager)
+        headers = {"Authorization": f"Bearer {login(client, name)}"}
+        statements: list[str] = []
+        listener = lambda *args: statements.append(str(args[2]))  # noqa: E731 - (conn, cursor, statement, ...)
+        event.listen(client.app.state.db.engine, "before_cursor_execute", listener)  # type: ignore[attr-defined]
+        try:
+            assert client.get(ME, headers=headers).status_code == 200
+            assert client.get(ME, headers=headers).status_code == 200
+        finally:
+            event.remove(client.app.state.db.engine, "before_cursor_execute", listener)  # type: ignore[attr-defined]
+        assert sum(_reads_token_holder(s) for s in statements) == 2
+        _deactivate_behind_the_apps_back(db, user.id)
+        assert_problem(client.get(ME, headers=headers), 401)
+
+
+def test_a_cached_token_holder_costs_no_statement(world: World) -> None:
+    headers = world.h("manager")
+    assert world.client.get(ME, headers=headers).status_code == 200
+    statements: list[str] = []
+    listener = lambda *args: statements.append(str(args[2]))  # noqa: E731
+    engine = world.client.app.state.db.engine  # type: ignore[attr-defined]
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert world.client.get(ME, headers=headers).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert not any(_reads_token_holder(s) for s in statements), statements
