@@ -21,7 +21,10 @@ depends_on: str | Sequence[str] | None = None
 
 LINE_REFERENCES_FUNCTION = """
 CREATE OR REPLACE FUNCTION journal_lines_references() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE missing text;
+DECLARE
+    missing text;
+    accounts integer := (SELECT COUNT(DISTINCT account_code) FROM new_lines);
+    locked integer;
 BEGIN
     SELECT n.entry_id INTO missing FROM (SELECT DISTINCT entry_id FROM new_lines) n
         WHERE NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.id = n.entry_id) LIMIT 1;
@@ -29,9 +32,13 @@ BEGIN
         RAISE EXCEPTION 'journal lines name entry %, which does not exist', missing
             USING ERRCODE = 'foreign_key_violation';
     END IF;
-    SELECT n.account_code INTO missing FROM (SELECT DISTINCT account_code FROM new_lines) n
-        WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.code = n.account_code) LIMIT 1;
-    IF FOUND THEN
+    -- FOR KEY SHARE, as a foreign key's check: a concurrent delete or rename of an account waits for this
+    -- transaction (and then finds its lines), and one that committed first leaves its row out of the count.
+    SELECT COUNT(*) INTO locked FROM (SELECT a.code FROM ledger_accounts a
+        WHERE a.code IN (SELECT account_code FROM new_lines) FOR KEY SHARE) held;
+    IF locked < accounts THEN
+        SELECT n.account_code INTO missing FROM (SELECT DISTINCT account_code FROM new_lines) n
+            WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.code = n.account_code) LIMIT 1;
         RAISE EXCEPTION 'journal lines name account %, which does not exist', missing
             USING ERRCODE = 'foreign_key_violation';
     END IF;

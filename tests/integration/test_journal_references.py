@@ -77,3 +77,24 @@ def test_an_account_without_lines_can_be_renamed(db_with_an_entry: Database) -> 
         ).scalar_one()
         conn.execute(text("UPDATE ledger_accounts SET name = 'renamed' WHERE code = :c"), {"c": unused})
         conn.execute(text("UPDATE ledger_accounts SET code = 'X9' WHERE code = :c"), {"c": unused})
+
+
+@pytest.mark.skipif(LEG != "postgresql", reason="row locks of the per-statement check are PostgreSQL's")
+def test_an_account_cannot_be_deleted_under_lines_not_yet_committed(db_with_an_entry: Database) -> None:
+    """As with a foreign key: the lines' statement holds its accounts FOR KEY SHARE until it commits, so a
+    concurrent delete waits (here: times out) instead of orphaning them, and afterwards finds them."""
+    engine = db_with_an_entry.engine
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO ledger_accounts (code, name, type, is_active, created_at) "
+                          "VALUES ('T77', 'test', 'asset', TRUE, now())"))
+    with engine.connect() as writer, engine.connect() as deleter:
+        writer.begin()
+        writer.execute(text(LINE.format(entry="id", account="'T77'")))  # not committed yet
+        deleter.begin()
+        deleter.execute(text("SET LOCAL lock_timeout = '300ms'"))
+        with pytest.raises(DBAPIError, match="lock timeout"):
+            deleter.execute(text("DELETE FROM ledger_accounts WHERE code = 'T77'"))
+        deleter.rollback()
+        writer.commit()
+        with pytest.raises(IntegrityError, match="in use"), deleter.begin():
+            deleter.execute(text("DELETE FROM ledger_accounts WHERE code = 'T77'"))
