@@ -163,7 +163,8 @@ def _ledger_check(session: Session, day: date, chunks: Sequence[CobChunk]) -> li
     """verify-ledger's per-loan check after the close (CONTRACT "Ledger time"), set-based on the posted balances:
     each chunk checked its active loans in its own transaction, right after its writes (in parallel, its pages
     still cached); this checks the loans no chunk covered (closed, overpaid and written-off loans, loans added
-    after the chunks were cut). A loan a chunk found and that has since left `active` is counted once."""
+    after the chunks were cut; one disbursed after its chunk ran waits for the next close). A loan a chunk found
+    and that has since left `active` is counted once."""
     if any(c.out_of_balance_ids is None for c in chunks):  # a chunk closed before migration 0018: check all
         return reconcile.out_of_balance_ids(session)
     covered = max((c.seq_hi or 0 for c in chunks), default=0)
