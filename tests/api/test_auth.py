@@ -69,6 +69,8 @@ def test_disabled_user_token_is_rejected(world: World, db: Database) -> None:
     r = world.patch("admin", f"/api/v1/users/{user.id}", {"is_active": False})
     assert r.status_code == 200, r.text
     assert_problem(world.client.get(ME, headers={"Authorization": f"Bearer {token}"}), 401)
+    # and again, now from this worker's read of the deactivated user (PRINCIPAL_CACHE_SECONDS)
+    assert_problem(world.client.get(ME, headers={"Authorization": f"Bearer {token}"}), 401)
     r = world.client.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
     assert_problem(r, 401)
 
