@@ -120,7 +120,7 @@ class RateLimitMiddleware:
         client: Any = scope.get("client")
         try:
             user_id = self.identify(scope) if self.identify is not None else None
-            self.limiter.hit_request(client[0] if client else "unknown", user_id)
+            await self.limiter.hit_request_async(client[0] if client else "unknown", user_id)
         except RateLimited as exc:
             response = problem(
                 429, exc.title, exc.detail, exc.slug, scope["path"], {"Retry-After": str(exc.retry_after_seconds)}

@@ -6,6 +6,8 @@ import threading
 import time
 
 from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import RedisStorage as AsyncRedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter as AsyncMovingWindowRateLimiter
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
@@ -45,6 +47,10 @@ class PrunedMemoryStorage(MemoryStorage):
             expire()
 
 
+def _seconds_until(reset_at: float) -> int:
+    return max(1, math.ceil(reset_at - time.time()))
+
+
 class RateLimiter:
     def __init__(
         self,
@@ -55,32 +61,61 @@ class RateLimiter:
     ) -> None:
         self.storage: Storage = RedisStorage(redis_url) if redis_url else PrunedMemoryStorage()
         self._limiter = MovingWindowRateLimiter(self.storage)
+        # Every request is counted on the event loop (RateLimitMiddleware): against Redis through limits' asyncio
+        # storage (redis-py's asyncio client), so the round trip never blocks the loop; sign-in's checks run in
+        # the thread pool with the sync storage. In memory a hit is a dict update: no I/O to wait for.
+        self._requests_async = (
+            AsyncMovingWindowRateLimiter(AsyncRedisStorage(f"async+{redis_url}", implementation="redispy"))
+            if redis_url
+            else None
+        )
         self.request_limit: RateLimitItem = RateLimitItemPerMinute(per_minute)
         self.user_limit: RateLimitItem = RateLimitItemPerMinute(user_per_minute or per_minute)
         self.login_limit: RateLimitItem = RateLimitItemPerMinute(login_failures_per_minute)
 
     def _retry_after(self, item: RateLimitItem, *keys: str) -> int:
         try:
-            reset_at = self._limiter.get_window_stats(item, *keys).reset_time
+            return _seconds_until(self._limiter.get_window_stats(item, *keys).reset_time)
         except Exception:  # storage trouble must not turn a 429 into a 500
             return 60
-        return max(1, math.ceil(reset_at - time.time()))
+
+    def _request_item(self, client: str, user_id: str | None) -> tuple[RateLimitItem, str, str]:
+        """The signed-in user's budget when there is one (an office behind one address is many users), else the
+        client address's."""
+        return (self.user_limit, "user", user_id) if user_id else (self.request_limit, "req", client)
+
+    def _refuse(self, item: RateLimitItem, retry_after: int) -> RateLimited:
+        return RateLimited(f"more than {item.amount} requests per minute", retry_after)
 
     def hit_request(self, client: str, user_id: str | None = None) -> None:
-        """Count one request: against the signed-in user's budget when there is one (an office behind one
-        address is many users), else against the client address's; raise RateLimited when it is spent."""
-        item, namespace, key = (
-            (self.user_limit, "user", user_id) if user_id else (self.request_limit, "req", client)
-        )
+        """Count one request; raise RateLimited when its budget is spent (storage trouble fails open, loudly)."""
+        item, namespace, key = self._request_item(client, user_id)
         try:
             allowed = self._limiter.hit(item, namespace, key)
         except Exception as exc:  # Redis down: fail open, but loudly
             log.warning("rate_limit_storage_unavailable", error=str(exc))
             return
         if not allowed:
-            raise RateLimited(
-                f"more than {item.amount} requests per minute", self._retry_after(item, namespace, key)
-            )
+            raise self._refuse(item, self._retry_after(item, namespace, key))
+
+    async def hit_request_async(self, client: str, user_id: str | None = None) -> None:
+        """`hit_request` for the event loop: awaits Redis instead of blocking on it."""
+        if self._requests_async is None:
+            self.hit_request(client, user_id)
+            return
+        item, namespace, key = self._request_item(client, user_id)
+        try:
+            allowed = await self._requests_async.hit(item, namespace, key)
+        except Exception as exc:  # Redis down: fail open, but loudly
+            log.warning("rate_limit_storage_unavailable", error=str(exc))
+            return
+        if not allowed:
+            try:
+                stats = await self._requests_async.get_window_stats(item, namespace, key)
+                retry_after = _seconds_until(stats.reset_time)
+            except Exception:  # storage trouble must not turn a 429 into a 500
+                retry_after = 60
+            raise self._refuse(item, retry_after)
 
     def check_login_allowed(self, username: str, client: str) -> None:
         try:

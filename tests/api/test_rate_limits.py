@@ -68,3 +68,24 @@ def test_login_failures_are_limited_per_username(settings: Settings, db: object,
         assert_problem(c.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD}), 429)
         # Another username from the same client is unaffected.
         assert_problem(c.post("/api/v1/auth/token", data={"username": unique("x"), "password": "bad"}), 401)
+
+
+def test_requests_are_counted_in_redis_without_blocking_the_event_loop(
+    settings: Settings, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Per-request hits await redis-py's asyncio client: the sync client (used by sign-in's checks, in the thread
+    pool) is never called from the middleware, and the shared budget still holds."""
+    from limits.strategies import MovingWindowRateLimiter
+
+    def blocking(*args: object, **kwargs: object) -> bool:
+        raise AssertionError("a request was counted through the blocking Redis client")
+
+    redis.Redis.from_url(redis_url).flushdb()
+    monkeypatch.setattr(MovingWindowRateLimiter, "hit", blocking)
+    with TestClient(create_app(_settings(settings, rate_limit_per_minute=3, redis_url=redis_url))) as c:
+        codes = [c.get("/api/v1/users/me").status_code for _ in range(4)]
+        assert codes == [401, 401, 401, 429], codes
+        r = c.get("/api/v1/users/me")
+        assert_problem(r, 429)
+        assert 1 <= int(r.headers["retry-after"]) <= 60
+    assert redis.Redis.from_url(redis_url).keys("LIMITS*"), "the hits were stored in Redis"
