@@ -153,9 +153,9 @@ def close_through(
     while day <= target:
         results.append(close_day(db, day, workers=workers, chunk_size=chunk_size, progress=progress))
         day += timedelta(days=1)
-    closed = [r for r in results if not r.already_closed and r.loans_out_of_balance is not None]
-    if closed:
-        LEDGER_LOANS_OUT_OF_BALANCE.set(closed[-1].loans_out_of_balance or 0)
+    checked = [r.loans_out_of_balance for r in results if not r.already_closed and r.loans_out_of_balance is not None]
+    if checked:
+        LEDGER_LOANS_OUT_OF_BALANCE.set(checked[-1])
     return results
 
 
@@ -171,11 +171,10 @@ def _ledger_check(session: Session, day: date, chunks: Sequence[CobChunk]) -> li
     rest = reconcile.out_of_balance_ids(
         session, "NOT (l.status = 'active' AND l.insert_seq <= :covered)", {"covered": covered}
     )
-    found = set(rest).union(*(c.out_of_balance_ids or [] for c in chunks))
+    found = sorted(set(rest).union(*(c.out_of_balance_ids or [] for c in chunks)))
     if found:
-        first = sorted(found)[:10]
-        log.error("ledger_loans_out_of_balance", business_date=day.isoformat(), loans=len(found), first=first)
-    return sorted(found)
+        log.error("ledger_loans_out_of_balance", business_date=day.isoformat(), loans=len(found), first=found[:10])
+    return found
 
 
 def close_day(
