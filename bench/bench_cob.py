@@ -629,11 +629,12 @@ def postgres_leg() -> None:
             )
             _report_writes(before, url)
 
-        for workers, chunk in runs:
+        for n, (workers, chunk) in enumerate(runs, 1):
             with _database(f"{TAG}_run", seed) as url:
                 before = _write_stats(url)
                 m = close_day_cli(url, workers, chunk)
-                results[f"W={workers} chunk={chunk}"] = m
+                repeated = runs.count((workers, chunk)) > 1
+                results[f"W={workers} chunk={chunk}" + (f" (run {n})" if repeated else "")] = m
                 _report_run(f"COB W={workers} chunk={chunk:,}", LOANS, m, pg_books(url, day))
                 _report_writes(before, url)
                 print(f"    load: {_uptime()}", flush=True)

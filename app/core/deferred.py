@@ -173,6 +173,14 @@ def _forget(session: Session, _previous: Any) -> None:
     session.info.pop(_QUEUE, None)
 
 
+def write_pending(session: Session) -> None:
+    """Write now what this transaction has queued or changed so far, registered ORM objects included, for SQL
+    that reads those rows back before the commit (close of business checks the loans it re-projected)."""
+    take_orm_writes(session)
+    flush_orm(session)
+    flush(session)
+
+
 def take_orm_writes(session: Session) -> None:
     """Queue the registered classes' pending objects as inserts (their Python-side defaults filled in on the
     object; persistent without a flush when their key is known, else detached with their attributes readable)

@@ -424,6 +424,28 @@ def test_the_ledger_check_after_close_of_business_covers_loans_no_chunk_closes()
             )
 
 
+def test_a_chunk_with_re_projected_loans_checks_both_kinds() -> None:
+    """A chunk holding a fixed-schedule loan (closed set-based) and a daily-recalculation one (re-projected one by
+    one): the fixed loan's double-booked accrual is found; the re-projected loan's is corrected by its
+    re-projection, which posts what its balances lack. On PostgreSQL that correction and the new snapshot wait for
+    the commit: the chunk's check, which ran before it, named the corrected loan until it wrote them first."""
+    with fresh_world() as (w, db):
+        fixed = active_loan(w, principal="1200.00", term=12)
+        daily_product = make_product(w, day_count="actual/365", interest_recalculation="daily")
+        daily = active_loan(w, principal="1200.00", term=12, product=daily_product)
+        with db.transaction() as session:
+            today = calendar_repo.business_date(session)
+            for loan_id in (fixed["id"], daily["id"]):
+                ledger.post(session, EntryDraft("accrual", "USD", today, [LineDraft("1200", 40, 0, loan_id),
+                                                                          LineDraft("4000", 0, 40, loan_id)]))
+        close(w, today)
+        with db.session(writer=False) as session:
+            chunks = session.scalars(select(CobChunk).where(CobChunk.business_date == today)).all()
+            assert sorted(i for c in chunks for i in c.out_of_balance_ids or []) == [fixed["id"]]
+            assert session.get(CobRun, today).loans_out_of_balance == 1
+            assert [m.loan_id for m in reconcile.mismatches(session)] == [fixed["id"]]
+
+
 def test_console_ledger_and_loan_pages_go_by_booking_date(story: tuple[World, Database, dict[str, Any]]) -> None:
     from tests.api.test_console import Console, username
 
