@@ -162,10 +162,7 @@ def before_commit(writer: Callable[[Session], None]) -> None:
 def _write(session: Session) -> None:
     for writer in _writers:
         writer(session)
-    take_orm_writes(session)
-    if _QUEUE in session.info:
-        flush_orm(session)  # the ORM's rows first: queued rows may refer to them
-        flush(session)
+    write_pending(session)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -175,9 +172,9 @@ def _forget(session: Session, _previous: Any) -> None:
 
 def write_pending(session: Session) -> None:
     """Write now what this transaction has queued or changed so far, registered ORM objects included, for SQL
-    that reads those rows back before the commit (close of business checks the loans it re-projected)."""
+    that reads those rows back before the commit; the commit ends with it."""
     take_orm_writes(session)
-    flush_orm(session)
+    flush_orm(session)  # the ORM's rows first: queued rows may refer to them
     flush(session)
 
 

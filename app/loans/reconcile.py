@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from app.core import deferred
 from app.core.schemas import money_out
 from app.domain.lifecycle import MONEY_STATUSES
 from app.domain.postings import AccountRole, by_account
@@ -69,6 +70,9 @@ def out_of_balance_ids(session: Session, where: str = "TRUE", params: dict[str, 
     `loanctl verify-ledger` reconciles with the journal): the ids, in order, of the loans in a money status (and
     `where`, a predicate on alias `l` written by the caller, never from input) whose posted balances differ from
     their snapshot. Close of business runs it on each chunk after its writes, so it reads no journal history."""
+    # What this transaction wrote so far and queued for its commit (close of business's re-projected loans: their
+    # postings and snapshots) is read back here.
+    deferred.write_pending(session)
     postgres = session.get_bind().dialect.name == "postgresql"
     sql = CobSql(postgres)
     statuses = ", ".join(f"'{s}'" for s in MONEY_STATUS_VALUES)

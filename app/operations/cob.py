@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.business_calendar import repository as repo
-from app.core import deferred
 from app.core.config import get_settings
 from app.core.errors import Conflict, ValidationFailed
 from app.core.logging import get_logger
@@ -379,9 +378,6 @@ def _close_chunk(session: Session, sql: CobSql, day: date, chunk: CobChunk) -> N
     chunk.loans_processed = daily + int(chunked)
     if chunked:
         _close_set_based(session, sql, day, chunk, p)
-    if daily:
-        # The re-projected loans' postings and snapshots wait for the commit; the check reads them before it.
-        deferred.write_pending(session)
     # The chunk's loans are locked: no payment can change them between the writes and this check.
     chunk.out_of_balance_ids = reconcile.out_of_balance_ids(session, IN_RANGE, _range(chunk))
 
